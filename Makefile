@@ -41,7 +41,7 @@ LIBSO := $(BUILD)/lib/libcbr.so
 CBR := $(BUILD)/bin/cbr
 DEMO := $(BUILD)/bin/cbr-demo
 
-DEPS_APT := gcc clang make pkg-config python3 python3-numpy libcmocka-dev libusb-1.0-0-dev \
+DEPS_APT := gcc clang make pkg-config cppcheck python3 python3-numpy libcmocka-dev libusb-1.0-0-dev \
             verilator iverilog yosys
 
 .PHONY: all lib cli deps test unit-tests test-unit test-san test-cli test-example test-demo \
@@ -84,7 +84,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBA)
 unit-tests: $(UNIT_BIN) $(CBR)
 
 # Runs every unit test binary; a failure in any fails the target after all have run.
-test-unit: unit-tests
+test-unit: unit-tests ## build and run the cmocka unit tests
 	@fail=0; for t in $(UNIT_BIN); do \
 	    echo "== $$t"; $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; exit $$fail
@@ -93,6 +93,7 @@ test-san: ## the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 	$(MAKE) BUILD=build/san SAN=1 test-unit
 
 test-cli: $(CBR) ## end-to-end CLI tests against an independent Python model
+	$(PYTHON) tests/cli/test_refmodel.py
 	CBR=$(CBR) $(PYTHON) tests/cli/test_cli.py
 
 test-example: $(LIBA) $(LIBSO) ## the README's C example, extracted, compiled and run
@@ -110,7 +111,7 @@ test: deps ## run the whole test suite (installs what it needs)
 	$(MAKE) test-san
 
 # Installs into a scratch DESTDIR and builds a program against it with pkg-config.
-test-install: all
+test-install: all ## install into a scratch DESTDIR and link a program via pkg-config
 	rm -rf $(BUILD)/stage
 	$(MAKE) install DESTDIR=$(abspath $(BUILD)/stage) PREFIX=/usr
 	test -x $(BUILD)/stage/usr/bin/cbr && test -f $(BUILD)/stage/usr/include/cbr.h
@@ -163,7 +164,7 @@ install: all ## install libcbr, cbr.h, cbr.pc and cbr under $(DESTDIR)$(PREFIX)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(CBR_VERSION)|g' host/cbr.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cbr.pc
 
-uninstall:
+uninstall: ## remove what install put under $(DESTDIR)$(PREFIX)
 	rm -f $(DESTDIR)$(PREFIX)/lib/libcbr.a $(DESTDIR)$(PREFIX)/lib/libcbr.so* \
 	    $(DESTDIR)$(PREFIX)/include/cbr.h $(DESTDIR)$(PREFIX)/bin/cbr \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/cbr.pc

@@ -400,6 +400,11 @@ int cmd_conv(int argc, char **argv)
 
     /* uint8 activations map onto int8 exactly: subtract 128 from values and zero point. */
     long izp = a.izp;
+    if (x->dtype == CBR_DTYPE_UINT8 && izp < 0) {
+        cli_error("--input-zp: %ld is out of range [0, 255] for uint8 input %s", izp, a.x);
+        rc = EXIT_USAGE;
+        goto out;
+    }
     if (x->dtype == CBR_DTYPE_UINT8) {
         uint8_t *u = x->data;
         for (uint64_t i = 0; i < x->count; i++)
