@@ -174,7 +174,7 @@ typedef enum cbr_layout {
 /**
  * Everything that defines one conv + requantize + activation (+ pool) layer. Zero it
  * (memset or "= {0}"), then fill it in; zero strides and dilations mean 1, zero groups
- * means 1. The arrays are borrowed: cbr_layer_create() copies them.
+ * means 1, a zero pool stride means the pool window. The arrays are borrowed: cbr_layer_create() copies them.
  */
 typedef struct cbr_layer_desc {
     uint32_t in_c, in_h, in_w;     /**< input channels and plane (the batch is per run) */
@@ -285,7 +285,9 @@ void cbr_job_free(cbr_job *job);
 /* Quantization helpers (host side; docs/numerics.md "Host-side quantization")              */
 /* ---------------------------------------------------------------------------------------- */
 
-/** clamp(round_half_away(v / scale) + zp, -128, 127). scale must be > 0. */
+/** clamp(round_half_away(v / scale) + zp, -128, 127); +-inf saturate. scale must be finite
+ *  and > 0: for a bad scale or a NaN v it returns zp clamped to int8 (the real value 0) and
+ *  leaves a message in cbr_errmsg(NULL). */
 int8_t cbr_quantize(float v, float scale, int32_t zp);
 
 /** scale * (q - zp). */
