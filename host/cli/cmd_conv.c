@@ -338,16 +338,17 @@ static const char *blame(const struct conv_args *a, const char *msg)
         {"shift", 4}, {"in_c", 0}, {"in_h", 0}, {"in_w", 0}, {"input_zp", 10},
         {"output_zp", 11}, {"stride", 12}, {"pad", 13}, {"dilation", 14}, {"groups", 15},
         {"clamp", 16}, {"relu6", 16}, {"act", 17}, {"activation", 16}, {"pool", 18},
-        {"OH", 19}, {"OW", 19}, {"output", 19},
+        {"conv output", 19}, {"pooled output", 18}, {"the activation range", 20},
     };
     const char *names[] = {
         a->x, a->w, a->b, a->m, a->s, NULL, NULL, a->mn, a->sn, NULL, "--input-zp",
         "--output-zp", "--stride", "--pad", "--dilation", "--groups", "--clamp", "--act",
-        "--pool", "--input/--weights/--stride/--pad/--dilation",
+        "--pool", "--input/--weights/--stride/--pad/--dilation", "--act/--output-zp/--clamp",
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         size_t n = strlen(map[i].field);
-        if (!strncmp(msg, map[i].field, n) && !(msg[n] == '_' || (msg[n] >= 'a' && msg[n] <= 'z')))
+        /* A whole word or a suffixed field ("pad" covers "pad_top", not "padding"). */
+        if (!strncmp(msg, map[i].field, n) && !(msg[n] >= 'a' && msg[n] <= 'z'))
             return names[map[i].which];
     }
     return "layer";
