@@ -28,6 +28,9 @@ LDFLAGS_ALL += -fsanitize=address,undefined
 endif
 LIBS := -lm -lpthread
 
+CBR_MAJOR := $(shell sed -n 's/^\#define CBR_VERSION_MAJOR //p' host/include/cbr.h)
+CBR_VERSION := $(shell sed -n 's/^\#define CBR_VERSION_STRING "\(.*\)"/\1/p' host/include/cbr.h)
+
 # ---- sources -------------------------------------------------------------------------------
 LIB_SRC := $(sort $(wildcard host/lib/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -62,10 +65,13 @@ $(LIBA): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
+# libcbr.so.X.Y.Z with the soname libcbr.so.X, and the two links, as installed.
 $(LIBSO): $(LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libcbr.so.$(shell sed -n 's/^#define CBR_VERSION_MAJOR //p' host/include/cbr.h) \
-	    $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+	$(CC) -shared -Wl,-soname,libcbr.so.$(CBR_MAJOR) $(LDFLAGS_ALL) \
+	    -o $@.$(CBR_VERSION) $^ $(LIBS)
+	ln -sf libcbr.so.$(CBR_VERSION) $@.$(CBR_MAJOR)
+	ln -sf libcbr.so.$(CBR_MAJOR) $@
 
 $(CBR): $(CLI_OBJ) $(LIBA)
 	@mkdir -p $(@D)
@@ -89,8 +95,10 @@ test-unit: unit-tests ## build and run the cmocka unit tests
 	    echo "== $$t"; $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; exit $$fail
 
-test-san: ## the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
-	$(MAKE) BUILD=build/san SAN=1 test-unit
+# A sanitizer report aborts (SIGABRT), so the CLI tests see a crash, not an error exit.
+test-san: ## unit and CLI tests under AddressSanitizer + UndefinedBehaviorSanitizer
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=abort_on_error=1:print_stacktrace=1 \
+	    $(MAKE) BUILD=build/san SAN=1 test-unit test-cli
 
 test-cli: $(CBR) ## end-to-end CLI tests against an independent Python model
 	$(PYTHON) tests/cli/test_refmodel.py
@@ -156,7 +164,7 @@ install: all ## install libcbr, cbr.h, cbr.pc and cbr under $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/libcbr.a
-	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/libcbr.so.$(CBR_VERSION)
+	install -m 755 $(LIBSO).$(CBR_VERSION) $(DESTDIR)$(PREFIX)/lib/libcbr.so.$(CBR_VERSION)
 	ln -sf libcbr.so.$(CBR_VERSION) $(DESTDIR)$(PREFIX)/lib/libcbr.so.$(CBR_MAJOR)
 	ln -sf libcbr.so.$(CBR_MAJOR) $(DESTDIR)$(PREFIX)/lib/libcbr.so
 	install -m 644 host/include/cbr.h $(DESTDIR)$(PREFIX)/include/cbr.h
@@ -169,8 +177,6 @@ uninstall: ## remove what install put under $(DESTDIR)$(PREFIX)
 	    $(DESTDIR)$(PREFIX)/include/cbr.h $(DESTDIR)$(PREFIX)/bin/cbr \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/cbr.pc
 
-CBR_MAJOR = $(shell sed -n 's/^\#define CBR_VERSION_MAJOR //p' host/include/cbr.h)
-CBR_VERSION = $(shell sed -n 's/^\#define CBR_VERSION_STRING "\(.*\)"/\1/p' host/include/cbr.h)
 
 # ---- deps ----------------------------------------------------------------------------------
 deps: ## install the Debian packages the project needs (only the missing ones)
