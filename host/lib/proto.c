@@ -79,9 +79,14 @@ static uint32_t get32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+static size_t padded(uint32_t len)
+{
+    return ((size_t)len + 3) & ~(size_t)3;
+}
+
 size_t cbr_pkt_wire_size(uint32_t len)
 {
-    return CBR_PROTO_HDR + (size_t)len + CBR_PROTO_TRAILER;
+    return CBR_PROTO_HDR + padded(len) + CBR_PROTO_TRAILER;
 }
 
 size_t cbr_pkt_encode(const struct cbr_pkt *p, const void *payload, uint8_t *out)
@@ -97,10 +102,12 @@ size_t cbr_pkt_encode(const struct cbr_pkt *p, const void *payload, uint8_t *out
     put32(out + 20, p->arg2);
     put32(out + 24, p->len);
     put32(out + 28, cbr_crc32(0, out, 28));
+    size_t body = CBR_PROTO_HDR + padded(p->len);
     if (p->len)
         memcpy(out + CBR_PROTO_HDR, payload, p->len);
-    put32(out + CBR_PROTO_HDR + p->len, cbr_crc32(0, out, CBR_PROTO_HDR + (size_t)p->len));
-    return cbr_pkt_wire_size(p->len);
+    memset(out + CBR_PROTO_HDR + p->len, 0, body - CBR_PROTO_HDR - p->len);
+    put32(out + body, cbr_crc32(0, out, body));
+    return body + CBR_PROTO_TRAILER;
 }
 
 int cbr_reader_init(struct cbr_reader *r, uint32_t max_payload)
@@ -186,8 +193,12 @@ enum cbr_read_result cbr_reader_next(struct cbr_reader *r, struct cbr_pkt *p,
         }
         h = r->buf + r->start;
         r->start += need;
-        if (cbr_crc32(0, h, CBR_PROTO_HDR + (size_t)p->len) != get32(h + CBR_PROTO_HDR + p->len))
+        size_t body = CBR_PROTO_HDR + padded(p->len);
+        if (cbr_crc32(0, h, body) != get32(h + body))
             return CBR_READ_BAD_CRC;
+        for (size_t k = CBR_PROTO_HDR + p->len; k < body; k++)
+            if (h[k])
+                return CBR_READ_BAD_CRC;
         *payload = h + CBR_PROTO_HDR;
         return CBR_READ_PACKET;
     }

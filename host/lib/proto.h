@@ -50,7 +50,8 @@ int cbr_op_idempotent(uint8_t opcode);
 const char *cbr_op_name(uint8_t opcode);
 const char *cbr_status_name(uint8_t status);
 
-/* Bytes a packet with this payload length takes on the wire. */
+/* Bytes a packet with this payload length takes on the wire: header, payload padded to a
+ * multiple of 4, crc. Always a multiple of 4. */
 size_t cbr_pkt_wire_size(uint32_t len);
 
 /*

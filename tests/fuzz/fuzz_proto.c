@@ -52,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* What came out must be exactly a packet: re-encoding gives identical CRCs. */
         if (memcmp(wire + CBR_PROTO_HDR, pl, p.len) != 0)
             abort();
-        uint32_t crc = cbr_crc32(0, wire, CBR_PROTO_HDR + (size_t)p.len);
-        if (memcmp(&crc, wire + CBR_PROTO_HDR + p.len, 4) != 0)
+        uint32_t crc = cbr_crc32(0, wire, n - CBR_PROTO_TRAILER);
+        if (n % 4 != 0 || memcmp(&crc, wire + n - CBR_PROTO_TRAILER, 4) != 0)
             abort();
     }
     cbr_reader_free(&r);

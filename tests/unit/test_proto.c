@@ -53,15 +53,15 @@ static void test_encode_lays_out_the_header_as_documented(void **state)
     uint8_t b[64];
     struct cbr_pkt p = {.opcode = CBR_OP_BUF_WRITE, .flags = 1, .status = 4, .seq = 0xA1B2C3D4,
                         .arg0 = 2, .arg1 = 0x100, .arg2 = 3, .len = 3};
-    assert_int_equal(cbr_pkt_encode(&p, "abc", b), 32 + 3 + 4);
+    assert_int_equal(cbr_pkt_encode(&p, "abc", b), 32 + 4 + 4); /* payload padded to 4 */
     static const uint8_t head[28] = {0x43, 0x42, 0x52, 0x50, 1, 0x20, 1, 4, 0xD4, 0xC3,
                                      0xB2, 0xA1, 2, 0, 0, 0, 0, 1, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0};
     assert_memory_equal(b, head, 28);
     uint32_t hcrc = cbr_crc32(0, b, 28);
     assert_int_equal(b[28] | b[29] << 8 | b[30] << 16 | (uint32_t)b[31] << 24, hcrc);
-    assert_memory_equal(b + 32, "abc", 3);
-    uint32_t crc = cbr_crc32(0, b, 35);
-    assert_int_equal(b[35] | b[36] << 8 | b[37] << 16 | (uint32_t)b[38] << 24, crc);
+    assert_memory_equal(b + 32, "abc", 4); /* with its zero pad byte */
+    uint32_t crc = cbr_crc32(0, b, 36);
+    assert_int_equal(b[36] | b[37] << 8 | b[38] << 16 | (uint32_t)b[39] << 24, crc);
 }
 
 static void test_reader_round_trips_every_payload_size(void **state)
@@ -317,6 +317,35 @@ static void test_reader_random_stream_never_passes_a_corrupted_packet(void **sta
     cbr_reader_free(&r);
 }
 
+static void test_reader_nonzero_pad_byte_is_a_bad_packet(void **state)
+{
+    (void)state;
+    struct cbr_reader r;
+    assert_int_equal(cbr_reader_init(&r, 64), 0);
+    uint8_t wire[100];
+    size_t n = make_pkt(wire, CBR_OP_NOP, 12, "abcde", 5);
+    assert_int_equal(n % 4, 0);
+    wire[32 + 6] = 1; /* a pad byte; then make the CRC right, so only the pad is wrong */
+    uint32_t crc = cbr_crc32(0, wire, n - 4);
+    memcpy(wire + n - 4, &crc, 4);
+    cbr_reader_feed(&r, wire, n);
+    struct cbr_pkt p;
+    const uint8_t *pl;
+    assert_int_equal(cbr_reader_next(&r, &p, &pl), CBR_READ_BAD_CRC);
+    assert_int_equal(p.seq, 12);
+    cbr_reader_free(&r);
+}
+
+static void test_wire_size_is_whole_words(void **state)
+{
+    (void)state;
+    for (uint32_t len = 0; len < 64; len++) {
+        assert_int_equal(cbr_pkt_wire_size(len) % 4, 0);
+        assert_true(cbr_pkt_wire_size(len) >= 36 + len);
+        assert_true(cbr_pkt_wire_size(len) < 40 + len);
+    }
+}
+
 static void test_only_run_is_not_idempotent(void **state)
 {
     (void)state;
@@ -351,6 +380,8 @@ int main(void)
         cmocka_unit_test(test_reader_magic_inside_a_payload_does_not_split_it),
         cmocka_unit_test(test_reader_feed_takes_only_what_fits),
         cmocka_unit_test(test_reader_random_stream_never_passes_a_corrupted_packet),
+        cmocka_unit_test(test_reader_nonzero_pad_byte_is_a_bad_packet),
+        cmocka_unit_test(test_wire_size_is_whole_words),
         cmocka_unit_test(test_only_run_is_not_idempotent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
