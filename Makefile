@@ -19,14 +19,14 @@ FUZZ_CC ?= clang
 PYTHON ?= /usr/bin/python3
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS_ALL := -Ihost/include -Ihost/lib -D_GNU_SOURCE
+CPPFLAGS_ALL := -Ihost/include -Ihost/lib -Isim -D_GNU_SOURCE
 CFLAGS_ALL := -std=c11 $(WARN) -O2 -g -fPIC -fvisibility=hidden $(CFLAGS)
 LDFLAGS_ALL := $(LDFLAGS)
 ifeq ($(SAN),1)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1
 LDFLAGS_ALL += -fsanitize=address,undefined
 endif
-LIBS := -lm -lpthread
+LIBS := -lm -lpthread -ldl
 
 CBR_MAJOR := $(shell sed -n 's/^\#define CBR_VERSION_MAJOR //p' host/include/cbr.h)
 CBR_VERSION := $(shell sed -n 's/^\#define CBR_VERSION_STRING "\(.*\)"/\1/p' host/include/cbr.h)

@@ -92,5 +92,6 @@ uint64_t cbr_layer_compulsory_bytes(const cbr_layer *layer, uint32_t n);
 uint64_t cbr_layer_macs(const cbr_layer *layer, uint32_t n);
 
 extern const struct cbr_backend cbr_backend_cpu;
+extern const struct cbr_backend cbr_backend_sim;
 
 #endif

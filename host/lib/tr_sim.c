@@ -1,0 +1,233 @@
+/*
+ * tr_sim.c - the transport to the simulated board: loads build/sim/libcbrsim_RxC.so (the
+ * Verilator model of the RTL for that array shape) and moves bytes through its modelled link.
+ *
+ * The model is found, in order, in each directory of $CBR_SIM_PATH, then beside libcbr
+ * itself: <dir of libcbr or the program>/../sim (the build tree), ../lib/cbr and ./cbr (an
+ * installed tree). Nothing about this machine is compiled in.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cbr_sim.h"
+#include "cbr.h"
+#include "transport.h"
+
+struct sim_tr {
+    struct cbr_transport t;
+    void *dl;
+    cbr_sim *sim;
+    cbr_sim_destroy_fn destroy;
+    cbr_sim_send_fn send;
+    cbr_sim_run_fn run;
+    cbr_sim_get_counters_fn counters;
+};
+
+/* Simulated cycles per slice of recv: short enough to check the wall-clock timeout often. */
+#define SLICE_CYCLES 20000
+
+int cbr_sim_parse_shape(const char *args, unsigned *rows, unsigned *cols)
+{
+    if (!*args)
+        args = CBR_SIM_DEFAULT_SHAPE;
+    char *end;
+    errno = 0;
+    unsigned long r = strtoul(args, &end, 10);
+    if (end == args || *end != 'x' || errno)
+        return CBR_EINVAL;
+    const char *c = end + 1;
+    unsigned long k = strtoul(c, &end, 10);
+    if (end == c || *end || errno || r < 1 || k < 1 || r > 256 || k > 256)
+        return CBR_EINVAL;
+    *rows = (unsigned)r;
+    *cols = (unsigned)k;
+    return 0;
+}
+
+static void *try_dir(const char *dir, const char *file, char *tried, size_t len)
+{
+    char path[PATH_MAX + 96];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    size_t k = strlen(tried);
+    snprintf(tried + k, len - k, "%s%s", k ? ", " : "", dir);
+    return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+}
+
+static void *find_model(const char *file, char *tried, size_t len)
+{
+    void *dl = NULL;
+    const char *env = getenv("CBR_SIM_PATH");
+    if (env && *env) {
+        char *copy = strdup(env), *save = NULL;
+        for (char *d = strtok_r(copy, ":", &save); d && !dl; d = strtok_r(NULL, ":", &save))
+            dl = try_dir(d, file, tried, len);
+        free(copy);
+        if (dl)
+            return dl;
+    }
+    Dl_info info;
+    if (!dladdr((void *)cbr_transport_sim_open, &info) || !info.dli_fname)
+        return NULL;
+    char self[PATH_MAX];
+    if (!realpath(info.dli_fname, self))
+        snprintf(self, sizeof self, "%s", info.dli_fname);
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    static const char *const rel[] = {"../sim", "../lib/cbr", "cbr"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0] && !dl; i++) {
+        char dir[PATH_MAX + 16];
+        snprintf(dir, sizeof dir, "%s/%s", self, rel[i]);
+        dl = try_dir(dir, file, tried, len);
+    }
+    return dl;
+}
+
+static int sim_send(struct cbr_transport *t, const void *buf, size_t n, int timeout_ms,
+                    char *err, size_t errlen)
+{
+    (void)timeout_ms;
+    (void)err;
+    (void)errlen;
+    struct sim_tr *s = (struct sim_tr *)t;
+    s->send(s->sim, buf, n);
+    return 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int sim_recv(struct cbr_transport *t, void *buf, size_t cap, size_t *got, int timeout_ms,
+                    char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    struct sim_tr *s = (struct sim_tr *)t;
+    double deadline = now_ms() + (timeout_ms < 0 ? 1e12 : timeout_ms);
+    do {
+        *got = s->run(s->sim, buf, cap, SLICE_CYCLES);
+        if (*got)
+            return 0;
+    } while (now_ms() < deadline);
+    return 0;
+}
+
+static void sim_stats(struct cbr_transport *t, struct cbr_link_stats *st)
+{
+    struct sim_tr *s = (struct sim_tr *)t;
+    struct cbr_sim_counters c;
+    s->counters(s->sim, &c);
+    st->cycles = c.cycles;
+    st->link_wait_cycles = c.rx_wait_cycles + c.tx_wait_cycles;
+    st->bytes_out = c.h2d_bytes;
+    st->bytes_in = c.d2h_bytes;
+}
+
+static void sim_close(struct cbr_transport *t)
+{
+    struct sim_tr *s = (struct sim_tr *)t;
+    if (!s)
+        return;
+    if (s->sim)
+        s->destroy(s->sim);
+    if (s->dl)
+        dlclose(s->dl);
+    free(s);
+}
+
+static const struct cbr_transport_ops sim_ops = {
+    .name = "sim",
+    .send = sim_send,
+    .recv = sim_recv,
+    .stats = sim_stats,
+    .close = sim_close,
+};
+
+/* "H2D[,D2H]" bytes per cycle, from CBR_SIM_LINK; 0 means the port's full width. */
+static int parse_link(double *h2d, double *d2h, char *err, size_t errlen)
+{
+    *h2d = *d2h = 0;
+    const char *env = getenv("CBR_SIM_LINK");
+    if (!env || !*env)
+        return 0;
+    char *end;
+    *h2d = strtod(env, &end);
+    *d2h = *h2d;
+    if (*end == ',')
+        *d2h = strtod(end + 1, &end);
+    if (*end || *h2d < 0 || *d2h < 0) {
+        snprintf(err, errlen, "CBR_SIM_LINK='%s' is not H2D[,D2H] in bytes per cycle", env);
+        return CBR_EINVAL;
+    }
+    return 0;
+}
+
+int cbr_transport_sim_open(struct cbr_transport **out, const char *args, char *err,
+                           size_t errlen)
+{
+    *out = NULL;
+    unsigned rows, cols;
+    if (cbr_sim_parse_shape(args, &rows, &cols) < 0) {
+        snprintf(err, errlen, "'%s' is not an array shape RxC (like 16x16)", args);
+        return CBR_EINVAL;
+    }
+    struct cbr_sim_config cfg = {.trace_path = getenv("CBR_TRACE")};
+    if (cfg.trace_path && !*cfg.trace_path)
+        cfg.trace_path = NULL;
+    int rc = parse_link(&cfg.h2d_bytes_per_cycle, &cfg.d2h_bytes_per_cycle, err, errlen);
+    if (rc < 0)
+        return rc;
+
+    char file[64], tried[1024] = "";
+    snprintf(file, sizeof file, "libcbrsim_%ux%u.so", rows, cols);
+    struct sim_tr *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return CBR_ENOMEM;
+    }
+    s->t.ops = &sim_ops;
+    s->dl = find_model(file, tried, sizeof tried);
+    if (!s->dl) {
+        snprintf(err, errlen, "no simulated board of shape %ux%u: %s not found in %s "
+                 "(build it with `make sim SIM_SHAPES=%ux%u`, or set CBR_SIM_PATH)",
+                 rows, cols, file, tried[0] ? tried : "any directory", rows, cols);
+        free(s);
+        return CBR_ENODEV;
+    }
+    cbr_sim_abi_version_fn abi = (cbr_sim_abi_version_fn)dlsym(s->dl, "cbr_sim_abi_version");
+    cbr_sim_create_fn create = (cbr_sim_create_fn)dlsym(s->dl, "cbr_sim_create");
+    s->destroy = (cbr_sim_destroy_fn)dlsym(s->dl, "cbr_sim_destroy");
+    s->send = (cbr_sim_send_fn)dlsym(s->dl, "cbr_sim_send");
+    s->run = (cbr_sim_run_fn)dlsym(s->dl, "cbr_sim_run");
+    s->counters = (cbr_sim_get_counters_fn)dlsym(s->dl, "cbr_sim_get_counters");
+    if (!abi || !create || !s->destroy || !s->send || !s->run || !s->counters ||
+        abi() != CBR_SIM_ABI_VERSION) {
+        snprintf(err, errlen, "%s is not a cbr simulated board of ABI version %d; rebuild it "
+                 "with `make sim`", file, CBR_SIM_ABI_VERSION);
+        rc = CBR_ENODEV;
+        goto out_close;
+    }
+    char why[256] = "";
+    s->sim = create(&cfg, why, sizeof why);
+    if (!s->sim) {
+        snprintf(err, errlen, "%s: %s", file, why);
+        rc = CBR_EIO;
+        goto out_close;
+    }
+    *out = &s->t;
+    return 0;
+
+out_close:
+    sim_close(&s->t);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/*
+ * transport.h - byte pipes to a board (private).
+ *
+ * A transport moves bytes and nothing else: the packet protocol (proto.c) and the device
+ * logic (accel.c) sit above it and are the same for every link. Like libusb's OS backends or
+ * tpm2-tss's TCTIs, each transport is a small table of functions chosen from the URI.
+ */
+#ifndef CBR_TRANSPORT_H
+#define CBR_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cbr_transport;
+
+/* What a transport can tell about the link itself (zero where it cannot). */
+struct cbr_link_stats {
+    uint64_t cycles;          /* device clock cycles so far (the simulator knows them) */
+    uint64_t link_wait_cycles;/* cycles the device waited on the link, either direction */
+    uint64_t bytes_out, bytes_in;
+};
+
+struct cbr_transport_ops {
+    const char *name;
+    /* Queue n bytes to the device. Returns 0 or a CBR_E* code with a message in err. */
+    int (*send)(struct cbr_transport *t, const void *buf, size_t n, int timeout_ms,
+                char *err, size_t errlen);
+    /* Wait up to timeout_ms for bytes from the device; *got = how many were stored (0 on
+     * timeout, which is not an error here). Returns 0 or CBR_E* (ENODEV: unplugged). */
+    int (*recv)(struct cbr_transport *t, void *buf, size_t cap, size_t *got, int timeout_ms,
+                char *err, size_t errlen);
+    /* Optional: link statistics. */
+    void (*stats)(struct cbr_transport *t, struct cbr_link_stats *s);
+    void (*close)(struct cbr_transport *t);
+};
+
+struct cbr_transport {
+    const struct cbr_transport_ops *ops;
+    void *priv;
+};
+
+/* The simulated board: "RxC" (or "" for the default shape). Options come from the
+ * environment: CBR_SIM_PATH (where libcbrsim_RxC.so are), CBR_TRACE (an FST file),
+ * CBR_SIM_LINK (bytes per cycle each way, "H2D[,D2H]"). */
+int cbr_transport_sim_open(struct cbr_transport **t, const char *args, char *err,
+                           size_t errlen);
+
+/* The array shape the sim build will use for args ("" -> default). */
+int cbr_sim_parse_shape(const char *args, unsigned *rows, unsigned *cols);
+
+#define CBR_SIM_DEFAULT_SHAPE "16x16"
+
+#endif

@@ -1,0 +1,31 @@
+# mk/sim.mk - the simulated boards: one Verilator build of rtl/cbr_top per array shape,
+# build/sim/libcbrsim_RxC.so, loaded by libcbr's sim device ("sim:RxC").
+#
+#   make sim                      the shapes in SIM_SHAPES
+#   make sim SIM_SHAPES=32x8      any other shape (ROWS x COLS)
+
+VERILATOR ?= verilator
+SIM_SHAPES ?= 16x16 4x4 8x8 4x8
+SIM_DEFAULT := 16x16
+SIM_LIBS := $(SIM_SHAPES:%=$(BUILD)/sim/libcbrsim_%.so)
+RTL_FILES = $(shell sed -e 's|^|rtl/|' rtl/cbr.f 2>/dev/null)
+
+.PHONY: sim
+sim: $(SIM_LIBS) ## build the simulated boards (SIM_SHAPES, default 16x16 4x4 8x8 4x8)
+
+sim_rows = $(word 1,$(subst x, ,$(1)))
+sim_cols = $(word 2,$(subst x, ,$(1)))
+
+$(BUILD)/sim/libcbrsim_%.so: rtl/cbr.f $(RTL_FILES) sim/cbr_sim.cpp sim/cbr_sim.h sim/cbr_sim.map
+	@rm -rf $(BUILD)/sim/$* && mkdir -p $(BUILD)/sim/$*
+	$(VERILATOR) --cc --trace-fst -O3 --x-assign fast --x-initial fast \
+	    --top-module cbr_top -f rtl/cbr.f rtl/cbr.vlt \
+	    -GROWS=$(call sim_rows,$*) -GCOLS=$(call sim_cols,$*) --Mdir $(BUILD)/sim/$* \
+	    -CFLAGS "-fPIC -DCBR_SIM_ROWS=$(call sim_rows,$*) -DCBR_SIM_COLS=$(call sim_cols,$*) -I$(abspath sim)" \
+	    $(abspath sim/cbr_sim.cpp)
+	$(MAKE) -s -C $(BUILD)/sim/$* -f Vcbr_top.mk OPT_FAST=-O2 OPT_SLOW=-O1 \
+	    Vcbr_top__ALL.a cbr_sim.o verilated.o verilated_fst_c.o verilated_threads.o
+	$(CXX) -shared -o $@ -Wl,--version-script=sim/cbr_sim.map \
+	    $(BUILD)/sim/$*/cbr_sim.o $(BUILD)/sim/$*/Vcbr_top__ALL.a \
+	    $(BUILD)/sim/$*/verilated.o $(BUILD)/sim/$*/verilated_fst_c.o \
+	    $(BUILD)/sim/$*/verilated_threads.o -lz -lpthread
