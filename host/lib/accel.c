@@ -30,7 +30,7 @@ enum {
     REG_OUT_H = 0x34, REG_OUT_W = 0x38, REG_X_ZP = 0x3C, REG_Y_ZP = 0x40, REG_ACT_RANGE = 0x44,
     REG_MODE = 0x48, REG_POOL_K = 0x4C, REG_POOL_S = 0x50, REG_POOL_PAD = 0x54,
     REG_POOL_OUT = 0x58, REG_ACT_BASE = 0x5C, REG_WGT_BASE = 0x60, REG_OUT_BASE = 0x64,
-    REG_PARAM_BASE = 0x68, REG_COUNTERS = 0x80,
+    REG_PARAM_BASE = 0x68, REG_IN_C = 0x6C, REG_OUT_C = 0x70, REG_COUNTERS = 0x80,
 };
 enum { BUF_ACT = 0, BUF_WGT = 1, BUF_PARAM = 2, BUF_OUT = 3 };
 enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4 };
@@ -465,7 +465,9 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
     return 0;
 }
 
-/* Registers of one tile, from REG_IN_H to REG_PARAM_BASE. */
+/* Registers of one tile, from REG_IN_H to REG_OUT_C. */
+#define N_TILE_REGS ((REG_OUT_C - REG_IN_H) / 4 + 1)
+
 static void tile_regs(const cbr_layer *l, const struct plan *p, uint32_t *v)
 {
     const cbr_layer_desc *d = &l->desc;
@@ -485,12 +487,12 @@ static void tile_regs(const cbr_layer *l, const struct plan *p, uint32_t *v)
         d->pad_top | d->pad_left << 16, l->conv_oh, l->conv_ow,
         (uint32_t)d->input_zp, (uint32_t)d->output_zp,
         ((uint32_t)l->act_min & 0xFF) | ((uint32_t)l->act_max & 0xFF) << 8, mode, pk, ps, pp,
-        l->out_h | l->out_w << 16, 0, 0, 0, 0,
+        l->out_h | l->out_w << 16, 0, 0, 0, 0, p->cg, p->og,
     };
+    _Static_assert(sizeof regs == N_TILE_REGS * sizeof(uint32_t), "one value per register");
     memcpy(v, regs, sizeof regs);
 }
 
-#define N_TILE_REGS ((REG_PARAM_BASE - REG_IN_H) / 4 + 1)
 
 static int run_tile(struct accel *a, const cbr_layer *l, const struct plan *p,
                     const struct group_plan *gp, const uint8_t *act, uint8_t *out,
