@@ -360,10 +360,11 @@ typedef struct cbr_tensor {
 /** Bytes per element; 0 for an unknown dtype. */
 size_t cbr_dtype_size(cbr_dtype dtype);
 
-/** numpy's name for the dtype ("int8", ...). */
+/** numpy's name for the dtype ("int8", ...); "unknown" for an unknown dtype. */
 const char *cbr_dtype_name(cbr_dtype dtype);
 
-/** A new zero-filled tensor; free with cbr_tensor_free(). */
+/** A new zero-filled tensor; free with cbr_tensor_free(). A 0 dimension is rejected
+ *  (CBR_EINVAL), a size that overflows with CBR_ERANGE. */
 int cbr_tensor_create(cbr_tensor **t, cbr_dtype dtype, uint32_t ndim, const uint64_t *shape);
 
 /** Free a tensor and its data. Accepts NULL. */
@@ -376,12 +377,15 @@ void cbr_tensor_free(cbr_tensor *t);
  * Parse a whole .npy file held in memory (versions 1.0, 2.0 and 3.0; dtypes int8, uint8,
  * int32, float32 of either byte order; C order). The file must be exactly header + data.
  * name is used in error messages only (may be NULL). On success *t is a new tensor.
- * Errors: CBR_EBADMSG (malformed), CBR_ENOTSUP (Fortran order, other dtypes),
- * CBR_ERANGE (too large), CBR_ENOMEM; cbr_errmsg(NULL) names the problem and the place.
+ * Errors: CBR_EBADMSG (malformed, negative or 0 dimensions), CBR_ENOTSUP (Fortran order,
+ * other dtypes, a version other than 1, 2, 3), CBR_ERANGE (header over CBR_NPY_MAX_HEADER,
+ * more than CBR_TENSOR_MAX_DIMS dimensions, sizes that overflow), CBR_EINVAL (NULL
+ * arguments), CBR_ENOMEM; cbr_errmsg(NULL) names the problem and the place.
  */
 int cbr_npy_parse(const void *bytes, size_t len, const char *name, cbr_tensor **t);
 
-/** Read a .npy file. As cbr_npy_parse, plus CBR_ENOENT / CBR_EIO for the file. */
+/** Read a .npy file. As cbr_npy_parse, plus CBR_ENOENT / CBR_EIO for the file and
+ *  CBR_ERANGE for a file over 4 GiB. */
 int cbr_npy_load(const char *path, cbr_tensor **t);
 
 /**
@@ -391,8 +395,9 @@ int cbr_npy_load(const char *path, cbr_tensor **t);
 int cbr_npy_encode(const cbr_tensor *t, void **bytes, size_t *len);
 
 /**
- * Write a .npy file atomically: to a temporary file beside path, then renamed over it.
- * On failure no file is left at path (and an existing one is untouched).
+ * Write a .npy file atomically: to a temporary file beside path, then renamed over it, with
+ * mode 0666 less the umask. On failure (CBR_EIO; CBR_EINVAL for an invalid tensor) no new
+ * file is left at path and an existing one is untouched.
  */
 int cbr_npy_save(const char *path, const cbr_tensor *t);
 
