@@ -1,0 +1,186 @@
+`resetall
+`default_nettype none
+// cbr_cmd - the command block: speaks the packet protocol (docs/protocol.md, version 1) over
+// a 32-bit word stream and turns each good request into register, buffer and core-control
+// operations, and a response.
+//
+// Why: every transport (USB bridge, XDMA stream, the simulated board) carries the same
+// packets, so the device parses them in one place. Port timing, throughput and the exact
+// behaviour on every kind of bad input are in docs/cmd.md.
+//
+// Structure: cbr_cmd_rx (resynchronise, check header, stage payload, check CRC and pad) ->
+// a job -> cbr_cmd_exec (check opcode/length/range, commit, issue the response) ->
+// cbr_cmd_tx (response CRCs, 4-word queue). The staging RAM (cbr_cmd_ram) has two banks of
+// MAX_PAYLOAD bytes: the next request streams in while the previous one is committed and
+// answered. A request is executed only after its last word passed every check, so a bad
+// packet changes nothing; nothing is written outside REG_BYTES or a buffer.
+module cbr_cmd #(
+    parameter MAX_PAYLOAD = 1024,       // bytes; a multiple of 4, >= 64; staging buffer size
+    parameter REG_BYTES   = 256,        // register space: byte addresses 0..REG_BYTES-1 (<= 4096)
+    parameter BUF0_BYTES  = 65536,      // buffer 0 (activations) size in bytes
+    parameter BUF1_BYTES  = 65536,      // buffer 1 (weights)
+    parameter BUF2_BYTES  = 8192,       // buffer 2 (per-channel params)
+    parameter BUF3_BYTES  = 65536,      // buffer 3 (outputs)
+    parameter RX_TIMEOUT  = 65536,      // cycles without a word before a partial packet is dropped
+    parameter INFO_ROWS          = 16,      // INFO word 1: array rows
+    parameter INFO_COLS          = 16,      // INFO word 2: array cols
+    parameter INFO_PARAM_ENTRIES = 512,     // INFO word 6: parameter entries (channels)
+    parameter INFO_MAX_KERNEL    = 11,      // INFO word 8
+    parameter INFO_MAX_STRIDE    = 4,       // INFO word 9
+    parameter INFO_MAX_DILATION  = 8,       // INFO word 10
+    parameter INFO_FEATURES      = 0,       // INFO word 11: CBR_FEAT_* bits
+    parameter INFO_CLOCK_KHZ     = 200000   // INFO word 12
+    // INFO words 3,4,5 are BUF0/1/3_BYTES, word 7 is MAX_PAYLOAD, word 0 is the version 1
+) (
+    input  wire        clk,
+    input  wire        rst,
+    // host -> device words (byte 0 of the stream in bits [7:0])
+    input  wire [31:0] rx_data,
+    input  wire        rx_valid,
+    output wire        rx_ready,
+    // device -> host words
+    output wire [31:0] tx_data,
+    output wire        tx_valid,
+    input  wire        tx_ready,
+    // register port: a write happens in the cycle reg_we is high; a read's data is on
+    // reg_rdata in the cycle after reg_re is high. Byte addresses, word-aligned.
+    output wire        reg_we,
+    output wire        reg_re,
+    output wire [11:0] reg_addr,
+    output wire [31:0] reg_wdata,
+    input  wire [31:0] reg_rdata,
+    // buffer port: same timing; buf_id selects the buffer; byte address, word-aligned;
+    // buf_wstrb: the bytes of the word a write changes
+    output wire        buf_we,
+    output wire        buf_re,
+    output wire [1:0]  buf_id,
+    output wire [31:0] buf_addr,
+    output wire [31:0] buf_wdata,
+    output wire [3:0]  buf_wstrb,
+    input  wire [31:0] buf_rdata,
+    // control of the core
+    output wire        core_start,   // one-cycle pulse: RUN
+    output wire        core_reset    // one-cycle pulse: RESET
+);
+
+    // Staging word-index bits per bank.
+    localparam IW = (MAX_PAYLOAD / 4 > 1) ? $clog2(MAX_PAYLOAD / 4) : 1;
+
+    wire        stg_we, stg_re;
+    wire [IW:0] stg_waddr, stg_raddr;
+    wire [31:0] stg_wdata, stg_rdata;
+
+    wire        job_valid, job_ready, job_bank;
+    wire [2:0]  job_status;
+    wire [7:0]  job_opcode;
+    wire [31:0] job_seq, job_arg0, job_arg1, job_arg2, job_len;
+
+    wire        out_valid, out_first, out_crc;
+    wire [31:0] out_data;
+    wire [2:0]  out_level;
+
+    cbr_cmd_rx #(
+        .MAX_PAYLOAD(MAX_PAYLOAD),
+        .RX_TIMEOUT(RX_TIMEOUT),
+        .IW(IW)
+    ) u_rx (
+        .clk(clk),
+        .rst(rst),
+        .rx_data(rx_data),
+        .rx_valid(rx_valid),
+        .rx_ready(rx_ready),
+        .stg_we(stg_we),
+        .stg_waddr(stg_waddr),
+        .stg_wdata(stg_wdata),
+        .job_valid(job_valid),
+        .job_ready(job_ready),
+        .job_status(job_status),
+        .job_opcode(job_opcode),
+        .job_seq(job_seq),
+        .job_arg0(job_arg0),
+        .job_arg1(job_arg1),
+        .job_arg2(job_arg2),
+        .job_len(job_len),
+        .job_bank(job_bank)
+    );
+
+    cbr_cmd_ram #(
+        .AW(IW + 1)
+    ) u_stage (
+        .clk(clk),
+        .we(stg_we),
+        .waddr(stg_waddr),
+        .wdata(stg_wdata),
+        .re(stg_re),
+        .raddr(stg_raddr),
+        .rdata(stg_rdata)
+    );
+
+    cbr_cmd_exec #(
+        .MAX_PAYLOAD(MAX_PAYLOAD),
+        .REG_BYTES(REG_BYTES),
+        .BUF0_BYTES(BUF0_BYTES),
+        .BUF1_BYTES(BUF1_BYTES),
+        .BUF2_BYTES(BUF2_BYTES),
+        .BUF3_BYTES(BUF3_BYTES),
+        .IW(IW),
+        .INFO_ROWS(INFO_ROWS),
+        .INFO_COLS(INFO_COLS),
+        .INFO_PARAM_ENTRIES(INFO_PARAM_ENTRIES),
+        .INFO_MAX_KERNEL(INFO_MAX_KERNEL),
+        .INFO_MAX_STRIDE(INFO_MAX_STRIDE),
+        .INFO_MAX_DILATION(INFO_MAX_DILATION),
+        .INFO_FEATURES(INFO_FEATURES),
+        .INFO_CLOCK_KHZ(INFO_CLOCK_KHZ)
+    ) u_exec (
+        .clk(clk),
+        .rst(rst),
+        .job_valid(job_valid),
+        .job_ready(job_ready),
+        .job_status(job_status),
+        .job_opcode(job_opcode),
+        .job_seq(job_seq),
+        .job_arg0(job_arg0),
+        .job_arg1(job_arg1),
+        .job_arg2(job_arg2),
+        .job_len(job_len),
+        .job_bank(job_bank),
+        .stg_re(stg_re),
+        .stg_raddr(stg_raddr),
+        .stg_rdata(stg_rdata),
+        .reg_we(reg_we),
+        .reg_re(reg_re),
+        .reg_addr(reg_addr),
+        .reg_wdata(reg_wdata),
+        .reg_rdata(reg_rdata),
+        .buf_we(buf_we),
+        .buf_re(buf_re),
+        .buf_id(buf_id),
+        .buf_addr(buf_addr),
+        .buf_wdata(buf_wdata),
+        .buf_wstrb(buf_wstrb),
+        .buf_rdata(buf_rdata),
+        .core_start(core_start),
+        .core_reset(core_reset),
+        .out_valid(out_valid),
+        .out_data(out_data),
+        .out_first(out_first),
+        .out_crc(out_crc),
+        .out_level(out_level)
+    );
+
+    cbr_cmd_tx u_tx (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(out_valid),
+        .in_data(out_data),
+        .in_first(out_first),
+        .in_crc(out_crc),
+        .level(out_level),
+        .tx_data(tx_data),
+        .tx_valid(tx_valid),
+        .tx_ready(tx_ready)
+    );
+
+endmodule
+`resetall

@@ -1,0 +1,377 @@
+`resetall
+`default_nettype none
+// cbr_cmd_exec - the executing half of the command block: takes one checked packet (a job
+// from cbr_cmd_rx), checks its opcode, lengths and address range, commits staged writes to
+// the register or buffer port, pulses the core controls and issues the response words.
+//
+// Why a module of its own: it is the only part that writes anything, and it acts only on a
+// job whose header and payload CRCs were good; every range check is done on 35-bit sums of
+// the 32-bit fields before the first write, so no field value can wrap around into range.
+//
+// A job goes IDLE -> CHECK (status and response length, registered) -> COMMIT (REG_WRITE /
+// BUF_WRITE with status OK: one staged word a cycle, read from the staging RAM and written
+// the next cycle) -> RESP (header, payload, CRC; one word a cycle while cbr_cmd_tx has room).
+// Read ports have one cycle of latency: a word issued in cycle t (reg_re / buf_re / staging
+// read / a constant) reaches cbr_cmd_tx in t+1, through the p_* stage.
+module cbr_cmd_exec #(
+    parameter MAX_PAYLOAD = 1024,    // bytes: the longest payload (INFO word 7)
+    parameter REG_BYTES   = 256,     // register space bytes, <= 4096
+    parameter BUF0_BYTES  = 65536,   // buffer 0 (activations) bytes
+    parameter BUF1_BYTES  = 65536,   // buffer 1 (weights) bytes
+    parameter BUF2_BYTES  = 8192,    // buffer 2 (per-channel parameters) bytes
+    parameter BUF3_BYTES  = 65536,   // buffer 3 (outputs) bytes
+    parameter IW          = 8,       // staging word-index bits per bank: 2**IW >= MAX_PAYLOAD/4
+    parameter INFO_ROWS          = 16,      // INFO word 1
+    parameter INFO_COLS          = 16,      // INFO word 2
+    parameter INFO_PARAM_ENTRIES = 512,     // INFO word 6
+    parameter INFO_MAX_KERNEL    = 11,      // INFO word 8
+    parameter INFO_MAX_STRIDE    = 4,       // INFO word 9
+    parameter INFO_MAX_DILATION  = 8,       // INFO word 10
+    parameter INFO_FEATURES      = 0,       // INFO word 11
+    parameter INFO_CLOCK_KHZ     = 200000   // INFO word 12
+) (
+    input  wire          clk,
+    input  wire          rst,
+    // the job from cbr_cmd_rx
+    input  wire          job_valid,
+    output wire          job_ready,
+    input  wire [2:0]    job_status,
+    input  wire [7:0]    job_opcode,
+    input  wire [31:0]   job_seq,
+    input  wire [31:0]   job_arg0,
+    input  wire [31:0]   job_arg1,
+    input  wire [31:0]   job_arg2,
+    input  wire [31:0]   job_len,
+    input  wire          job_bank,
+    // staging RAM read port (one cycle latency)
+    output wire          stg_re,
+    output wire [IW:0]   stg_raddr,
+    input  wire [31:0]   stg_rdata,
+    // register and buffer ports (docs/cmd.md)
+    output wire          reg_we,
+    output wire          reg_re,
+    output wire [11:0]   reg_addr,
+    output wire [31:0]   reg_wdata,
+    input  wire [31:0]   reg_rdata,
+    output wire          buf_we,
+    output wire          buf_re,
+    output wire [1:0]    buf_id,
+    output wire [31:0]   buf_addr,
+    output wire [31:0]   buf_wdata,
+    output wire [3:0]    buf_wstrb,
+    input  wire [31:0]   buf_rdata,
+    output wire          core_start,
+    output wire          core_reset,
+    // response words to cbr_cmd_tx
+    output wire          out_valid,
+    output wire [31:0]   out_data,
+    output wire          out_first,
+    output wire          out_crc,
+    input  wire [2:0]    out_level
+);
+
+    localparam [31:0] MAGIC = 32'h5052_4243;
+    localparam [7:0] OP_NOP = 8'h01, OP_INFO = 8'h02, OP_RESET = 8'h03, OP_REG_WRITE = 8'h10,
+                     OP_REG_READ = 8'h11, OP_BUF_WRITE = 8'h20, OP_BUF_READ = 8'h21,
+                     OP_RUN = 8'h30;
+    localparam [2:0] ST_OK = 3'd0, ST_BAD_LENGTH = 3'd2, ST_BAD_OPCODE = 3'd3,
+                     ST_BAD_ADDRESS = 3'd4;
+    // The limits as 35-bit numbers, like the sums they are compared with.
+    function [34:0] wide;
+        input [31:0] v;
+        begin
+            wide = {3'd0, v};
+        end
+    endfunction
+    localparam [34:0] MAXP = wide(MAX_PAYLOAD);
+    localparam [34:0] REG_LIM = wide(REG_BYTES);
+    localparam [34:0] B0_LIM = wide(BUF0_BYTES), B1_LIM = wide(BUF1_BYTES),
+                      B2_LIM = wide(BUF2_BYTES), B3_LIM = wide(BUF3_BYTES);
+    localparam LW = IW + 3;  // bits of a length <= MAX_PAYLOAD (<= 4 * 2**IW)
+    localparam [LW-1:0] INFO_LEN = 64;  // the INFO block: 16 words
+
+    localparam [1:0] E_IDLE = 2'd0, E_CHECK = 2'd1, E_COMMIT = 2'd2, E_RESP = 2'd3;
+    localparam [1:0] PH_HDR = 2'd0, PH_PAY = 2'd1, PH_CRC = 2'd2;
+    localparam [2:0] SRC_CONST = 3'd0, SRC_CRC = 3'd1, SRC_REG = 3'd2, SRC_BUF = 3'd3,
+                     SRC_STG = 3'd4;
+
+    generate
+        if (MAX_PAYLOAD < 64 || MAX_PAYLOAD % 4 != 0) begin : g_bad_max_payload
+            cbr_cmd_exec_error_max_payload_must_be_a_multiple_of_4_and_at_least_64 u_err ();
+        end
+        if (REG_BYTES < 4 || REG_BYTES > 4096 || REG_BYTES % 4 != 0) begin : g_bad_reg_bytes
+            cbr_cmd_exec_error_reg_bytes_must_be_a_multiple_of_4_up_to_4096 u_err ();
+        end
+        if (BUF0_BYTES % 4 != 0 || BUF1_BYTES % 4 != 0 || BUF2_BYTES % 4 != 0
+            || BUF3_BYTES % 4 != 0) begin : g_bad_buf_bytes
+            cbr_cmd_exec_error_buffer_sizes_must_be_multiples_of_4 u_err ();
+        end
+    endgenerate
+
+    reg [1:0]    state_q;
+    reg [7:0]    op_q;
+    reg [31:0]   seq_q, arg0_q, arg1_q, arg2_q, len_q;
+    reg [2:0]    pre_q;      // the status cbr_cmd_rx found
+    reg          bank_q;
+    reg [2:0]    status_q;
+    reg [LW-1:0] rlen_q;     // response payload bytes
+    reg [IW:0]   nw_q;       // words to commit (COMMIT) or response payload words (RESP)
+    reg [1:0]    ph_q;
+    reg [2:0]    hi_q;       // header word index
+    reg [IW:0]   k_q;        // payload word index
+    reg [31:0]   addr_q;     // register or buffer byte address of word k_q
+    reg          start_q, reset_q;
+    // the commit write, one cycle behind its staging read
+    reg          wr_valid_q, wr_buf_q;
+    reg [31:0]   wr_addr_q;
+    reg [3:0]    wr_strb_q;
+    // the issued response word, one cycle behind its issue
+    reg          p_valid_q, p_first_q;
+    reg [2:0]    p_src_q;
+    reg [31:0]   p_const_q;
+    reg [3:0]    p_mask_q;
+
+    // ---- CHECK: status and response length of the job ----------------------------------
+    wire [34:0] a0 = {3'd0, arg0_q};
+    wire [34:0] a1 = {3'd0, arg1_q};
+    wire [34:0] a2 = {3'd0, arg2_q};
+    wire [34:0] ln = {3'd0, len_q};
+    wire [34:0] a1x4 = {1'b0, arg1_q, 2'b00};
+    reg  [34:0] buf_lim;
+    always @(*) begin
+        case (arg0_q[1:0])
+            2'd0: buf_lim = B0_LIM;
+            2'd1: buf_lim = B1_LIM;
+            2'd2: buf_lim = B2_LIM;
+            default: buf_lim = B3_LIM;
+        endcase
+    end
+    wire buf_id_ok = (arg0_q[31:2] == 30'd0);
+
+    reg [2:0]    c_st;
+    reg [LW-1:0] c_rlen;
+    always @(*) begin
+        c_st = ST_OK;
+        c_rlen = {LW{1'b0}};
+        if (pre_q != ST_OK) begin
+            c_st = pre_q;
+        end else begin
+            case (op_q)
+                OP_NOP: c_rlen = len_q[LW-1:0];
+                OP_INFO:
+                    if (len_q != 32'd0) c_st = ST_BAD_LENGTH;
+                    else c_rlen = INFO_LEN;
+                OP_RESET, OP_RUN:
+                    if (len_q != 32'd0) c_st = ST_BAD_LENGTH;
+                OP_REG_WRITE:
+                    if (len_q == 32'd0 || len_q[1:0] != 2'd0) c_st = ST_BAD_LENGTH;
+                    else if (arg0_q[1:0] != 2'd0 || a0 + ln > REG_LIM) c_st = ST_BAD_ADDRESS;
+                OP_REG_READ:
+                    if (len_q != 32'd0 || a1x4 > MAXP) c_st = ST_BAD_LENGTH;
+                    else if (arg0_q[1:0] != 2'd0 || a0 + a1x4 > REG_LIM) c_st = ST_BAD_ADDRESS;
+                    else c_rlen = a1x4[LW-1:0];
+                OP_BUF_WRITE:
+                    if (!buf_id_ok || arg1_q[1:0] != 2'd0 || a1 + ln > buf_lim)
+                        c_st = ST_BAD_ADDRESS;
+                OP_BUF_READ:
+                    if (len_q != 32'd0 || a2 > MAXP) c_st = ST_BAD_LENGTH;
+                    else if (!buf_id_ok || arg1_q[1:0] != 2'd0 || a1 + a2 > buf_lim)
+                        c_st = ST_BAD_ADDRESS;
+                    else c_rlen = arg2_q[LW-1:0];
+                default: c_st = ST_BAD_OPCODE;
+            endcase
+        end
+    end
+    // words, ceil(bytes / 4); len_q <= MAX_PAYLOAD when pre_q is OK
+    wire [IW:0] c_rwords = c_rlen[LW-1:2] + {{IW{1'b0}}, (c_rlen[1:0] != 2'd0)};
+    wire [IW:0] c_lwords = len_q[LW-1:2] + {{IW{1'b0}}, (len_q[1:0] != 2'd0)};
+    wire c_write = (c_st == ST_OK) && (op_q == OP_REG_WRITE || op_q == OP_BUF_WRITE)
+                   && (c_lwords != {(IW + 1){1'b0}});
+
+    // ---- byte masks of a last word -------------------------------------------------------
+    function [3:0] tail_mask;
+        input [1:0] n;  // length mod 4
+        begin
+            case (n)
+                2'd1: tail_mask = 4'b0001;
+                2'd2: tail_mask = 4'b0011;
+                2'd3: tail_mask = 4'b0111;
+                default: tail_mask = 4'b1111;
+            endcase
+        end
+    endfunction
+
+    // ---- the INFO block ------------------------------------------------------------------
+    reg [31:0] info_word;
+    always @(*) begin
+        case (k_q[3:0])
+            4'd0: info_word = 32'd1;
+            4'd1: info_word = INFO_ROWS;
+            4'd2: info_word = INFO_COLS;
+            4'd3: info_word = BUF0_BYTES;
+            4'd4: info_word = BUF1_BYTES;
+            4'd5: info_word = BUF3_BYTES;
+            4'd6: info_word = INFO_PARAM_ENTRIES;
+            4'd7: info_word = MAX_PAYLOAD;
+            4'd8: info_word = INFO_MAX_KERNEL;
+            4'd9: info_word = INFO_MAX_STRIDE;
+            4'd10: info_word = INFO_MAX_DILATION;
+            4'd11: info_word = INFO_FEATURES;
+            4'd12: info_word = INFO_CLOCK_KHZ;
+            default: info_word = 32'd0;
+        endcase
+    end
+
+    // ---- RESP: which word is issued this cycle -------------------------------------------
+    wire       in_resp = (state_q == E_RESP);
+    wire       room = ({1'b0, out_level} + {3'd0, p_valid_q}) < 4'd4;
+    wire       issue = in_resp && room;
+    wire       pay = (ph_q == PH_PAY);
+    wire       k_last = (k_q == nw_q - 1'b1);
+
+    reg [2:0]  i_src;
+    reg [31:0] i_const;
+    always @(*) begin
+        i_src = SRC_CONST;
+        i_const = 32'd0;
+        case (ph_q)
+            PH_HDR:
+                case (hi_q)
+                    3'd0: i_const = MAGIC;
+                    3'd1: i_const = {5'd0, status_q, 8'h01, op_q, 8'h01};
+                    3'd2: i_const = seq_q;
+                    3'd6: i_const = {{(32 - LW){1'b0}}, rlen_q};
+                    3'd7: i_src = SRC_CRC;
+                    default: i_const = 32'd0;  // args 0..2
+                endcase
+            PH_PAY:
+                case (op_q)
+                    OP_NOP: i_src = SRC_STG;
+                    OP_REG_READ: i_src = SRC_REG;
+                    OP_BUF_READ: i_src = SRC_BUF;
+                    default: i_const = info_word;  // INFO: no other opcode has a payload
+                endcase
+            default: i_src = SRC_CRC;
+        endcase
+    end
+
+    always @(posedge clk) begin
+        start_q <= 1'b0;
+        reset_q <= 1'b0;
+        wr_valid_q <= 1'b0;
+        p_valid_q <= issue;
+        if (issue) begin
+            p_src_q <= i_src;
+            p_const_q <= i_const;
+            p_first_q <= (ph_q == PH_HDR) && (hi_q == 3'd0);
+            p_mask_q <= (pay && k_last) ? tail_mask(rlen_q[1:0]) : 4'b1111;
+        end
+
+        case (state_q)
+            E_IDLE:
+                if (job_valid) begin
+                    op_q <= job_opcode;
+                    seq_q <= job_seq;
+                    arg0_q <= job_arg0;
+                    arg1_q <= job_arg1;
+                    arg2_q <= job_arg2;
+                    len_q <= job_len;
+                    pre_q <= job_status;
+                    bank_q <= job_bank;
+                    state_q <= E_CHECK;
+                end
+            E_CHECK: begin
+                status_q <= c_st;
+                rlen_q <= c_rlen;
+                ph_q <= PH_HDR;
+                hi_q <= 3'd0;
+                k_q <= {(IW + 1){1'b0}};
+                addr_q <= (op_q == OP_REG_WRITE || op_q == OP_REG_READ) ? arg0_q : arg1_q;
+                start_q <= (c_st == ST_OK) && (op_q == OP_RUN);
+                reset_q <= (c_st == ST_OK) && (op_q == OP_RESET);
+                if (c_write) begin
+                    nw_q <= c_lwords;
+                    state_q <= E_COMMIT;
+                end else begin
+                    nw_q <= c_rwords;
+                    state_q <= E_RESP;
+                end
+            end
+            E_COMMIT: begin
+                wr_valid_q <= 1'b1;
+                wr_buf_q <= (op_q == OP_BUF_WRITE);
+                wr_addr_q <= addr_q;
+                wr_strb_q <= k_last ? tail_mask(len_q[1:0]) : 4'b1111;
+                addr_q <= addr_q + 32'd4;
+                k_q <= k_q + 1'b1;
+                if (k_last) begin
+                    k_q <= {(IW + 1){1'b0}};
+                    nw_q <= {(IW + 1){1'b0}};  // a write's response has no payload
+                    state_q <= E_RESP;
+                end
+            end
+            default: // E_RESP
+                if (issue) begin
+                    case (ph_q)
+                        PH_HDR: begin
+                            hi_q <= hi_q + 3'd1;
+                            if (hi_q == 3'd7)
+                                ph_q <= (nw_q == {(IW + 1){1'b0}}) ? PH_CRC : PH_PAY;
+                        end
+                        PH_PAY: begin
+                            k_q <= k_q + 1'b1;
+                            addr_q <= addr_q + 32'd4;
+                            if (k_last)
+                                ph_q <= PH_CRC;
+                        end
+                        default:
+                            state_q <= E_IDLE;
+                    endcase
+                end
+        endcase
+
+        if (rst) begin
+            state_q <= E_IDLE;
+            start_q <= 1'b0;
+            reset_q <= 1'b0;
+            wr_valid_q <= 1'b0;
+            p_valid_q <= 1'b0;
+        end
+    end
+
+    assign job_ready = (state_q == E_IDLE);
+
+    // Staging reads: the commit's source, or a NOP's echo.
+    assign stg_re = (state_q == E_COMMIT) || (issue && pay && op_q == OP_NOP);
+    assign stg_raddr = {bank_q, k_q[IW-1:0]};
+
+    assign reg_we = wr_valid_q && !wr_buf_q;
+    assign reg_re = issue && pay && (op_q == OP_REG_READ);
+    assign reg_addr = wr_valid_q ? wr_addr_q[11:0] : addr_q[11:0];
+    assign reg_wdata = stg_rdata;
+    assign buf_we = wr_valid_q && wr_buf_q;
+    assign buf_re = issue && pay && (op_q == OP_BUF_READ);
+    assign buf_id = arg0_q[1:0];
+    assign buf_addr = wr_valid_q ? wr_addr_q : addr_q;
+    assign buf_wdata = stg_rdata;
+    assign buf_wstrb = wr_strb_q;
+    assign core_start = start_q;
+    assign core_reset = reset_q;
+
+    reg [31:0] p_word;
+    always @(*) begin
+        case (p_src_q)
+            SRC_REG: p_word = reg_rdata;
+            SRC_BUF: p_word = buf_rdata;
+            SRC_STG: p_word = stg_rdata;
+            default: p_word = p_const_q;
+        endcase
+    end
+    assign out_valid = p_valid_q;
+    assign out_data = p_word & {{8{p_mask_q[3]}}, {8{p_mask_q[2]}}, {8{p_mask_q[1]}},
+                                {8{p_mask_q[0]}}};
+    assign out_first = p_first_q;
+    assign out_crc = (p_src_q == SRC_CRC);
+
+endmodule
+`resetall

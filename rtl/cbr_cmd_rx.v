@@ -1,0 +1,272 @@
+`resetall
+`default_nettype none
+// cbr_cmd_rx - the receiving half of the command block: finds packets in the host->device
+// word stream, checks them, stages their payload and hands each one to cbr_cmd_exec as a job.
+//
+// Why a module of its own: receiving never waits for execution (the staging RAM has two
+// banks, so the next packet streams in while the previous one is committed and answered),
+// and everything that deals with an untrusted stream - resynchronisation, the header and
+// payload CRCs, the pad check, the idle timeout - sits here, in front of anything that writes.
+//
+// Steps (docs/protocol.md, docs/cmd.md): words enter an 8-word window. A word at the head
+// that is not the magic is dropped; a magic at the head starts a header, whose CRC is
+// computed one window word a cycle. With all 8 words in: hcrc wrong -> drop only the head
+// word and scan the 7 others again (so a real packet that started inside a fake header is
+// still found); hcrc right -> the window is emptied and the header decides: response flag
+// set -> skip the packet silently; version not 1 -> job BAD_VERSION; length above
+// MAX_PAYLOAD -> job BAD_LENGTH (both skip the 32 header bytes only); otherwise the payload
+// words go to the staging bank and the CRC, then the trailer word gives job OK or BAD_CRC
+// (CRC wrong or a pad byte not zero). A partial packet that gets no word for RX_TIMEOUT
+// cycles in which rx_ready is high is dropped.
+module cbr_cmd_rx #(
+    parameter MAX_PAYLOAD = 1024,   // bytes, a multiple of 4: the longest payload accepted
+    parameter RX_TIMEOUT  = 65536,  // idle cycles (rx_ready high, no word) that drop a partial packet
+    parameter IW          = 8       // staging word-index bits per bank: 2**IW >= MAX_PAYLOAD/4
+) (
+    input  wire          clk,
+    input  wire          rst,
+    // host -> device words, byte 0 of the stream in [7:0]
+    input  wire [31:0]   rx_data,
+    input  wire          rx_valid,
+    output wire          rx_ready,     // from registers only
+    // staging RAM write port
+    output wire          stg_we,
+    output wire [IW:0]   stg_waddr,    // {bank, word index}
+    output wire [31:0]   stg_wdata,
+    // one job per packet that needs an answer; held until job_ready
+    output wire          job_valid,
+    input  wire          job_ready,
+    output wire [2:0]    job_status,   // 0 OK (payload good), 1 BAD_CRC, 2 BAD_LENGTH, 5 BAD_VERSION
+    output wire [7:0]    job_opcode,
+    output wire [31:0]   job_seq,
+    output wire [31:0]   job_arg0,
+    output wire [31:0]   job_arg1,
+    output wire [31:0]   job_arg2,
+    output wire [31:0]   job_len,      // the header's length (<= MAX_PAYLOAD when status is 0)
+    output wire          job_bank      // the staging bank holding the payload
+);
+
+    localparam [31:0] MAGIC = 32'h5052_4243;
+    localparam [31:0] MAXP = MAX_PAYLOAD;
+    localparam TW = $clog2(RX_TIMEOUT + 1);           // timeout counter bits
+    localparam [31:0] TMO_LAST_32 = RX_TIMEOUT - 1;
+    localparam [TW-1:0] TMO_LAST = TMO_LAST_32[TW-1:0];
+
+    localparam [2:0] S_HDR = 3'd0;   // scanning / collecting a header in the window
+    localparam [2:0] S_PAY = 3'd1;   // payload words into the staging bank
+    localparam [2:0] S_TRL = 3'd2;   // the trailer (CRC) word
+    localparam [2:0] S_SKIP = 3'd3;  // the rest of a packet that is not answered
+    localparam [2:0] S_JOB = 3'd4;   // a job waits for cbr_cmd_exec
+
+    localparam [2:0] ST_OK = 3'd0, ST_BAD_CRC = 3'd1, ST_BAD_LENGTH = 3'd2, ST_BAD_VERSION = 3'd5;
+
+    generate
+        if (MAX_PAYLOAD % 4 != 0 || MAX_PAYLOAD < 4) begin : g_bad_max_payload
+            cbr_cmd_rx_error_max_payload_must_be_a_positive_multiple_of_4 u_err ();
+        end
+        if ((MAX_PAYLOAD / 4) > (1 << IW)) begin : g_bad_iw
+            cbr_cmd_rx_error_iw_too_small_for_max_payload u_err ();
+        end
+        if (RX_TIMEOUT < 1) begin : g_bad_timeout
+            cbr_cmd_rx_error_rx_timeout_must_be_at_least_1 u_err ();
+        end
+    endgenerate
+
+    reg [2:0]    state_q;
+    reg [255:0]  hw_q;       // the window: word i in [32*i +: 32], word 0 the oldest
+    reg [3:0]    hn_q;       // words in the window, 0..8
+    reg [2:0]    si_q;       // window words already in crc_q (counted from the head)
+    reg [31:0]   crc_q;      // raw CRC register
+    reg [IW:0]   cnt_q;      // S_PAY: payload words received; S_SKIP: words still to skip
+    reg [IW:0]   wtot_q;     // payload words of the packet
+    reg          pad_bad_q;
+    reg [TW-1:0] tmo_q;
+    reg          bank_q;
+    reg [2:0]    status_q;
+    reg [7:0]    opcode_q;
+    reg [31:0]   seq_q, arg0_q, arg1_q, arg2_q, len_q;
+
+    // ---- the window --------------------------------------------------------------------
+    wire [31:0] w_head = hw_q[31:0];
+    wire [31:0] w_hcrc = hw_q[255:224];
+    wire [31:0] w_len = hw_q[223:192];
+    wire        head_magic = (w_head == MAGIC);
+    wire        in_hdr = (state_q == S_HDR);
+    wire        hdr_full = (hn_q == 4'd8) && (si_q == 3'd7);  // crc_q covers words 0..6
+    wire        hcrc_ok = (~crc_q == w_hcrc);
+    wire        busy_head = in_hdr && (hn_q != 4'd0);
+    wire        shift = busy_head && (!head_magic || (hdr_full && !hcrc_ok));
+    wire        take = busy_head && head_magic && hdr_full && hcrc_ok;
+    wire        step = busy_head && head_magic && !hdr_full && ({1'b0, si_q} < hn_q);
+
+    assign rx_ready = in_hdr ? (hn_q != 4'd8) : (state_q != S_JOB);
+    wire accept = rx_valid && rx_ready;
+
+    // ---- header fields, valid in the cycle of take -------------------------------------
+    wire        h_ver_ok = (hw_q[39:32] == 8'd1);
+    wire        h_resp = hw_q[48];
+    wire        h_len_ok = (w_len <= MAXP);
+    // payload words, ceil(len / 4); used only when len <= MAX_PAYLOAD <= 4 * 2**IW
+    wire [IW:0] h_words = w_len[IW+2:2] + {{IW{1'b0}}, (w_len[1:0] != 2'd0)};
+    wire [46:0] unused_hdr = {hw_q[63:49], hw_q[31:0]};  // status, flags[7:1]; magic checked
+
+    // ---- the timeout ---------------------------------------------------------------------
+    wire partial = (in_hdr && hn_q != 4'd0 && head_magic) || state_q == S_PAY
+                   || state_q == S_TRL || state_q == S_SKIP;
+    wire idle_wait = partial && rx_ready && !rx_valid;
+    wire drop = idle_wait && (tmo_q == TMO_LAST);
+
+    // ---- the CRC -------------------------------------------------------------------------
+    wire [31:0] crc_word = in_hdr ? hw_q[{si_q, 5'd0} +: 32] : rx_data;
+    wire [31:0] crc_next;
+    cbr_crc32_w32 u_crc (.crc_in(crc_q), .data(crc_word), .crc_out(crc_next));
+
+    // ---- the payload tail: bytes past len in the last word must be zero ------------------
+    reg [31:0] pad_mask;
+    always @(*) begin
+        case (len_q[1:0])
+            2'd1: pad_mask = 32'hFFFF_FF00;
+            2'd2: pad_mask = 32'hFFFF_0000;
+            2'd3: pad_mask = 32'hFF00_0000;
+            default: pad_mask = 32'h0000_0000;
+        endcase
+    end
+
+    // ---- next window ---------------------------------------------------------------------
+    reg [255:0] hw_n;
+    reg [3:0]   hn_n;
+    integer i;
+    always @(*) begin
+        hw_n = hw_q;
+        hn_n = hn_q;
+        if (shift) begin
+            hw_n = {32'd0, hw_q[255:32]};
+            hn_n = hn_q - 4'd1;
+        end
+        for (i = 0; i < 8; i = i + 1)
+            if (in_hdr && accept && hn_n == i[3:0])
+                hw_n[32*i +: 32] = rx_data;
+        if (in_hdr && accept)
+            hn_n = hn_n + 4'd1;
+        if (take || drop)
+            hn_n = 4'd0;
+    end
+
+    always @(posedge clk) begin
+        hw_q <= hw_n;
+        hn_q <= hn_n;
+
+        if (!idle_wait)
+            tmo_q <= {TW{1'b0}};
+        else
+            tmo_q <= tmo_q + 1'b1;
+
+        case (state_q)
+            S_HDR: begin
+                if (shift) begin
+                    crc_q <= 32'hFFFF_FFFF;
+                    si_q <= 3'd0;
+                end else if (step) begin
+                    crc_q <= crc_next;
+                    si_q <= si_q + 3'd1;
+                end else if (take) begin
+                    crc_q <= crc_next;  // the packet CRC goes on over the hcrc word
+                    si_q <= 3'd0;
+                    opcode_q <= hw_q[47:40];
+                    seq_q <= hw_q[95:64];
+                    arg0_q <= hw_q[127:96];
+                    arg1_q <= hw_q[159:128];
+                    arg2_q <= hw_q[191:160];
+                    len_q <= w_len;
+                    wtot_q <= h_words;
+                    cnt_q <= {(IW + 1){1'b0}};
+                    pad_bad_q <= 1'b0;
+                    if (h_resp) begin
+                        // Not a request: no answer, nothing done. Skip what the header says
+                        // follows, unless that cannot be trusted either.
+                        if (h_ver_ok && h_len_ok) begin
+                            cnt_q <= h_words + 1'b1;
+                            state_q <= S_SKIP;
+                        end else begin
+                            crc_q <= 32'hFFFF_FFFF;
+                        end
+                    end else if (!h_ver_ok) begin
+                        status_q <= ST_BAD_VERSION;
+                        state_q <= S_JOB;
+                    end else if (!h_len_ok) begin
+                        status_q <= ST_BAD_LENGTH;
+                        state_q <= S_JOB;
+                    end else if (h_words == {(IW + 1){1'b0}}) begin
+                        state_q <= S_TRL;
+                    end else begin
+                        state_q <= S_PAY;
+                    end
+                end
+            end
+            S_PAY: begin
+                if (accept) begin
+                    crc_q <= crc_next;
+                    cnt_q <= cnt_q + 1'b1;
+                    if (cnt_q == wtot_q - 1'b1) begin
+                        pad_bad_q <= |(rx_data & pad_mask);
+                        state_q <= S_TRL;
+                    end
+                end
+            end
+            S_TRL: begin
+                if (accept) begin
+                    status_q <= (~crc_q == rx_data && !pad_bad_q) ? ST_OK : ST_BAD_CRC;
+                    state_q <= S_JOB;
+                end
+            end
+            S_SKIP: begin
+                if (accept) begin
+                    cnt_q <= cnt_q - 1'b1;
+                    if (cnt_q == {{IW{1'b0}}, 1'b1}) begin
+                        crc_q <= 32'hFFFF_FFFF;
+                        state_q <= S_HDR;
+                    end
+                end
+            end
+            S_JOB: begin
+                if (job_ready) begin
+                    bank_q <= !bank_q;
+                    crc_q <= 32'hFFFF_FFFF;
+                    state_q <= S_HDR;
+                end
+            end
+            default: state_q <= S_HDR;
+        endcase
+
+        if (drop) begin
+            crc_q <= 32'hFFFF_FFFF;
+            si_q <= 3'd0;
+            state_q <= S_HDR;
+        end
+
+        if (rst) begin
+            state_q <= S_HDR;
+            hn_q <= 4'd0;
+            si_q <= 3'd0;
+            crc_q <= 32'hFFFF_FFFF;
+            tmo_q <= {TW{1'b0}};
+            bank_q <= 1'b0;
+        end
+    end
+
+    assign stg_we = (state_q == S_PAY) && accept;
+    assign stg_waddr = {bank_q, cnt_q[IW-1:0]};
+    assign stg_wdata = rx_data;
+
+    assign job_valid = (state_q == S_JOB);
+    assign job_status = status_q;
+    assign job_opcode = opcode_q;
+    assign job_seq = seq_q;
+    assign job_arg0 = arg0_q;
+    assign job_arg1 = arg1_q;
+    assign job_arg2 = arg2_q;
+    assign job_len = len_q;
+    assign job_bank = bank_q;
+
+endmodule
+`resetall
