@@ -20,7 +20,7 @@
 #include "proto.h"
 #include "transport.h"
 
-#define REQ_TIMEOUT_MS 5000   /* a command's response */
+#define REQ_TIMEOUT_MS 5000   /* a command's response, unless $CBR_TIMEOUT_MS says otherwise */
 #define RUN_TIMEOUT_MS 600000 /* one tile on the simulator can take long */
 #define RETRIES 3
 
@@ -30,7 +30,8 @@ enum {
     REG_OUT_H = 0x34, REG_OUT_W = 0x38, REG_X_ZP = 0x3C, REG_Y_ZP = 0x40, REG_ACT_RANGE = 0x44,
     REG_MODE = 0x48, REG_POOL_K = 0x4C, REG_POOL_S = 0x50, REG_POOL_PAD = 0x54,
     REG_POOL_OUT = 0x58, REG_ACT_BASE = 0x5C, REG_WGT_BASE = 0x60, REG_OUT_BASE = 0x64,
-    REG_PARAM_BASE = 0x68, REG_IN_C = 0x6C, REG_OUT_C = 0x70, REG_COUNTERS = 0x80,
+    REG_PARAM_BASE = 0x68, REG_IN_C = 0x6C, REG_OUT_C = 0x70, REG_RUNS = 0x74,
+    REG_COUNTERS = 0x80,
 };
 enum { BUF_ACT = 0, BUF_WGT = 1, BUF_PARAM = 2, BUF_OUT = 3 };
 enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4 };
@@ -43,6 +44,7 @@ struct accel {
     uint32_t seq;
     uint32_t max_payload;
     uint32_t acc_pixels;
+    int timeout_ms;          /* for one command's response */
     uint8_t *wire;           /* one encoded request */
     uint8_t *rx;             /* receive chunk */
     char scratch[CBR_ERRMSG_MAX];
@@ -101,8 +103,8 @@ static double now_ms(void)
  * to abandoned requests, duplicates) are dropped. Returns 0 with *resp and *payload set
  * (payload valid until the next call), CBR_ETIMEDOUT, or a transport error.
  */
-static int await(struct accel *a, uint32_t seq, int timeout_ms, struct cbr_pkt *resp,
-                 const uint8_t **payload, char *err, size_t len)
+static int await(struct accel *a, uint8_t op, uint32_t seq, int timeout_ms,
+                 struct cbr_pkt *resp, const uint8_t **payload, char *err, size_t len)
 {
     double deadline = now_ms() + timeout_ms;
     for (;;) {
@@ -113,8 +115,8 @@ static int await(struct accel *a, uint32_t seq, int timeout_ms, struct cbr_pkt *
             continue; /* a bad or stale packet: skip it */
         double left = deadline - now_ms();
         if (left <= 0)
-            return fail(err, len, CBR_ETIMEDOUT, "no response to request %u within %d ms", seq,
-                        timeout_ms);
+            return fail(err, len, CBR_ETIMEDOUT, "no response to %s (seq %u) within %d ms",
+                        cbr_op_name(op), seq, timeout_ms);
         size_t got;
         int rc = a->tr->ops->recv(a->tr, a->rx, a->rd.cap, &got, (int)left, err, len);
         if (rc < 0)
@@ -142,7 +144,7 @@ static int request_once(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg
     int rc = a->tr->ops->send(a->tr, a->wire, n, timeout_ms, err, len);
     if (rc < 0)
         return rc;
-    rc = await(a, p.seq, timeout_ms, resp, rpayload, err, len);
+    rc = await(a, op, p.seq, timeout_ms, resp, rpayload, err, len);
     if (rc < 0)
         return rc;
     if (resp->opcode != op)
@@ -155,21 +157,23 @@ static int request_once(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg
     return 0;
 }
 
-/* Resynchronise: RESET, then drop whatever is still buffered. */
-static void resync(struct accel *a)
+/* Put the board in a known state: RESET (aborts a running tile), then drop what is buffered.
+ * Used at open; retries do not reset, or a lost status poll would abort the tile it polls. */
+static void reset_board(struct accel *a)
 {
     struct cbr_pkt resp;
     const uint8_t *pl;
     char ignore[CBR_ERRMSG_MAX];
     cbr_reader_reset(&a->rd);
-    request_once(a, CBR_OP_RESET, 0, 0, 0, NULL, 0, REQ_TIMEOUT_MS, &resp, &pl, ignore,
+    request_once(a, CBR_OP_RESET, 0, 0, 0, NULL, 0, a->timeout_ms, &resp, &pl, ignore,
                  sizeof ignore);
 }
 
 /*
- * A request with the error model of docs/protocol.md: idempotent commands are retried after
- * a resync when the response is lost or reports a transmission error; device errors (a bad
- * address, say) and non-idempotent commands are not retried.
+ * A request with the error model of docs/protocol.md: an idempotent command whose response
+ * was lost or garbled, or which the board received garbled (BAD_CRC), is sent again with a
+ * new sequence number (stale answers to the old one are dropped by sequence); device errors
+ * (a bad address, say) and non-idempotent commands are not retried.
  */
 static int request(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
                    const void *payload, uint32_t plen, struct cbr_pkt *resp,
@@ -177,12 +181,11 @@ static int request(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, ui
 {
     int rc = 0;
     for (int attempt = 0; attempt <= RETRIES; attempt++) {
-        rc = request_once(a, op, arg0, arg1, arg2, payload, plen, REQ_TIMEOUT_MS, resp,
+        rc = request_once(a, op, arg0, arg1, arg2, payload, plen, a->timeout_ms, resp,
                           rpayload, err, len);
         bool transient = rc == CBR_ETIMEDOUT || rc == CBR_EBADMSG;
         if (rc == 0 || !transient || !cbr_op_idempotent(op))
             break;
-        resync(a);
     }
     return rc;
 }
@@ -268,8 +271,8 @@ static void accel_close(cbr_device *dev)
 /* Until INFO says otherwise, accept responses up to this size. */
 #define BOOT_PAYLOAD 65536
 
-static int accel_open_with(cbr_device *dev, struct cbr_transport *tr, const char *uri,
-                           char *err, size_t len)
+int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, char *err,
+                   size_t len)
 {
     struct accel *a = calloc(1, sizeof *a);
     if (!a) {
@@ -279,6 +282,8 @@ static int accel_open_with(cbr_device *dev, struct cbr_transport *tr, const char
     dev->priv = a;
     a->tr = tr;
     a->max_payload = 64;
+    const char *t = getenv("CBR_TIMEOUT_MS");
+    a->timeout_ms = t && atoi(t) > 0 ? atoi(t) : REQ_TIMEOUT_MS;
     a->wire = malloc(cbr_pkt_wire_size(BOOT_PAYLOAD));
     a->rx = malloc(cbr_pkt_wire_size(BOOT_PAYLOAD));
     if (!a->wire || !a->rx || cbr_reader_init(&a->rd, BOOT_PAYLOAD) < 0) {
@@ -286,7 +291,7 @@ static int accel_open_with(cbr_device *dev, struct cbr_transport *tr, const char
         dev->priv = NULL;
         return fail(err, len, CBR_ENOMEM, "out of memory");
     }
-    resync(a);
+    reset_board(a);
     struct cbr_pkt resp;
     const uint8_t *pl;
     int rc = request(a, CBR_OP_INFO, 0, 0, 0, NULL, 0, &resp, &pl, err, len);
@@ -346,7 +351,7 @@ static int sim_open(cbr_device *dev, const char *args, char *err, size_t len)
     cbr_sim_parse_shape(args, &r, &c);
     char uri[64];
     snprintf(uri, sizeof uri, "sim:%ux%u", r, c);
-    rc = accel_open_with(dev, tr, uri, err, len);
+    rc = cbr_board_open(dev, tr, uri, err, len);
     if (rc == 0)
         snprintf(dev->info.name, sizeof dev->info.name, "simulated board (Verilator)");
     return rc;
@@ -494,6 +499,32 @@ static void tile_regs(const cbr_layer *l, const struct plan *p, uint32_t *v)
 }
 
 
+/*
+ * RUN is the one command never sent twice blindly. When its answer is lost, RUNS says whether
+ * the core took it (it counts starts); if it did not, RUN is sent again.
+ */
+static int start_core(struct accel *a, char *err, size_t len)
+{
+    struct cbr_pkt resp;
+    const uint8_t *pl;
+    uint32_t before, now;
+    int rc = reg_read(a, REG_RUNS, &before, 1, err, len);
+    if (rc < 0)
+        return rc;
+    for (int attempt = 0; attempt <= RETRIES; attempt++) {
+        rc = request_once(a, CBR_OP_RUN, 0, 0, 0, NULL, 0, a->timeout_ms, &resp, &pl, err,
+                          len);
+        if (rc == 0 || (rc != CBR_ETIMEDOUT && rc != CBR_EBADMSG))
+            return rc;
+        int rc2 = reg_read(a, REG_RUNS, &now, 1, err, len);
+        if (rc2 < 0)
+            return rc2;
+        if (now != before)
+            return 0;
+    }
+    return rc;
+}
+
 static int run_tile(struct accel *a, const cbr_layer *l, const struct plan *p,
                     const struct group_plan *gp, const uint8_t *act, uint8_t *out,
                     uint64_t ctr[N_COUNTERS], char *err, size_t len)
@@ -506,9 +537,7 @@ static int run_tile(struct accel *a, const cbr_layer *l, const struct plan *p,
         (rc = buf_write(a, BUF_PARAM, 0, gp->param, gp->param_bytes, err, len)) < 0 ||
         (rc = reg_write(a, REG_IN_H, regs, N_TILE_REGS, err, len)) < 0)
         return rc;
-    struct cbr_pkt resp;
-    const uint8_t *pl;
-    rc = request_once(a, CBR_OP_RUN, 0, 0, 0, NULL, 0, REQ_TIMEOUT_MS, &resp, &pl, err, len);
+    rc = start_core(a, err, len);
     if (rc < 0)
         return rc;
     double deadline = now_ms() + RUN_TIMEOUT_MS;
@@ -592,6 +621,24 @@ out_free:
     free(out);
     return rc;
 }
+
+static int board_open_unused(cbr_device *dev, const char *args, char *err, size_t len)
+{
+    (void)dev;
+    (void)args;
+    return fail(err, len, CBR_EINVAL, "a board over a transport is opened with "
+                "cbr_device_open_transport");
+}
+
+const struct cbr_backend cbr_backend_board = {
+    .scheme = "board",
+    .usage = "board",
+    .open = board_open_unused,
+    .close = accel_close,
+    .layer_prepare = accel_layer_prepare,
+    .layer_release = accel_layer_release,
+    .run = accel_run,
+};
 
 const struct cbr_backend cbr_backend_sim = {
     .scheme = "sim",

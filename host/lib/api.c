@@ -15,6 +15,7 @@
 
 #include "device.h"
 #include "golden.h"
+#include "transport.h"
 
 /* Backends compiled into this build, in the order the default device is chosen. */
 static const struct cbr_backend *const backends[] = {
@@ -83,6 +84,8 @@ int cbr_device_list(size_t index, char *buf, size_t len)
 /* ---- devices ---------------------------------------------------------------------------- */
 
 static void *worker_main(void *arg);
+static int open_backend(cbr_device **out, const struct cbr_backend *be, const char *args,
+                        struct cbr_transport *tr, const char *uri);
 
 int cbr_device_open(cbr_device **out, const char *uri)
 {
@@ -116,11 +119,29 @@ int cbr_device_open(cbr_device **out, const char *uri)
                         uri, kinds);
     }
 
+    return open_backend(out, be, args, NULL, uri);
+}
+
+int cbr_device_open_transport(cbr_device **out, struct cbr_transport *tr, const char *uri)
+{
+    *out = NULL;
+    return open_backend(out, &cbr_backend_board, NULL, tr, uri);
+}
+
+/* Open dev with a backend: through its open(args), or, for a transport the caller made, the
+ * board driver's open. On failure the transport is closed. */
+static int open_backend(cbr_device **out, const struct cbr_backend *be, const char *args,
+                        struct cbr_transport *tr, const char *uri)
+{
     cbr_device *dev = calloc(1, sizeof *dev);
-    if (!dev)
+    if (!dev) {
+        if (tr)
+            tr->ops->close(tr);
         return cbr_fail(CBR_ENOMEM, "device '%s': out of memory", uri);
+    }
     dev->backend = be;
-    int rc = be->open(dev, args, dev->errmsg, sizeof dev->errmsg);
+    int rc = tr ? cbr_board_open(dev, tr, uri, dev->errmsg, sizeof dev->errmsg)
+                : be->open(dev, args, dev->errmsg, sizeof dev->errmsg);
     if (rc < 0) {
         cbr_fail(rc, "device '%s': %s", uri, dev->errmsg);
         goto out_free_dev;

@@ -93,5 +93,16 @@ uint64_t cbr_layer_macs(const cbr_layer *layer, uint32_t n);
 
 extern const struct cbr_backend cbr_backend_cpu;
 extern const struct cbr_backend cbr_backend_sim;
+extern const struct cbr_backend cbr_backend_board; /* a board over a caller's transport */
+
+struct cbr_transport;
+
+/* The board driver's open over a transport it then owns (closed on failure too). */
+int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, char *err,
+                   size_t len);
+
+/* Open a device driving a board over tr (for tests and emulators): tr is owned by the device
+ * from here on, also on failure. */
+int cbr_device_open_transport(cbr_device **dev, struct cbr_transport *tr, const char *uri);
 
 #endif

@@ -1,0 +1,560 @@
+/*
+ * test_accel.c - the board driver (accel.c) against a software board behind a fake
+ * transport: packing per docs/registers.md, the protocol client, and its error model under
+ * injected faults. The software board is a second reading of docs/protocol.md and
+ * docs/registers.md; its arithmetic is the golden model's.
+ *
+ * This is the lowest layer faked: the real sim transport and the RTL are tested in the RTL
+ * and sim suites. Here faults can be injected deterministically, per seed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cbr.h"
+#include "device.h"
+#include "golden.h"
+#include "proto.h"
+#include "transport.h"
+
+static uint64_t seed, rng;
+
+static uint32_t rnd(uint32_t n)
+{
+    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (uint32_t)((z ^ (z >> 31)) % n);
+}
+
+/* ---- the software board ------------------------------------------------------------------ */
+
+enum { MAXP = 1024, ACC_PIXELS = 1024 };
+static const uint32_t buf_size[4] = {65536, 65536, 16384, 65536};
+
+struct fault_rates { /* per mille */
+    unsigned drop_req, corrupt_req, drop_resp, corrupt_resp, dup_resp;
+};
+
+struct board {
+    struct cbr_transport t;
+    uint32_t rows, cols;
+    struct cbr_reader rd;
+    uint8_t *out;              /* response bytes not yet received by the host */
+    size_t out_len, out_cap;
+    uint32_t regs[64];
+    uint8_t *buf[4];
+    bool done;
+    uint32_t starts;
+    struct fault_rates f;
+    unsigned faults;
+    bool closed;
+};
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void emit(struct board *b, const uint8_t *bytes, size_t n)
+{
+    if (b->out_len + n > b->out_cap) {
+        b->out_cap = 2 * (b->out_len + n);
+        b->out = realloc(b->out, b->out_cap);
+    }
+    memcpy(b->out + b->out_len, bytes, n);
+    b->out_len += n;
+}
+
+static void respond(struct board *b, const struct cbr_pkt *req, uint8_t status,
+                    const void *payload, uint32_t len)
+{
+    if (rnd(1000) < b->f.drop_resp) {
+        b->faults++;
+        return;
+    }
+    struct cbr_pkt p = {.opcode = req->opcode, .flags = CBR_PROTO_FLAG_RESPONSE,
+                        .status = status, .seq = req->seq, .len = len};
+    uint8_t wire[MAXP + 64];
+    size_t n = cbr_pkt_encode(&p, payload, wire);
+    if (rnd(1000) < b->f.corrupt_resp) {
+        wire[rnd((uint32_t)n)] ^= (uint8_t)(1u << rnd(8));
+        b->faults++;
+    }
+    emit(b, wire, n);
+    if (rnd(1000) < b->f.dup_resp) {
+        emit(b, wire, n);
+        b->faults++;
+    }
+}
+
+/* RUN: the tile of docs/registers.md, computed by the golden model. */
+static void run_tile(struct board *b)
+{
+    const uint32_t R = b->rows, C = b->cols, *r = b->regs;
+    uint32_t in_h = r[0x10 / 4], in_w = r[0x14 / 4], n_cb = r[0x18 / 4], n_ob = r[0x1C / 4];
+    uint32_t oh = r[0x34 / 4], ow = r[0x38 / 4], in_c = r[0x6C / 4], out_c = r[0x70 / 4];
+    uint32_t mode = r[0x48 / 4], pool_out = r[0x58 / 4];
+    uint32_t ph = pool_out & 0xFFFF, pw = pool_out >> 16;
+    cbr_layer_desc d = {
+        .in_c = in_c, .in_h = in_h, .in_w = in_w, .out_c = out_c,
+        .kh = r[0x20 / 4], .kw = r[0x24 / 4],
+        .stride_h = r[0x28 / 4] & 0xFF, .stride_w = r[0x28 / 4] >> 8 & 0xFF,
+        .dilation_h = r[0x2C / 4] & 0xFF, .dilation_w = r[0x2C / 4] >> 8 & 0xFF,
+        .pad_top = r[0x30 / 4] & 0xFFFF, .pad_left = r[0x30 / 4] >> 16,
+        .groups = 1, .input_zp = (int32_t)r[0x3C / 4], .output_zp = (int32_t)r[0x40 / 4],
+        .act = (mode & 1) ? CBR_ACT_LEAKY : CBR_ACT_NONE, .has_clamp = true,
+        .clamp_min = (int8_t)(r[0x44 / 4] & 0xFF), .clamp_max = (int8_t)(r[0x44 / 4] >> 8),
+    };
+    /* Taps past the stored tile are padding: pad the bottom/right far enough, then crop. */
+    uint32_t eh = d.dilation_h * (d.kh - 1) + 1, ew = d.dilation_w * (d.kw - 1) + 1;
+    uint32_t need_h = (oh - 1) * d.stride_h + eh, need_w = (ow - 1) * d.stride_w + ew;
+    d.pad_bottom = need_h > in_h + d.pad_top ? need_h - in_h - d.pad_top : 0;
+    d.pad_right = need_w > in_w + d.pad_left ? need_w - in_w - d.pad_left : 0;
+
+    size_t plane = (size_t)in_h * in_w;
+    int8_t *x = malloc((size_t)in_c * plane), *w = malloc((size_t)out_c * in_c * d.kh * d.kw);
+    int32_t *bias = malloc(out_c * 4), *m = malloc(out_c * 4), *s = malloc(out_c * 4);
+    int32_t *mn = malloc(out_c * 4), *sn = malloc(out_c * 4);
+    const uint8_t *act = b->buf[0] + r[0x5C / 4], *wgt = b->buf[1] + r[0x60 / 4];
+    const uint8_t *prm = b->buf[2] + r[0x68 / 4];
+    for (uint32_t c = 0; c < in_c; c++)
+        for (size_t px = 0; px < plane; px++)
+            x[c * plane + px] = (int8_t)act[((c / R) * plane + px) * R + c % R];
+    for (uint32_t o = 0; o < out_c; o++) {
+        for (uint32_t c = 0; c < in_c; c++)
+            for (uint32_t ky = 0; ky < d.kh; ky++)
+                for (uint32_t kx = 0; kx < d.kw; kx++)
+                    w[((o * in_c + c) * d.kh + ky) * d.kw + kx] = (int8_t)wgt
+                        [(((((size_t)(o / C) * n_cb + c / R) * d.kh + ky) * d.kw + kx) * R +
+                          c % R) * C + o % C];
+        bias[o] = (int32_t)rd32(prm + o * 32);
+        m[o] = (int32_t)rd32(prm + o * 32 + 4);
+        s[o] = (int32_t)rd32(prm + o * 32 + 8);
+        mn[o] = (int32_t)rd32(prm + o * 32 + 12);
+        sn[o] = (int32_t)rd32(prm + o * 32 + 16);
+    }
+    d.weights = w;
+    d.bias = bias;
+    d.multiplier = m;
+    d.shift = s;
+    d.neg_multiplier = mn;
+    d.neg_shift = sn;
+    uint32_t goh, gow;
+    cbr_conv_out_size(&d, &goh, &gow);
+    int32_t *acc = malloc((size_t)out_c * goh * gow * 4);
+    int8_t *y = malloc((size_t)out_c * goh * gow), *yc = malloc((size_t)out_c * oh * ow);
+    cbr_golden_conv_acc(&d, 1, x, acc);
+    cbr_golden_requant(&d, 1, acc, y);
+    for (uint32_t o = 0; o < out_c; o++) /* crop to OUT_H x OUT_W */
+        for (uint32_t yy = 0; yy < oh; yy++)
+            memcpy(yc + ((size_t)o * oh + yy) * ow, y + ((size_t)o * goh + yy) * gow, ow);
+    cbr_pool pool = {.kind = (cbr_pool_kind)(mode >> 4 & 3)};
+    int8_t *pooled = yc;
+    if (pool.kind == CBR_POOL_MAX || pool.kind == CBR_POOL_AVG) {
+        pool.kh = r[0x4C / 4] & 0xFF;
+        pool.kw = r[0x4C / 4] >> 8 & 0xFF;
+        pool.stride_h = r[0x50 / 4] & 0xFF;
+        pool.stride_w = r[0x50 / 4] >> 8 & 0xFF;
+        pool.pad_top = r[0x54 / 4] & 0xFF;
+        pool.pad_left = r[0x54 / 4] >> 8 & 0xFF;
+        /* Windows are clipped at the plane: enough bottom/right padding, then crop. */
+        uint32_t nh = (ph - 1) * pool.stride_h + pool.kh, nw = (pw - 1) * pool.stride_w + pool.kw;
+        pool.pad_bottom = nh > oh + pool.pad_top ? nh - oh - pool.pad_top : 0;
+        pool.pad_right = nw > ow + pool.pad_left ? nw - ow - pool.pad_left : 0;
+    }
+    if (pool.kind != CBR_POOL_NONE) {
+        uint32_t gph = 1, gpw = 1;
+        if (pool.kind != CBR_POOL_GAVG)
+            cbr_pool_out_size(&pool, oh, ow, &gph, &gpw);
+        int8_t *full = malloc((size_t)out_c * gph * gpw);
+        cbr_golden_pool(&pool, 1, out_c, oh, ow, yc, full);
+        pooled = malloc((size_t)out_c * ph * pw);
+        for (uint32_t o = 0; o < out_c; o++)
+            for (uint32_t yy = 0; yy < ph; yy++)
+                memcpy(pooled + ((size_t)o * ph + yy) * pw, full + ((size_t)o * gph + yy) * gpw,
+                       pw);
+        free(full);
+    }
+    uint8_t *out = b->buf[3] + r[0x64 / 4];
+    for (uint32_t o = 0; o < out_c; o++)
+        for (size_t px = 0; px < (size_t)ph * pw; px++)
+            out[((o / C) * (size_t)ph * pw + px) * C + o % C] = (uint8_t)pooled[o * (size_t)ph * pw + px];
+    /* Counters: cycles as if one beat per cycle; MACs as the device counts them. */
+    uint64_t macs = (uint64_t)oh * ow * d.kh * d.kw * in_c * out_c;
+    uint64_t beats = (uint64_t)oh * ow * d.kh * d.kw * n_cb * n_ob;
+    uint64_t ctr[5] = {beats + 100, beats, macs, 0, 0};
+    for (int i = 0; i < 5; i++) {
+        b->regs[0x80 / 4 + 2 * i] = (uint32_t)ctr[i];
+        b->regs[0x80 / 4 + 2 * i + 1] = (uint32_t)(ctr[i] >> 32);
+    }
+    if (pooled != yc)
+        free(pooled);
+    free(x), free(w), free(bias), free(m), free(s), free(mn), free(sn);
+    free(acc), free(y), free(yc);
+    b->done = true;
+}
+
+static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
+{
+    uint32_t info[16] = {1, b->rows, b->cols, buf_size[0], buf_size[1], buf_size[3],
+                         buf_size[2] / 32, MAXP, 11, 4, 8, 0x1F, 200000, ACC_PIXELS};
+    uint8_t resp[MAXP];
+    switch (p->opcode) {
+    case CBR_OP_NOP: respond(b, p, 0, pl, p->len); return;
+    case CBR_OP_INFO:
+        for (int i = 0; i < 16; i++)
+            memcpy(resp + 4 * i, &info[i], 4);
+        respond(b, p, 0, resp, 64);
+        return;
+    case CBR_OP_RESET: b->done = false; respond(b, p, 0, NULL, 0); return;
+    case CBR_OP_RUN:
+        b->starts++;
+        run_tile(b);
+        respond(b, p, 0, NULL, 0);
+        return;
+    case CBR_OP_REG_WRITE:
+        if (p->len == 0 || p->len % 4 || p->arg0 % 4 || (uint64_t)p->arg0 + p->len > 256)
+            break;
+        memcpy((uint8_t *)b->regs + p->arg0, pl, p->len);
+        respond(b, p, 0, NULL, 0);
+        return;
+    case CBR_OP_REG_READ:
+        if (p->arg0 % 4 || (uint64_t)p->arg0 + 4ull * p->arg1 > 256 || 4ull * p->arg1 > MAXP)
+            break;
+        b->regs[0] = 4u | (b->done ? 2u : 0u); /* CTRL: idle, done until the next start */
+        b->regs[0x74 / 4] = b->starts;
+        respond(b, p, 0, (uint8_t *)b->regs + p->arg0, 4 * p->arg1);
+        return;
+    case CBR_OP_BUF_WRITE:
+        if (p->arg0 > 3 || p->arg1 % 4 || (uint64_t)p->arg1 + p->len > buf_size[p->arg0])
+            break;
+        memcpy(b->buf[p->arg0] + p->arg1, pl, p->len);
+        respond(b, p, 0, NULL, 0);
+        return;
+    case CBR_OP_BUF_READ:
+        if (p->arg0 > 3 || p->arg1 % 4 || p->arg2 > MAXP ||
+            (uint64_t)p->arg1 + p->arg2 > buf_size[p->arg0])
+            break;
+        respond(b, p, 0, b->buf[p->arg0] + p->arg1, p->arg2);
+        return;
+    default: respond(b, p, CBR_ST_BAD_OPCODE, NULL, 0); return;
+    }
+    respond(b, p, CBR_ST_BAD_ADDRESS, NULL, 0);
+}
+
+static int board_send(struct cbr_transport *t, const void *buf, size_t n, int timeout_ms,
+                      char *err, size_t len)
+{
+    (void)timeout_ms, (void)err, (void)len;
+    struct board *b = (struct board *)t;
+    uint8_t *copy = malloc(n);
+    memcpy(copy, buf, n);
+    if (rnd(1000) < b->f.drop_req) {
+        b->faults++;
+        free(copy);
+        return 0;
+    }
+    if (rnd(1000) < b->f.corrupt_req) {
+        copy[rnd((uint32_t)n)] ^= (uint8_t)(1u << rnd(8));
+        b->faults++;
+    }
+    for (size_t off = 0; off < n;) {
+        off += cbr_reader_feed(&b->rd, copy + off, n - off);
+        struct cbr_pkt p;
+        const uint8_t *pl;
+        enum cbr_read_result r;
+        while ((r = cbr_reader_next(&b->rd, &p, &pl)) != CBR_READ_NEED_MORE) {
+            if (r == CBR_READ_PACKET)
+                execute(b, &p, pl);
+            else if (r == CBR_READ_BAD_CRC)
+                respond(b, &p, CBR_ST_BAD_CRC, NULL, 0);
+            else if (r == CBR_READ_BAD_LENGTH)
+                respond(b, &p, CBR_ST_BAD_LENGTH, NULL, 0);
+        }
+    }
+    free(copy);
+    return 0;
+}
+
+static int board_recv(struct cbr_transport *t, void *buf, size_t cap, size_t *got,
+                      int timeout_ms, char *err, size_t len)
+{
+    (void)timeout_ms, (void)err, (void)len;
+    struct board *b = (struct board *)t;
+    size_t n = b->out_len < cap ? b->out_len : cap;
+    memcpy(buf, b->out, n);
+    memmove(b->out, b->out + n, b->out_len - n);
+    b->out_len -= n;
+    *got = n;
+    return 0;
+}
+
+static void board_close(struct cbr_transport *t)
+{
+    struct board *b = (struct board *)t;
+    b->closed = true; /* freed by the test, which still reads its counters */
+}
+
+static const struct cbr_transport_ops board_ops = {
+    .name = "software board", .send = board_send, .recv = board_recv, .close = board_close,
+};
+
+static struct board *board_new(uint32_t rows, uint32_t cols, struct fault_rates f)
+{
+    struct board *b = calloc(1, sizeof *b);
+    b->t.ops = &board_ops;
+    b->rows = rows;
+    b->cols = cols;
+    b->f = f;
+    cbr_reader_init(&b->rd, MAXP);
+    for (int i = 0; i < 4; i++)
+        b->buf[i] = calloc(1, buf_size[i]);
+    return b;
+}
+
+static void board_free(struct board *b)
+{
+    cbr_reader_free(&b->rd);
+    for (int i = 0; i < 4; i++)
+        free(b->buf[i]);
+    free(b->out);
+    free(b);
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+struct rand_layer {
+    cbr_layer_desc d;
+    int8_t *w;
+    int32_t *b, *m, *s, *mn, *sn;
+};
+
+static void make_layer(struct rand_layer *r)
+{
+    memset(r, 0, sizeof *r);
+    cbr_layer_desc *d = &r->d;
+    d->groups = rnd(4) == 0 ? 1 + rnd(3) : 1;
+    d->in_c = d->groups * (1 + rnd(9));
+    d->out_c = d->groups * (1 + rnd(9));
+    d->kh = 1 + rnd(5);
+    d->kw = 1 + rnd(5);
+    d->dilation_h = 1 + rnd(2);
+    d->dilation_w = 1 + rnd(2);
+    d->in_h = d->dilation_h * (d->kh - 1) + 1 + rnd(8);
+    d->in_w = d->dilation_w * (d->kw - 1) + 1 + rnd(8);
+    d->stride_h = 1 + rnd(3);
+    d->stride_w = 1 + rnd(3);
+    d->pad_top = rnd(3);
+    d->pad_left = rnd(3);
+    d->pad_bottom = rnd(3);
+    d->pad_right = rnd(3);
+    d->input_zp = (int32_t)rnd(256) - 128;
+    d->output_zp = (int32_t)rnd(256) - 128;
+    d->act = rnd(2) ? CBR_ACT_LEAKY : CBR_ACT_RELU;
+    if (d->act == CBR_ACT_RELU)
+        d->output_zp = (int32_t)rnd(100) - 128;
+    switch (rnd(4)) {
+    case 0: d->pool.kind = CBR_POOL_GAVG; break;
+    case 1:
+        d->pool.kind = rnd(2) ? CBR_POOL_MAX : CBR_POOL_AVG;
+        d->pool.kh = d->pool.kw = 2;
+        d->pool.stride_h = d->pool.stride_w = 1 + rnd(2);
+        d->pool.ceil_mode = rnd(2);
+        break;
+    default: break;
+    }
+    size_t nw = (size_t)d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
+    r->w = malloc(nw);
+    r->b = malloc(d->out_c * 4);
+    r->m = malloc(d->out_c * 4);
+    r->s = malloc(d->out_c * 4);
+    r->mn = malloc(d->out_c * 4);
+    r->sn = malloc(d->out_c * 4);
+    for (size_t i = 0; i < nw; i++)
+        r->w[i] = (int8_t)((int)rnd(255) - 127);
+    for (uint32_t o = 0; o < d->out_c; o++) {
+        r->b[o] = (int32_t)rnd(40001) - 20000;
+        r->m[o] = (int32_t)((1u << 30) + rnd(1u << 30));
+        r->s[o] = -(int32_t)rnd(12);
+        r->mn[o] = (int32_t)((1u << 30) + rnd(1u << 30));
+        r->sn[o] = -(int32_t)rnd(14);
+    }
+    d->weights = r->w;
+    d->bias = r->b;
+    d->multiplier = r->m;
+    d->shift = r->s;
+    d->neg_multiplier = r->mn;
+    d->neg_shift = r->sn;
+}
+
+static void free_layer(struct rand_layer *r)
+{
+    free(r->w), free(r->b), free(r->m), free(r->s), free(r->mn), free(r->sn);
+}
+
+/* A random layer the API accepts (some draws leave no pooled output: draw again). */
+static void make_valid_layer(struct rand_layer *r)
+{
+    for (;;) {
+        make_layer(r);
+        cbr_layer_desc d = r->d;
+        cbr_layer_normalize(&d);
+        if (cbr_layer_check(&d) == 0)
+            return;
+        free_layer(r);
+    }
+}
+
+/* Runs random layers on the board and on cpu: identical outputs, or (with faults) a clean
+ * error. Returns the number of runs that failed cleanly. */
+static int compare_layers(uint32_t rows, uint32_t cols, struct fault_rates f, int layers,
+                          unsigned *faults)
+{
+    struct board *b = board_new(rows, cols, f);
+    cbr_device *dev, *cpu;
+    int failed = 0;
+    if (cbr_device_open_transport(&dev, &b->t, "board:test") < 0) {
+        /* Opening itself may meet a fault; that must be a clean error too. */
+        assert_true(f.drop_resp || f.corrupt_resp || f.drop_req || f.corrupt_req);
+        assert_true(strlen(cbr_errmsg(NULL)) > 0);
+        board_free(b);
+        return 1;
+    }
+    assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
+    cbr_device_info info;
+    cbr_device_get_info(dev, &info);
+    assert_int_equal(info.rows, rows);
+    assert_int_equal(info.cols, cols);
+    assert_true(info.features & CBR_FEAT_COUNTERS);
+    for (int i = 0; i < layers; i++) {
+        struct rand_layer r;
+        make_valid_layer(&r);
+        uint32_t n = 1 + rnd(2);
+        cbr_layer *ld, *lc;
+        assert_int_equal(cbr_layer_create(cpu, &r.d, &lc), 0);
+        int rc = cbr_layer_create(dev, &r.d, &ld);
+        if (rc < 0)
+            fail_msg("seed %llu layer %d: %s", (unsigned long long)seed, i, cbr_errmsg(dev));
+        cbr_shape s;
+        cbr_layer_output_shape(lc, n, &s);
+        size_t ni = (size_t)n * r.d.in_c * r.d.in_h * r.d.in_w, no = (size_t)s.n * s.c * s.h * s.w;
+        int8_t *x = malloc(ni), *yd = malloc(no), *yc = malloc(no);
+        for (size_t k = 0; k < ni; k++)
+            x[k] = (int8_t)rnd(256);
+        cbr_stats sd, sc;
+        assert_int_equal(cbr_layer_run(lc, n, x, yc, &sc), 0);
+        rc = cbr_layer_run(ld, n, x, yd, &sd);
+        if (rc == 0) {
+            if (memcmp(yd, yc, no) != 0)
+                fail_msg("seed %llu layer %d: board output differs from the golden model",
+                         (unsigned long long)seed, i);
+            assert_int_equal(sd.macs, sc.macs);
+            assert_true(sd.bytes_compulsory == sc.bytes_compulsory);
+            assert_int_equal(sd.tiles, n * r.d.groups);
+        } else {
+            assert_true(f.drop_resp || f.corrupt_resp || f.drop_req || f.corrupt_req);
+            assert_true(strlen(cbr_errmsg(dev)) > 0);
+            if (getenv("CBR_VERBOSE"))
+                printf("  clean error: %s\n", cbr_errmsg(dev));
+            failed++;
+        }
+        free(x), free(yd), free(yc);
+        cbr_layer_destroy(ld);
+        cbr_layer_destroy(lc);
+        free_layer(&r);
+    }
+    *faults = b->faults;
+    cbr_device_close(dev);
+    cbr_device_close(cpu);
+    assert_true(b->closed);
+    board_free(b);
+    return failed;
+}
+
+static void test_board_layers_match_golden_model(void **state)
+{
+    (void)state;
+    rng = seed;
+    struct fault_rates none = {0};
+    unsigned faults;
+    assert_int_equal(compare_layers(4, 4, none, 60, &faults), 0);
+    assert_int_equal(compare_layers(4, 8, none, 60, &faults), 0);
+    assert_int_equal(compare_layers(8, 4, none, 30, &faults), 0);
+}
+
+static void test_board_faults_give_right_results_or_clean_errors(void **state)
+{
+    (void)state;
+    rng = seed + 1;
+    /* Lost and garbled packets both ways, duplicates: retries must recover most runs, and
+     * whatever they cannot recover must be an error, never a wrong output. */
+    struct fault_rates f = {.drop_req = 10, .corrupt_req = 10, .drop_resp = 10,
+                            .corrupt_resp = 10, .dup_resp = 20};
+    unsigned faults = 0, total = 0;
+    int failed = 0;
+    for (int round = 0; round < 6; round++) {
+        failed += compare_layers(4, 4, f, 15, &faults);
+        total += faults;
+    }
+    printf("test_accel: %u faults injected, %d of 90 runs ended in a clean error\n", total,
+           failed);
+    assert_true(total >= 20); /* the faults really happened */
+    assert_true(failed < 45); /* retries recover most */
+}
+
+static void test_layer_too_large_for_buffers_is_refused_naming_the_limit(void **state)
+{
+    (void)state;
+    struct fault_rates none = {0};
+    struct board *b = board_new(4, 4, none);
+    cbr_device *dev;
+    assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:test"), 0);
+    struct rand_layer r;
+    rng = seed + 2;
+    make_layer(&r);
+    r.d.in_h = r.d.in_w = 200; /* 200*200*4 bytes > 64 KiB */
+    cbr_layer *l;
+    assert_int_equal(cbr_layer_create(dev, &r.d, &l), CBR_ERANGE);
+    assert_non_null(strstr(cbr_errmsg(dev), "activation buffer"));
+    free_layer(&r);
+    cbr_device_close(dev);
+    board_free(b);
+}
+
+static void test_board_that_never_answers_fails_open_with_etimedout(void **state)
+{
+    (void)state;
+    struct fault_rates mute = {.drop_resp = 1000};
+    struct board *b = board_new(4, 4, mute);
+    cbr_device *dev;
+    int rc = cbr_device_open_transport(&dev, &b->t, "board:mute");
+    assert_int_equal(rc, CBR_ETIMEDOUT);
+    assert_null(dev);
+    assert_non_null(strstr(cbr_errmsg(NULL), "INFO"));
+    assert_true(b->closed);
+    board_free(b);
+}
+
+int main(void)
+{
+    const char *env = getenv("CBR_SEED");
+    seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+    printf("test_accel: seed %llu (replay with CBR_SEED=%llu)\n", (unsigned long long)seed,
+           (unsigned long long)seed);
+    setenv("CBR_TIMEOUT_MS", "20", 1); /* the software board answers at once or never */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_board_layers_match_golden_model),
+        cmocka_unit_test(test_board_faults_give_right_results_or_clean_errors),
+        cmocka_unit_test(test_layer_too_large_for_buffers_is_refused_naming_the_limit),
+        cmocka_unit_test(test_board_that_never_answers_fails_open_with_etimedout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
