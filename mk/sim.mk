@@ -8,7 +8,7 @@ VERILATOR ?= verilator
 SIM_SHAPES ?= 16x16 4x4 8x8 4x8
 SIM_DEFAULT := 16x16
 SIM_LIBS := $(SIM_SHAPES:%=$(BUILD)/sim/libcbrsim_%.so)
-RTL_FILES = $(shell sed -e 's|^|rtl/|' rtl/cbr.f 2>/dev/null)
+RTL_FILES = $(filter %.v,$(shell cat rtl/cbr.f 2>/dev/null))
 
 .PHONY: sim
 sim: $(SIM_LIBS) ## build the simulated boards (SIM_SHAPES, default 16x16 4x4 8x8 4x8)

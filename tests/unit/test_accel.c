@@ -290,10 +290,12 @@ static int board_recv(struct cbr_transport *t, void *buf, size_t cap, size_t *go
     (void)timeout_ms, (void)err, (void)len;
     struct board *b = (struct board *)t;
     size_t n = b->out_len < cap ? b->out_len : cap;
+    *got = n;
+    if (n == 0)
+        return 0;
     memcpy(buf, b->out, n);
     memmove(b->out, b->out + n, b->out_len - n);
     b->out_len -= n;
-    *got = n;
     return 0;
 }
 
