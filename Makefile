@@ -117,6 +117,8 @@ test: deps ## run the whole test suite (installs what it needs)
 	$(MAKE) test-demo
 	$(MAKE) test-install
 	$(MAKE) test-san
+	$(MAKE) test-rtl
+	$(MAKE) test-rtl-cmd
 
 # Installs into a scratch DESTDIR and builds a program against it with pkg-config.
 test-install: all ## install into a scratch DESTDIR and link a program via pkg-config
@@ -150,9 +152,11 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%) ## run each libFuzzer target FUZZ_S
 	done
 
 # ---- lint ----------------------------------------------------------------------------------
-lint: ## static checks of the C code (and the RTL, once it exists)
+lint: deps ## static checks: cppcheck on the C code; Verilator, Icarus and yosys on the RTL
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-	    --inline-suppr -Ihost/include -Ihost/lib host/lib host/cli
+	    --inline-suppr -Ihost/include -Ihost/lib -Isim host/lib host/cli
+	$(MAKE) lint-rtl
+	$(MAKE) lint-rtl-cmd
 
 # ---- demo ----------------------------------------------------------------------------------
 demo: deps ## run a folded conv+BN+ReLU+maxpool layer on the default device
