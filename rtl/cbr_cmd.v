@@ -29,7 +29,8 @@ module cbr_cmd #(
     parameter INFO_MAX_STRIDE    = 4,       // INFO word 9
     parameter INFO_MAX_DILATION  = 8,       // INFO word 10
     parameter INFO_FEATURES      = 0,       // INFO word 11: CBR_FEAT_* bits
-    parameter INFO_CLOCK_KHZ     = 200000   // INFO word 12
+    parameter INFO_CLOCK_KHZ     = 200000,  // INFO word 12
+    parameter INFO_ACC_PIXELS    = 1024     // INFO word 13: accumulator pixels per bank
     // INFO words 3,4,5 are BUF0/1/3_BYTES, word 7 is MAX_PAYLOAD, word 0 is the version 1
 ) (
     input  wire        clk,
@@ -131,7 +132,8 @@ module cbr_cmd #(
         .INFO_MAX_STRIDE(INFO_MAX_STRIDE),
         .INFO_MAX_DILATION(INFO_MAX_DILATION),
         .INFO_FEATURES(INFO_FEATURES),
-        .INFO_CLOCK_KHZ(INFO_CLOCK_KHZ)
+        .INFO_CLOCK_KHZ(INFO_CLOCK_KHZ),
+        .INFO_ACC_PIXELS(INFO_ACC_PIXELS)
     ) u_exec (
         .clk(clk),
         .rst(rst),

@@ -28,7 +28,8 @@ module cbr_cmd_exec #(
     parameter INFO_MAX_STRIDE    = 4,       // INFO word 9
     parameter INFO_MAX_DILATION  = 8,       // INFO word 10
     parameter INFO_FEATURES      = 0,       // INFO word 11
-    parameter INFO_CLOCK_KHZ     = 200000   // INFO word 12
+    parameter INFO_CLOCK_KHZ     = 200000,  // INFO word 12
+    parameter INFO_ACC_PIXELS    = 1024     // INFO word 13
 ) (
     input  wire          clk,
     input  wire          rst,
@@ -218,6 +219,7 @@ module cbr_cmd_exec #(
             4'd10: info_word = INFO_MAX_DILATION;
             4'd11: info_word = INFO_FEATURES;
             4'd12: info_word = INFO_CLOCK_KHZ;
+            4'd13: info_word = INFO_ACC_PIXELS;
             default: info_word = 32'd0;
         endcase
     end

@@ -60,6 +60,9 @@ extern "C" {
 #ifndef TB_INFO_CLOCK_KHZ
 #define TB_INFO_CLOCK_KHZ 200000
 #endif
+#ifndef TB_INFO_ACC_PIXELS
+#define TB_INFO_ACC_PIXELS 1024
+#endif
 
 namespace cmdtb {
 
@@ -71,7 +74,7 @@ static const uint32_t RX_TIMEOUT = TB_RX_TIMEOUT;
 static const uint32_t INFO_BLOCK[16] = {
     1, TB_INFO_ROWS, TB_INFO_COLS, TB_BUF0_BYTES, TB_BUF1_BYTES, TB_BUF3_BYTES,
     TB_INFO_PARAM_ENTRIES, TB_MAX_PAYLOAD, TB_INFO_MAX_KERNEL, TB_INFO_MAX_STRIDE,
-    TB_INFO_MAX_DILATION, TB_INFO_FEATURES, TB_INFO_CLOCK_KHZ, 0, 0, 0};
+    TB_INFO_MAX_DILATION, TB_INFO_FEATURES, TB_INFO_CLOCK_KHZ, TB_INFO_ACC_PIXELS, 0, 0};
 
 // The register space and the four buffers, as bytes.
 struct Mem {
