@@ -29,3 +29,19 @@ $(BUILD)/sim/libcbrsim_%.so: rtl/cbr.f $(RTL_FILES) sim/cbr_sim.cpp sim/cbr_sim.
 	    $(BUILD)/sim/$*/cbr_sim.o $(BUILD)/sim/$*/Vcbr_top__ALL.a \
 	    $(BUILD)/sim/$*/verilated.o $(BUILD)/sim/$*/verilated_fst_c.o \
 	    $(BUILD)/sim/$*/verilated_threads.o -lz -lpthread
+
+# ---- the RTL through the simulated board, against the golden model ----------------------
+SIM_TEST_LAYERS ?= 150
+N ?= 10000
+
+$(BUILD)/tests/test_sim: tests/sim/test_sim.c $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP $< -o $@ $(LDFLAGS_ALL) $(LIBA) $(LIBS)
+
+.PHONY: test-sim soak
+test-sim: sim $(BUILD)/tests/test_sim $(CBR) ## RTL on every sim shape vs the golden model; CLI sim == cpu
+	$(BUILD)/tests/test_sim --layers $(SIM_TEST_LAYERS) $(SIM_SHAPES)
+	CBR=$(CBR) $(PYTHON) tests/cli/test_cli.py --device sim:8x8 --layers 60
+
+soak: sim $(BUILD)/tests/test_sim ## long run: N random layers (default 10000) over the sim shapes
+	$(BUILD)/tests/test_sim --layers $$(( ($(N) + $(words $(SIM_SHAPES)) - 1) / $(words $(SIM_SHAPES)) )) $(SIM_SHAPES)

@@ -1,0 +1,260 @@
+/*
+ * test_sim.c - the RTL, as a simulated board driven by libcbr, against the golden model.
+ *
+ * For each array shape given, opens "sim:RxC" (the Verilator model of rtl/cbr_top through the
+ * real sim transport, packet protocol and board driver) and runs random layers covering every
+ * feature and edge of docs/numerics.md; each output must equal the cpu device's (the golden
+ * model) byte for byte, and the device's MAC counter must equal the layer's MACs.
+ *
+ * usage: test_sim [--layers N] [--seed S] SHAPE...      (SHAPE like 16x16)
+ * Prints its seed; ends with "N passed, M failed"; exits non-zero on any mismatch.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cbr.h"
+
+static uint64_t rng;
+
+static uint32_t rnd(uint32_t n)
+{
+    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (uint32_t)((z ^ (z >> 31)) % n);
+}
+
+static int32_t pick(const int32_t *v, size_t n)
+{
+    return v[rnd((uint32_t)n)];
+}
+
+struct layer {
+    cbr_layer_desc d;
+    int8_t *w;
+    int32_t *b, *m, *s, *mn, *sn;
+    uint32_t n;
+    char what[256];
+};
+
+static void free_layer(struct layer *l)
+{
+    free(l->w), free(l->b), free(l->m), free(l->s), free(l->mn), free(l->sn);
+}
+
+/* A random layer. Every feature and edge appears: kernels 1..11 (non-square too), strides
+ * 1..4, dilation, asymmetric padding, groups and depthwise, odd channel counts, saturation
+ * at both ends, extreme multipliers and shifts, zero points at -128 and 127, every activation
+ * and pooling mode. Sizes stay small so a layer fits the smallest array's buffers. */
+static void make_layer(struct layer *l)
+{
+    memset(l, 0, sizeof *l);
+    cbr_layer_desc *d = &l->d;
+    d->kh = 1 + rnd(11);
+    d->kw = rnd(3) ? d->kh : 1 + rnd(11);
+    if (d->kh * d->kw > 25 && rnd(2)) { /* keep most large kernels cheap */
+        d->kh = 1 + rnd(5);
+        d->kw = 1 + rnd(5);
+    }
+    switch (rnd(5)) {
+    case 0: d->groups = 1 + rnd(4); d->in_c = d->groups; d->out_c = d->groups * (1 + rnd(2));
+        break; /* depthwise (multiplier 1 or 2) */
+    case 1: d->groups = 2 + rnd(2); d->in_c = d->groups * (1 + rnd(5));
+        d->out_c = d->groups * (1 + rnd(5)); break;
+    default: d->groups = 1; d->in_c = 1 + rnd(20); d->out_c = 1 + rnd(20); break;
+    }
+    d->stride_h = 1 + rnd(4);
+    d->stride_w = rnd(2) ? d->stride_h : 1 + rnd(4);
+    d->dilation_h = rnd(4) ? 1 : 1 + rnd(3);
+    d->dilation_w = rnd(4) ? 1 : 1 + rnd(3);
+    d->pad_top = rnd(4);
+    d->pad_left = rnd(4);
+    d->pad_bottom = rnd(4);
+    d->pad_right = rnd(4);
+    uint32_t eh = d->dilation_h * (d->kh - 1) + 1, ew = d->dilation_w * (d->kw - 1) + 1;
+    d->in_h = (eh > d->pad_top + d->pad_bottom ? eh - d->pad_top - d->pad_bottom : 1) + rnd(10);
+    d->in_w = (ew > d->pad_left + d->pad_right ? ew - d->pad_left - d->pad_right : 1) + rnd(10);
+    static const int32_t zps[] = {-128, 127, 0, -1, 5, -77, 100};
+    d->input_zp = rnd(2) ? pick(zps, 7) : (int32_t)rnd(256) - 128;
+    d->output_zp = rnd(2) ? pick(zps, 7) : (int32_t)rnd(256) - 128;
+    d->act = (cbr_act)rnd(4);
+    if (d->act == CBR_ACT_RELU6 || rnd(5) == 0) {
+        d->has_clamp = true;
+        int32_t lo = (int32_t)rnd(256) - 128, hi = (int32_t)rnd(256) - 128;
+        d->clamp_min = lo < hi ? lo : hi;
+        d->clamp_max = lo < hi ? hi : lo;
+        if (d->act == CBR_ACT_RELU || d->act == CBR_ACT_RELU6) { /* keep the range non-empty */
+            if (d->clamp_max < d->output_zp)
+                d->clamp_max = d->output_zp;
+        }
+    }
+    switch (rnd(6)) {
+    case 0: d->pool.kind = CBR_POOL_GAVG; break;
+    case 1: case 2:
+        d->pool.kind = rnd(2) ? CBR_POOL_MAX : CBR_POOL_AVG;
+        d->pool.kh = 1 + rnd(3);
+        d->pool.kw = rnd(2) ? d->pool.kh : 1 + rnd(3);
+        d->pool.stride_h = 1 + rnd(3);
+        d->pool.stride_w = 1 + rnd(3);
+        d->pool.pad_top = rnd(d->pool.kh);
+        d->pool.pad_left = rnd(d->pool.kw);
+        d->pool.pad_bottom = rnd(d->pool.kh);
+        d->pool.pad_right = rnd(d->pool.kw);
+        d->pool.ceil_mode = rnd(2);
+        break;
+    default: break;
+    }
+    l->n = 1 + (rnd(4) == 0);
+
+    size_t nw = (size_t)d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
+    l->w = malloc(nw);
+    l->b = malloc(d->out_c * 4);
+    l->m = malloc(d->out_c * 4);
+    l->s = malloc(d->out_c * 4);
+    l->mn = malloc(d->out_c * 4);
+    l->sn = malloc(d->out_c * 4);
+    bool extreme = rnd(4) == 0;
+    for (size_t i = 0; i < nw; i++)
+        l->w[i] = extreme && rnd(2) ? (rnd(2) ? 127 : -127) : (int8_t)((int)rnd(255) - 127);
+    static const int32_t m_edge[] = {0, 1 << 30, INT32_MAX, (1 << 30) + 1, 1518500250};
+    static const int32_t b_edge[] = {INT32_MAX, INT32_MIN, INT32_MAX - 1000, -2000000000, 0};
+    for (uint32_t o = 0; o < d->out_c; o++) {
+        l->b[o] = extreme && rnd(3) == 0 ? pick(b_edge, 5) : (int32_t)rnd(200001) - 100000;
+        l->m[o] = extreme && rnd(2) ? pick(m_edge, 5) : (int32_t)((1u << 30) + rnd(1u << 30));
+        l->s[o] = extreme && rnd(2) ? (int32_t)rnd(62) - 31 : -(int32_t)(2 + rnd(14));
+        l->mn[o] = extreme && rnd(2) ? pick(m_edge, 5) : (int32_t)((1u << 30) + rnd(1u << 30));
+        l->sn[o] = extreme && rnd(2) ? (int32_t)rnd(62) - 31 : -(int32_t)(2 + rnd(16));
+    }
+    d->weights = l->w;
+    d->bias = l->b;
+    d->multiplier = l->m;
+    d->shift = l->s;
+    if (d->act == CBR_ACT_LEAKY) {
+        d->neg_multiplier = l->mn;
+        d->neg_shift = l->sn;
+    }
+    static const char *const acts[] = {"none", "relu", "relu6", "leaky"};
+    static const char *const pools[] = {"-", "max", "avg", "gavg"};
+    snprintf(l->what, sizeof l->what,
+             "n%u %ux%ux%u -> %u k%ux%u s%u,%u d%u,%u p%u,%u,%u,%u g%u zp%d,%d %s%s pool %s "
+             "%ux%u s%u,%u p%u,%u,%u,%u%s%s",
+             l->n, d->in_c, d->in_h, d->in_w, d->out_c, d->kh, d->kw, d->stride_h, d->stride_w,
+             d->dilation_h, d->dilation_w, d->pad_top, d->pad_left, d->pad_bottom, d->pad_right,
+             d->groups, d->input_zp, d->output_zp, acts[d->act], d->has_clamp ? "+clamp" : "",
+             pools[d->pool.kind], d->pool.kh, d->pool.kw, d->pool.stride_h, d->pool.stride_w,
+             d->pool.pad_top, d->pool.pad_left, d->pool.pad_bottom, d->pool.pad_right,
+             d->pool.ceil_mode ? " ceil" : "", extreme ? " extreme" : "");
+}
+
+/* One shape: returns the number of failures; counts passes in *passed. */
+static int run_shape(const char *shape, int layers, uint64_t seed, int *passed)
+{
+    char uri[64];
+    snprintf(uri, sizeof uri, "sim:%s", shape);
+    cbr_device *sim, *cpu;
+    if (cbr_device_open(&sim, uri) < 0) {
+        printf("FAIL %s: cannot open: %s\n", uri, cbr_errmsg(NULL));
+        return 1;
+    }
+    if (cbr_device_open(&cpu, "cpu") < 0) {
+        printf("FAIL cpu: %s\n", cbr_errmsg(NULL));
+        cbr_device_close(sim);
+        return 1;
+    }
+    int failed = 0, done = 0;
+    uint64_t macs = 0, cycles = 0;
+    rng = seed;
+    clock_t t0 = clock();
+    for (int i = 0; i < layers; i++) {
+        struct layer l;
+        cbr_layer *ls = NULL, *lc = NULL;
+        make_layer(&l);
+        if (cbr_layer_create(cpu, &l.d, &lc) < 0) { /* a draw the API refuses: draw again */
+            free_layer(&l);
+            i--;
+            continue;
+        }
+        if (cbr_layer_create(sim, &l.d, &ls) < 0) {
+            printf("FAIL %s layer %d (%s): refused: %s\n", uri, i, l.what, cbr_errmsg(sim));
+            failed++;
+            goto next;
+        }
+        cbr_shape os;
+        cbr_layer_output_shape(lc, l.n, &os);
+        size_t ni = (size_t)l.n * l.d.in_c * l.d.in_h * l.d.in_w;
+        size_t no = (size_t)os.n * os.c * os.h * os.w;
+        int8_t *x = malloc(ni), *ys = malloc(no), *yc = malloc(no);
+        for (size_t k = 0; k < ni; k++)
+            x[k] = (int8_t)rnd(256);
+        cbr_stats ss, sc;
+        if (cbr_layer_run(lc, l.n, x, yc, &sc) < 0) {
+            printf("FAIL cpu layer %d: %s\n", i, cbr_errmsg(cpu));
+            failed++;
+        } else if (cbr_layer_run(ls, l.n, x, ys, &ss) < 0) {
+            printf("FAIL %s layer %d (%s): %s\n", uri, i, l.what, cbr_errmsg(sim));
+            failed++;
+        } else if (memcmp(ys, yc, no) != 0) {
+            size_t k = 0;
+            while (ys[k] == yc[k])
+                k++;
+            printf("FAIL %s layer %d (%s): output %zu of %zu is %d, golden %d\n", uri, i,
+                   l.what, k, no, ys[k], yc[k]);
+            failed++;
+        } else if (ss.macs != sc.macs || ss.cycles == 0 || ss.busy_cycles > ss.cycles) {
+            printf("FAIL %s layer %d (%s): counters: macs %" PRIu64 " (golden %" PRIu64
+                   "), cycles %" PRIu64 ", busy %" PRIu64 "\n", uri, i, l.what, ss.macs,
+                   sc.macs, ss.cycles, ss.busy_cycles);
+            failed++;
+        } else {
+            done++;
+            macs += ss.macs;
+            cycles += ss.cycles;
+        }
+        free(x), free(ys), free(yc);
+    next:
+        cbr_layer_destroy(ls);
+        cbr_layer_destroy(lc);
+        free_layer(&l);
+    }
+    printf("%s: %d layers bit-exact, %d failed, %.1f s host CPU, %" PRIu64 " MACs in %" PRIu64
+           " cycles\n", uri, done, failed, (double)(clock() - t0) / CLOCKS_PER_SEC, macs,
+           cycles);
+    *passed += done;
+    cbr_device_close(sim);
+    cbr_device_close(cpu);
+    return failed;
+}
+
+int main(int argc, char **argv)
+{
+    int layers = 150;
+    const char *env = getenv("CBR_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+    int first = 1;
+    while (first < argc && !strncmp(argv[first], "--", 2)) {
+        if (!strcmp(argv[first], "--layers") && first + 1 < argc)
+            layers = atoi(argv[first + 1]);
+        else if (!strcmp(argv[first], "--seed") && first + 1 < argc)
+            seed = strtoull(argv[first + 1], NULL, 0);
+        else {
+            fprintf(stderr, "usage: test_sim [--layers N] [--seed S] SHAPE...\n");
+            return 2;
+        }
+        first += 2;
+    }
+    if (first == argc) {
+        fprintf(stderr, "usage: test_sim [--layers N] [--seed S] SHAPE...\n");
+        return 2;
+    }
+    printf("test_sim: seed %" PRIu64 " (replay with --seed %" PRIu64 "), %d layers per shape\n",
+           seed, seed, layers);
+    fflush(stdout);
+    int passed = 0, failed = 0;
+    for (int i = first; i < argc; i++)
+        failed += run_shape(argv[i], layers, seed, &passed);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
