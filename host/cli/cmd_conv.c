@@ -22,7 +22,7 @@ static const char conv_usage[] =
     "                [--act none|relu|relu6|leaky] [--clamp MIN,MAX]\n"
     "                [--neg-multiplier MN.npy --neg-shift SN.npy]\n"
     "                [--pool max:K:S[:P]|avg:K:S[:P]|gavg] [--layout nchw|nhwc] [--stats]\n"
-    "                --output Y.npy\n"
+    "                [--trace FILE.fst] --output Y.npy\n"
     "\n"
     "Run one int8 conv + requantize + activation (+ pool) layer, exactly as docs/numerics.md.\n"
     "\n"
@@ -50,6 +50,8 @@ static const char conv_usage[] =
     "  --layout nchw|nhwc      layout of X and Y (default nchw)\n"
     "  --stats                 print MACs, bytes and, where the device counts them, cycles\n"
     "                          and utilization\n"
+    "  --trace FILE.fst        sim device: write the RTL's waveform (FST, for GTKWave);\n"
+    "                          the same as CBR_TRACE=FILE.fst\n"
     "  --output Y.npy          int8 (N,O,OH,OW) (or (N,OH,OW,O) for nhwc); written only when\n"
     "                          the whole run succeeded\n"
     "  -h, --help              this text\n"
@@ -59,6 +61,7 @@ static const char conv_usage[] =
 enum {
     O_INPUT = 256, O_WEIGHTS, O_BIAS, O_MULT, O_SHIFT, O_IZP, O_OZP, O_STRIDE, O_PAD,
     O_DIL, O_GROUPS, O_ACT, O_CLAMP, O_NMULT, O_NSHIFT, O_POOL, O_LAYOUT, O_STATS, O_OUTPUT,
+    O_TRACE,
 };
 
 static const struct option conv_options[] = {
@@ -82,6 +85,7 @@ static const struct option conv_options[] = {
     {"layout", required_argument, NULL, O_LAYOUT},
     {"stats", no_argument, NULL, O_STATS},
     {"output", required_argument, NULL, O_OUTPUT},
+    {"trace", required_argument, NULL, O_TRACE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -98,6 +102,7 @@ struct conv_args {
     cbr_pool pool;
     cbr_layout layout;
     bool stats;
+    const char *trace;
 };
 
 static bool parse_pool(const char *s, cbr_pool *p)
@@ -235,6 +240,7 @@ static int parse_args(int argc, char **argv, struct conv_args *a, bool *done)
             }
             break;
         case O_STATS: a->stats = true; break;
+        case O_TRACE: a->trace = optarg; break;
         case 'h':
             fputs(conv_usage, stdout);
             *done = true;
@@ -461,6 +467,10 @@ int cmd_conv(int argc, char **argv)
         .neg_multiplier = mn ? mn->data : NULL, .neg_shift = sn ? sn->data : NULL,
     };
 
+    if (a.trace && setenv("CBR_TRACE", a.trace, 1) != 0) {
+        cli_error("--trace: cannot set CBR_TRACE");
+        goto out;
+    }
     if (cbr_device_open(&dev, a.device) < 0) {
         cli_error("-d: %s", cbr_errmsg(NULL));
         goto out;
