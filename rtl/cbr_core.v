@@ -1,0 +1,248 @@
+`resetall
+`default_nettype none
+// cbr_core - the accelerator core: buffers, loop-nest address generation, the systolic
+// array, int32 accumulation, requantization / activation / pooling, the ap_ctrl_hs register
+// block and the performance counters (docs/core.md; the host contract is
+// docs/registers.md).
+//
+// Why this shape: one tile is a loop nest (output block, input block, ky, kx, oy, ox) whose
+// innermost two loops stream one pixel per cycle through a weight-stationary array. Each
+// (ob, cb, ky, kx) is a pass with fixed weights, loaded into the array's shadow registers
+// during the previous pass; the partial sums of a pass go to an int32 accumulator bank that
+// holds the block's whole conv plane; after the block's last pass the drain requantizes and
+// pools that bank into the output buffer while the next block accumulates in the other
+// bank. Nothing waits in steady state, so the array takes a beat every cycle.
+//
+//   host (cbr_cmd) --reg port--> cbr_core_regs --run copy, go--> all units
+//   host (cbr_cmd) --buf port--> 4 x cbr_core_buf (act, wgt, param, out)
+//   act buf -> cbr_core_agen -> cbr_array <- cbr_core_wload <- wgt buf
+//   cbr_array -> cbr_core_acc (2 banks) <- biases: cbr_core_param <- param buf
+//   cbr_core_acc bank -> cbr_core_post (requant, pool) -> out buf
+//   cbr_core_ctrl: which bank is loaded / full / drained
+//
+// Depthwise mode (MODE bit 1) is not implemented: the bit is ignored and the host runs
+// grouped layers one group at a time as dense layers.
+module cbr_core #(
+    parameter ROWS = 16,                // array rows (input channels per block): power of 2, >= 4
+    parameter COLS = 16,                // array columns (output channels per block): power of 2, >= 4
+    parameter ACT_BYTES = 65536,        // activation buffer (buffer 0) bytes: power of 2
+    parameter WGT_BYTES = 65536,        // weight buffer (buffer 1) bytes: power of 2
+    parameter PARAM_ENTRIES = 512,      // parameter buffer (buffer 2) channels (32 bytes each)
+    parameter OUT_BYTES = 65536,        // output buffer (buffer 3) bytes: power of 2
+    parameter ACC_PIXELS = 1024         // accumulator bank size in output pixels: power of 2
+) (
+    input  wire        clk,
+    input  wire        rst,
+    // register port (cbr_cmd): read data the cycle after reg_re
+    input  wire        reg_we,
+    input  wire        reg_re,
+    input  wire [11:0] reg_addr,
+    input  wire [31:0] reg_wdata,
+    output wire [31:0] reg_rdata,
+    // buffer port (cbr_cmd): read data the cycle after buf_re
+    input  wire        buf_we,
+    input  wire        buf_re,
+    input  wire [1:0]  buf_id,
+    input  wire [31:0] buf_addr,
+    input  wire [31:0] buf_wdata,
+    input  wire [3:0]  buf_wstrb,
+    output wire [31:0] buf_rdata,
+    // control
+    input  wire        core_start,  // pulse: as a write of ap_start
+    input  wire        core_reset   // pulse: abort the tile, back to idle
+);
+
+    localparam PARAM_BYTES = 32 * PARAM_ENTRIES;
+    localparam AW_A = $clog2(ACT_BYTES / ROWS);
+    localparam AW_W = $clog2(WGT_BYTES / COLS);
+    localparam AW_P = $clog2(PARAM_BYTES / 4);
+    localparam AW_O = $clog2(OUT_BYTES / COLS);
+    localparam PIXW = $clog2(ACC_PIXELS);
+    localparam DW = PIXW + 1;
+    localparam MW = $clog2(ROWS + 1) + $clog2(COLS + 1);
+    localparam RBW = $clog2(ROWS);
+
+    generate
+        if (ROWS < 4 || (1 << $clog2(ROWS)) != ROWS || COLS < 4 ||
+            (1 << $clog2(COLS)) != COLS) begin : g_bad_shape
+            cbr_core_error_rows_cols_must_be_powers_of_two_at_least_4 u_err ();
+        end
+        if ((1 << AW_A) * ROWS != ACT_BYTES || (1 << AW_W) * COLS != WGT_BYTES ||
+            (1 << AW_P) * 4 != PARAM_BYTES || (1 << AW_O) * COLS != OUT_BYTES ||
+            (1 << PIXW) != ACC_PIXELS) begin : g_bad_size
+            cbr_core_error_buffer_sizes_must_be_powers_of_two u_err ();
+        end
+    endgenerate
+
+    wire crst = rst || core_reset;   // control state of a tile
+
+    // ---- registers -------------------------------------------------------------------------
+    wire            go, running, run_done;
+    wire            ev_busy, ev_stall_in, ev_stall_out;
+    wire [MW-1:0]   ev_mac;
+    wire [15:0]     r_in_h, r_in_w, r_n_cb, r_n_ob, r_pt, r_pl, r_in_c, r_out_c;
+    wire [3:0]      r_kh, r_kw;
+    wire [7:0]      r_sh, r_sw, r_dh, r_dw, r_x_zp, r_y_zp, r_act_min, r_act_max;
+    wire [7:0]      r_pkh, r_pkw, r_psh, r_psw, r_ppt, r_ppl;
+    wire [DW-1:0]   r_oh, r_ow, r_ph, r_pw;
+    wire            r_leaky;
+    wire [1:0]      r_pool;
+    wire [AW_A-1:0] r_act_base;
+    wire [AW_W-1:0] r_wgt_base;
+    wire [AW_O-1:0] r_out_base;
+    wire [AW_P-1:0] r_param_base;
+
+    cbr_core_regs #(
+        .ROWS(ROWS), .COLS(COLS), .AW_A(AW_A), .AW_W(AW_W), .AW_P(AW_P), .AW_O(AW_O),
+        .DW(DW), .MW(MW)
+    ) u_regs (
+        .clk(clk), .rst(rst), .core_reset(core_reset), .core_start(core_start),
+        .reg_we(reg_we), .reg_re(reg_re), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
+        .reg_rdata(reg_rdata),
+        .go(go), .running(running), .run_done(run_done),
+        .ev_busy(ev_busy), .ev_mac(ev_mac), .ev_stall_in(ev_stall_in),
+        .ev_stall_out(ev_stall_out),
+        .r_in_h(r_in_h), .r_in_w(r_in_w), .r_n_cb(r_n_cb), .r_n_ob(r_n_ob),
+        .r_kh(r_kh), .r_kw(r_kw), .r_sh(r_sh), .r_sw(r_sw), .r_dh(r_dh), .r_dw(r_dw),
+        .r_pt(r_pt), .r_pl(r_pl), .r_oh(r_oh), .r_ow(r_ow), .r_x_zp(r_x_zp),
+        .r_y_zp(r_y_zp), .r_act_min(r_act_min), .r_act_max(r_act_max), .r_leaky(r_leaky),
+        .r_pool(r_pool), .r_pkh(r_pkh), .r_pkw(r_pkw), .r_psh(r_psh), .r_psw(r_psw),
+        .r_ppt(r_ppt), .r_ppl(r_ppl), .r_ph(r_ph), .r_pw(r_pw),
+        .r_act_base(r_act_base), .r_wgt_base(r_wgt_base), .r_out_base(r_out_base),
+        .r_param_base(r_param_base), .r_in_c(r_in_c), .r_out_c(r_out_c)
+    );
+
+    // ---- buffers ---------------------------------------------------------------------------
+    wire [31:0]        h_rd0, h_rd1, h_rd2, h_rd3;
+    wire               a_en, w_en, p_en, o_en;
+    wire [AW_A-1:0]    a_addr;
+    wire [AW_W-1:0]    w_addr;
+    wire [AW_P-1:0]    p_addr;
+    wire [AW_O-1:0]    o_addr;
+    wire [8*ROWS-1:0]  a_rdata;
+    wire [8*COLS-1:0]  w_rdata, o_wdata, unused_o_rdata;
+    wire [31:0]        p_rdata;
+
+    cbr_core_buf #(.WB(ROWS), .AW(AW_A)) u_act (
+        .clk(clk), .h_sel(buf_id == 2'd0), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
+        .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd0),
+        .c_en(a_en), .c_we({ROWS{1'b0}}), .c_addr(a_addr), .c_wdata({(8*ROWS){1'b0}}),
+        .c_rdata(a_rdata));
+
+    cbr_core_buf #(.WB(COLS), .AW(AW_W)) u_wgt (
+        .clk(clk), .h_sel(buf_id == 2'd1), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
+        .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd1),
+        .c_en(w_en), .c_we({COLS{1'b0}}), .c_addr(w_addr), .c_wdata({(8*COLS){1'b0}}),
+        .c_rdata(w_rdata));
+
+    cbr_core_buf #(.WB(4), .AW(AW_P)) u_par (
+        .clk(clk), .h_sel(buf_id == 2'd2), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
+        .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd2),
+        .c_en(p_en), .c_we(4'd0), .c_addr(p_addr), .c_wdata(32'd0), .c_rdata(p_rdata));
+
+    cbr_core_buf #(.WB(COLS), .AW(AW_O)) u_out (
+        .clk(clk), .h_sel(buf_id == 2'd3), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
+        .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd3),
+        .c_en(o_en), .c_we({COLS{o_en}}), .c_addr(o_addr), .c_wdata(o_wdata),
+        .c_rdata(unused_o_rdata));
+
+    reg [1:0] buf_id_q;
+    always @(posedge clk)
+        if (buf_re)
+            buf_id_q <= buf_id;
+    assign buf_rdata = buf_id_q == 2'd0 ? h_rd0 : buf_id_q == 2'd1 ? h_rd1 :
+                       buf_id_q == 2'd2 ? h_rd2 : h_rd3;
+
+    // ---- bank scoreboard -------------------------------------------------------------------
+    wire       ld_start, ld_sbank, ld_bias, ld_all, ld_dbank;
+    wire       bg_first, bg_bank, acc_full, acc_bank, dr_done, d_bank;
+    wire [1:0] b_busy, b_loading, b_bias, b_par, b_full;
+
+    cbr_core_ctrl u_ctrl (
+        .clk(clk), .rst(crst), .go(go),
+        .ld_start(ld_start), .ld_sbank(ld_sbank), .ld_bias(ld_bias), .ld_all(ld_all),
+        .ld_dbank(ld_dbank), .bg_first(bg_first), .bg_bank(bg_bank),
+        .acc_full(acc_full), .acc_bank(acc_bank), .dr_done(dr_done), .dr_bank(d_bank),
+        .b_busy(b_busy), .b_loading(b_loading), .b_bias(b_bias), .b_par(b_par),
+        .b_full(b_full));
+
+    // ---- parameters --------------------------------------------------------------------------
+    wire                bias_sel;
+    wire [32*COLS-1:0]  bias, m0, neg_m0;
+    wire [6*COLS-1:0]   shift, neg_shift;
+
+    cbr_core_param #(.COLS(COLS), .AW_P(AW_P)) u_param (
+        .clk(clk), .rst(crst), .go(go), .running(running), .n_ob(r_n_ob),
+        .param_base(r_param_base), .b_busy(b_busy),
+        .ld_start(ld_start), .ld_sbank(ld_sbank), .ld_bias(ld_bias), .ld_all(ld_all),
+        .ld_dbank(ld_dbank),
+        .p_en(p_en), .p_addr(p_addr), .p_rdata(p_rdata),
+        .bias_sel(bias_sel), .bias(bias), .rq_sel(d_bank), .m0(m0), .shift(shift),
+        .neg_m0(neg_m0), .neg_shift(neg_shift));
+
+    // ---- weights -----------------------------------------------------------------------------
+    wire              consume, consume_final, w_ok, wl_valid;
+    wire [RBW-1:0]    wl_row;
+    wire [8*COLS-1:0] wl_data;
+
+    cbr_core_wload #(.ROWS(ROWS), .COLS(COLS), .AW_W(AW_W)) u_wload (
+        .clk(clk), .rst(crst), .go(go), .wgt_base(r_wgt_base),
+        .consume(consume), .consume_final(consume_final), .w_ok(w_ok),
+        .w_en(w_en), .w_addr(w_addr), .w_rdata(w_rdata),
+        .wl_valid(wl_valid), .wl_row(wl_row), .wl_data(wl_data));
+
+    // ---- address generation and the array ----------------------------------------------------
+    wire               arr_valid, arr_sw;
+    wire [8*ROWS-1:0]  arr_x;
+    wire [4:0]         arr_user, out_user;
+    wire               out_valid;
+    wire [32*COLS-1:0] out_data;
+
+    cbr_core_agen #(.ROWS(ROWS), .COLS(COLS), .AW_A(AW_A), .DW(DW), .MW(MW)) u_agen (
+        .clk(clk), .rst(crst), .go(go), .running(running),
+        .in_h(r_in_h), .in_w(r_in_w), .n_cb(r_n_cb), .n_ob(r_n_ob), .kh(r_kh), .kw(r_kw),
+        .sh(r_sh), .sw(r_sw), .dh(r_dh), .dw(r_dw), .pt(r_pt), .pl(r_pl), .oh(r_oh),
+        .ow(r_ow), .act_base(r_act_base), .in_c(r_in_c), .out_c(r_out_c), .x_zp(r_x_zp),
+        .w_ok(w_ok), .b_bias(b_bias), .b_loading(b_loading),
+        .consume(consume), .consume_final(consume_final), .bg_first(bg_first),
+        .bg_bank(bg_bank),
+        .a_en(a_en), .a_addr(a_addr), .a_rdata(a_rdata),
+        .arr_valid(arr_valid), .arr_sw(arr_sw), .arr_x(arr_x), .arr_user(arr_user),
+        .ev_busy(ev_busy), .ev_mac(ev_mac), .ev_stall_in(ev_stall_in),
+        .ev_stall_out(ev_stall_out));
+
+    // Depthwise is not implemented: one group bus (DW_RB = ROWS), tied off.
+    cbr_array #(.ROWS(ROWS), .COLS(COLS), .DW_RB(ROWS), .USER_W(5)) u_array (
+        .clk(clk), .rst(crst), .cfg_dw(1'b0), .cfg_x_zp(r_x_zp),
+        .in_valid(arr_valid), .in_sw(arr_sw), .in_x(arr_x), .in_user(arr_user),
+        .dw_x({(8*COLS){1'b0}}),
+        .wl_valid(wl_valid), .wl_row(wl_row), .wl_data(wl_data),
+        .out_valid(out_valid), .out_data(out_data), .out_user(out_user));
+
+    // ---- accumulation -------------------------------------------------------------------------
+    wire               d_act, d_re, d_we;
+    wire [PIXW-1:0]    d_raddr, d_waddr;
+    wire [32*COLS-1:0] d_rdata, d_wdata;
+
+    cbr_core_acc #(.COLS(COLS), .PIXW(PIXW)) u_acc (
+        .clk(clk), .rst(crst), .go(go),
+        .in_valid(out_valid), .in_data(out_data), .in_user(out_user),
+        .bias_sel(bias_sel), .bias(bias), .full(acc_full), .full_bank(acc_bank),
+        .d_act(d_act), .d_bank(d_bank), .d_re(d_re), .d_raddr(d_raddr), .d_rdata(d_rdata),
+        .d_we(d_we), .d_waddr(d_waddr), .d_wdata(d_wdata));
+
+    // ---- requantization, pooling, output -------------------------------------------------------
+    cbr_core_post #(.COLS(COLS), .PIXW(PIXW), .DW(DW), .AW_O(AW_O)) u_post (
+        .clk(clk), .rst(crst), .go(go), .n_ob(r_n_ob), .oh(r_oh), .ow(r_ow),
+        .pool(r_pool), .pkh(r_pkh), .pkw(r_pkw), .psh(r_psh), .psw(r_psw), .ppt(r_ppt),
+        .ppl(r_ppl), .ph(r_ph), .pw(r_pw), .y_zp(r_y_zp), .act_min(r_act_min),
+        .act_max(r_act_max), .leaky(r_leaky), .out_base(r_out_base),
+        .b_full(b_full), .b_par(b_par), .m0(m0), .shift(shift), .neg_m0(neg_m0),
+        .neg_shift(neg_shift),
+        .d_act(d_act), .d_bank(d_bank), .d_re(d_re), .d_raddr(d_raddr), .d_rdata(d_rdata),
+        .d_we(d_we), .d_waddr(d_waddr), .d_wdata(d_wdata),
+        .o_en(o_en), .o_addr(o_addr), .o_wdata(o_wdata),
+        .dr_done(dr_done), .run_done(run_done));
+
+endmodule
+`resetall

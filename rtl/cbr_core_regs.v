@@ -1,0 +1,231 @@
+`resetall
+`default_nettype none
+// cbr_core_regs - the core's register block (docs/registers.md): ap_ctrl_hs at 0x00, the
+// tile arguments, and the 64-bit performance counters at 0x80.
+//
+// Why a run copy: the host writes the next tile's arguments while the current tile runs
+// (double buffering), so every argument is copied into a run register when ap_start is
+// taken, and the datapath only ever sees the run copy. The host-visible copy keeps all 32
+// bits of every word so registers read back exactly as written; the run copy keeps only the
+// bits the datapath uses, already converted to word addresses of each buffer.
+//
+// Control: ap_start is set by a CTRL write with bit 0 or by core_start (the RUN command),
+// and taken in the first cycle the core is not running: the arguments are copied in that
+// cycle (`take`), `go` pulses the cycle after (every run register valid from then on) and
+// `running` stays high from then until run_done. ap_done is set by run_done and cleared only
+// when the next ap_start is taken (not on read, as HLS has it): every register read can then
+// be retried over a lossy link. RUNS (0x74) counts the starts taken since reset, so the host
+// learns whether a RUN whose answer was lost reached the core.
+// ap_idle = !running; ap_ready = the core would take ap_start now (!running && !ap_start).
+// core_reset (the RESET command) clears ap_start, ap_done and running; arguments, RUNS and
+// the counters keep their values.
+module cbr_core_regs #(
+    parameter ROWS = 16,  // array rows: bytes per activation-buffer word
+    parameter COLS = 16,  // array columns: bytes per weight- and output-buffer word
+    parameter AW_A = 12,  // activation buffer word-address bits
+    parameter AW_W = 12,  // weight buffer word-address bits
+    parameter AW_P = 12,  // parameter buffer (32-bit) word-address bits
+    parameter AW_O = 12,  // output buffer word-address bits
+    parameter DW = 11,    // bits of the conv and pooled plane dimensions
+    parameter MW = 10     // bits of the useful MACs of one beat: >= clog2(ROWS+1) + clog2(COLS+1)
+) (
+    input  wire            clk,
+    input  wire            rst,
+    input  wire            core_reset,  // RESET: abort, back to idle
+    input  wire            core_start,  // RUN: as a write of ap_start
+    // register port of cbr_cmd
+    input  wire            reg_we,
+    input  wire            reg_re,
+    input  wire [11:0]     reg_addr,
+    input  wire [31:0]     reg_wdata,
+    output reg  [31:0]     reg_rdata,
+    // run control
+    output reg             go,          // pulse: run registers valid, start the tile
+    output reg             running,     // from ap_start taken to run_done
+    input  wire            run_done,    // pulse: the tile is finished (outputs written)
+    // counter events (while running)
+    input  wire            ev_busy,     // a beat entered the array
+    input  wire [MW-1:0]   ev_mac,      // its useful MACs
+    input  wire            ev_stall_in,
+    input  wire            ev_stall_out,
+    // run copy of the arguments
+    output reg  [15:0]     r_in_h,
+    output reg  [15:0]     r_in_w,
+    output reg  [15:0]     r_n_cb,
+    output reg  [15:0]     r_n_ob,
+    output reg  [3:0]      r_kh,
+    output reg  [3:0]      r_kw,
+    output reg  [7:0]      r_sh,
+    output reg  [7:0]      r_sw,
+    output reg  [7:0]      r_dh,
+    output reg  [7:0]      r_dw,
+    output reg  [15:0]     r_pt,
+    output reg  [15:0]     r_pl,
+    output reg  [DW-1:0]   r_oh,
+    output reg  [DW-1:0]   r_ow,
+    output reg  [7:0]      r_x_zp,
+    output reg  [7:0]      r_y_zp,
+    output reg  [7:0]      r_act_min,
+    output reg  [7:0]      r_act_max,
+    output reg             r_leaky,
+    output reg  [1:0]      r_pool,
+    output reg  [7:0]      r_pkh,
+    output reg  [7:0]      r_pkw,
+    output reg  [7:0]      r_psh,
+    output reg  [7:0]      r_psw,
+    output reg  [7:0]      r_ppt,
+    output reg  [7:0]      r_ppl,
+    output reg  [DW-1:0]   r_ph,
+    output reg  [DW-1:0]   r_pw,
+    output reg  [AW_A-1:0] r_act_base,    // ACT_BASE / ROWS
+    output reg  [AW_W-1:0] r_wgt_base,    // WGT_BASE / COLS
+    output reg  [AW_O-1:0] r_out_base,    // OUT_BASE / COLS
+    output reg  [AW_P-1:0] r_param_base,  // PARAM_BASE / 4
+    output reg  [15:0]     r_in_c,
+    output reg  [15:0]     r_out_c
+);
+
+    localparam RB = $clog2(ROWS);
+    localparam CB = $clog2(COLS);
+    localparam NARG = 25;  // 0x10 .. 0x70
+
+    // Argument word indices (address = 0x10 + 4 * index).
+    localparam A_IN_H = 0, A_IN_W = 1, A_N_CB = 2, A_N_OB = 3, A_KH = 4, A_KW = 5,
+               A_STRIDE = 6, A_DIL = 7, A_PAD = 8, A_OUT_H = 9, A_OUT_W = 10, A_X_ZP = 11,
+               A_Y_ZP = 12, A_ACT = 13, A_MODE = 14, A_POOL_K = 15, A_POOL_S = 16,
+               A_POOL_PAD = 17, A_POOL_OUT = 18, A_ACT_BASE = 19, A_WGT_BASE = 20,
+               A_OUT_BASE = 21, A_PARAM_BASE = 22, A_IN_C = 23, A_OUT_C = 24;
+
+    reg [32*NARG-1:0] arg_q;
+    reg               ap_start, ap_done;
+    reg [31:0]        runs;
+    reg [63:0]        c_cycles, c_busy, c_macs, c_stall_in, c_stall_out;
+
+    wire [9:0] widx = reg_addr[11:2];
+    wire       is_arg = widx >= 10'd4 && widx < 10'd4 + NARG;
+    wire [4:0] aidx = widx[4:0] - 5'd4;  // the argument word, when is_arg
+    wire [1:0] unused_addr = reg_addr[1:0];
+
+    // ---- host writes, ap_ctrl_hs ---------------------------------------------------------
+    // take: ap_start is taken this cycle; the run copy gets the arguments as they were
+    // before it (a write in this very cycle belongs to the next tile).
+    wire take = ap_start && !running;
+
+    always @(posedge clk) begin
+        go <= take;
+        if (reg_we && is_arg)
+            arg_q[32*aidx +: 32] <= reg_wdata;
+        if ((reg_we && widx == 10'd0 && reg_wdata[0]) || core_start)
+            ap_start <= 1'b1;
+        if (run_done) begin
+            ap_done <= 1'b1;
+            running <= 1'b0;
+        end
+        if (take) begin
+            ap_start <= 1'b0;
+            ap_done <= 1'b0;
+            running <= 1'b1;
+            runs <= runs + 32'd1;
+        end
+        if (rst || core_reset) begin
+            ap_start <= 1'b0;
+            ap_done <= 1'b0;
+            running <= 1'b0;
+            go <= 1'b0;
+        end
+        if (rst) begin
+            arg_q <= {(32*NARG){1'b0}};
+            runs <= 32'd0;
+        end
+    end
+
+    // ---- the run copy --------------------------------------------------------------------
+    // Field f of argument word k: arg_q[32*k + lsb +: width]. The readback mux reads every
+    // bit of arg_q, so the bits no field uses need no unused_* wire.
+    always @(posedge clk) begin
+        if (take) begin
+            r_in_h <= arg_q[32*A_IN_H +: 16];
+            r_in_w <= arg_q[32*A_IN_W +: 16];
+            r_n_cb <= arg_q[32*A_N_CB +: 16];
+            r_n_ob <= arg_q[32*A_N_OB +: 16];
+            r_kh <= arg_q[32*A_KH +: 4];
+            r_kw <= arg_q[32*A_KW +: 4];
+            r_sh <= arg_q[32*A_STRIDE +: 8];
+            r_sw <= arg_q[32*A_STRIDE + 8 +: 8];
+            r_dh <= arg_q[32*A_DIL +: 8];
+            r_dw <= arg_q[32*A_DIL + 8 +: 8];
+            r_pt <= arg_q[32*A_PAD +: 16];
+            r_pl <= arg_q[32*A_PAD + 16 +: 16];
+            r_oh <= arg_q[32*A_OUT_H +: DW];
+            r_ow <= arg_q[32*A_OUT_W +: DW];
+            r_x_zp <= arg_q[32*A_X_ZP +: 8];
+            r_y_zp <= arg_q[32*A_Y_ZP +: 8];
+            r_act_min <= arg_q[32*A_ACT +: 8];
+            r_act_max <= arg_q[32*A_ACT + 8 +: 8];
+            r_leaky <= arg_q[32*A_MODE];
+            r_pool <= arg_q[32*A_MODE + 4 +: 2];
+            r_pkh <= arg_q[32*A_POOL_K +: 8];
+            r_pkw <= arg_q[32*A_POOL_K + 8 +: 8];
+            r_psh <= arg_q[32*A_POOL_S +: 8];
+            r_psw <= arg_q[32*A_POOL_S + 8 +: 8];
+            r_ppt <= arg_q[32*A_POOL_PAD +: 8];
+            r_ppl <= arg_q[32*A_POOL_PAD + 8 +: 8];
+            r_ph <= arg_q[32*A_POOL_OUT +: DW];
+            r_pw <= arg_q[32*A_POOL_OUT + 16 +: DW];
+            r_act_base <= arg_q[32*A_ACT_BASE + RB +: AW_A];
+            r_wgt_base <= arg_q[32*A_WGT_BASE + CB +: AW_W];
+            r_out_base <= arg_q[32*A_OUT_BASE + CB +: AW_O];
+            r_param_base <= arg_q[32*A_PARAM_BASE + 2 +: AW_P];
+            r_in_c <= arg_q[32*A_IN_C +: 16];
+            r_out_c <= arg_q[32*A_OUT_C +: 16];
+        end
+    end
+
+    // ---- counters --------------------------------------------------------------------------
+    always @(posedge clk) begin
+        if (running) begin
+            c_cycles <= c_cycles + 64'd1;
+            c_busy <= c_busy + {63'd0, ev_busy};
+            c_macs <= c_macs + {{(64-MW){1'b0}}, ev_mac};
+            c_stall_in <= c_stall_in + {63'd0, ev_stall_in};
+            c_stall_out <= c_stall_out + {63'd0, ev_stall_out};
+        end
+        if (take || rst) begin
+            c_cycles <= 64'd1;  // the cycle ap_start is taken
+            c_busy <= 64'd0;
+            c_macs <= 64'd0;
+            c_stall_in <= 64'd0;
+            c_stall_out <= 64'd0;
+        end
+    end
+
+    // ---- reads -----------------------------------------------------------------------------
+    reg [31:0] rd;
+    always @(*) begin
+        rd = 32'd0;
+        if (is_arg)
+            rd = arg_q[32*aidx +: 32];
+        case (widx)
+            10'd0: rd = {28'd0, !running && !ap_start, !running, ap_done, ap_start};
+            10'd29: rd = runs;
+            10'd32: rd = c_cycles[31:0];
+            10'd33: rd = c_cycles[63:32];
+            10'd34: rd = c_busy[31:0];
+            10'd35: rd = c_busy[63:32];
+            10'd36: rd = c_macs[31:0];
+            10'd37: rd = c_macs[63:32];
+            10'd38: rd = c_stall_in[31:0];
+            10'd39: rd = c_stall_in[63:32];
+            10'd40: rd = c_stall_out[31:0];
+            10'd41: rd = c_stall_out[63:32];
+            default: ;
+        endcase
+    end
+
+    always @(posedge clk) begin
+        if (reg_re)
+            reg_rdata <= rd;
+    end
+
+endmodule
+`resetall

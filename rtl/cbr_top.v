@@ -1,0 +1,107 @@
+`resetall
+`default_nettype none
+// cbr_top - the board-independent top: the packet command block (cbr_cmd) in front of the
+// accelerator core (cbr_core), joined by the register port, the buffer port and the
+// start/reset pulses. A board shell (USB FIFO bridge, XDMA stream, the Verilator harness in
+// sim/) connects the two 32-bit word streams.
+//
+// The build's parameters reach the host through INFO (docs/protocol.md): the array shape,
+// the buffer sizes and limits passed here to cbr_cmd are the core's own.
+module cbr_top #(
+    parameter ROWS = 16,  // array rows (input channels per pass): power of 2, >= 4
+    parameter COLS = 16   // array columns (output channels per pass): power of 2, >= 4
+) (
+    input  wire        clk,
+    input  wire        rst,
+    // host -> device words
+    input  wire [31:0] rx_data,
+    input  wire        rx_valid,
+    output wire        rx_ready,
+    // device -> host words
+    output wire [31:0] tx_data,
+    output wire        tx_valid,
+    input  wire        tx_ready
+);
+
+    localparam ACT_BYTES = 65536;      // buffer 0
+    localparam WGT_BYTES = 65536;      // buffer 1
+    localparam PARAM_ENTRIES = 512;    // buffer 2: 32 bytes per channel
+    localparam OUT_BYTES = 65536;      // buffer 3
+    localparam ACC_PIXELS = 1024;      // accumulator bank, output pixels (INFO word 13)
+    // CBR_FEAT_* of host/include/cbr.h: LEAKY | MAXPOOL | AVGPOOL | DEPTHWISE (groups, run
+    // by the host one group at a time) | DILATION | COUNTERS
+    localparam FEATURES = 32'h3F;
+
+    wire        reg_we, reg_re, buf_we, buf_re, core_start, core_reset;
+    wire [11:0] reg_addr;
+    wire [31:0] reg_wdata, reg_rdata, buf_addr, buf_wdata, buf_rdata;
+    wire [1:0]  buf_id;
+    wire [3:0]  buf_wstrb;
+
+    cbr_cmd #(
+        .BUF0_BYTES(ACT_BYTES),
+        .BUF1_BYTES(WGT_BYTES),
+        .BUF2_BYTES(32 * PARAM_ENTRIES),
+        .BUF3_BYTES(OUT_BYTES),
+        .INFO_ROWS(ROWS),
+        .INFO_COLS(COLS),
+        .INFO_PARAM_ENTRIES(PARAM_ENTRIES),
+        .INFO_MAX_KERNEL(11),
+        .INFO_MAX_STRIDE(4),
+        .INFO_MAX_DILATION(255),
+        .INFO_FEATURES(FEATURES),
+        .INFO_ACC_PIXELS(ACC_PIXELS)
+    ) u_cmd (
+        .clk(clk),
+        .rst(rst),
+        .rx_data(rx_data),
+        .rx_valid(rx_valid),
+        .rx_ready(rx_ready),
+        .tx_data(tx_data),
+        .tx_valid(tx_valid),
+        .tx_ready(tx_ready),
+        .reg_we(reg_we),
+        .reg_re(reg_re),
+        .reg_addr(reg_addr),
+        .reg_wdata(reg_wdata),
+        .reg_rdata(reg_rdata),
+        .buf_we(buf_we),
+        .buf_re(buf_re),
+        .buf_id(buf_id),
+        .buf_addr(buf_addr),
+        .buf_wdata(buf_wdata),
+        .buf_wstrb(buf_wstrb),
+        .buf_rdata(buf_rdata),
+        .core_start(core_start),
+        .core_reset(core_reset)
+    );
+
+    cbr_core #(
+        .ROWS(ROWS),
+        .COLS(COLS),
+        .ACT_BYTES(ACT_BYTES),
+        .WGT_BYTES(WGT_BYTES),
+        .PARAM_ENTRIES(PARAM_ENTRIES),
+        .OUT_BYTES(OUT_BYTES),
+        .ACC_PIXELS(ACC_PIXELS)
+    ) u_core (
+        .clk(clk),
+        .rst(rst),
+        .reg_we(reg_we),
+        .reg_re(reg_re),
+        .reg_addr(reg_addr),
+        .reg_wdata(reg_wdata),
+        .reg_rdata(reg_rdata),
+        .buf_we(buf_we),
+        .buf_re(buf_re),
+        .buf_id(buf_id),
+        .buf_addr(buf_addr),
+        .buf_wdata(buf_wdata),
+        .buf_wstrb(buf_wstrb),
+        .buf_rdata(buf_rdata),
+        .core_start(core_start),
+        .core_reset(core_reset)
+    );
+
+endmodule
+`resetall
