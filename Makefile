@@ -51,7 +51,7 @@ DEPS_APT := gcc clang make pkg-config cppcheck python3 python3-numpy libcmocka-d
         test-install lint fuzz \
         demo install uninstall clean help
 
-all: lib cli $(DEMO) ## build libcbr (static and shared), the cbr CLI and the demo
+all: lib cli $(DEMO) sim-default ## build libcbr (.a, .so), the cbr CLI, the demo and the default sim board
 
 lib: $(LIBA) $(LIBSO)
 cli: $(CBR)
@@ -119,6 +119,8 @@ test: deps ## run the whole test suite (installs what it needs)
 	$(MAKE) test-san
 	$(MAKE) test-rtl
 	$(MAKE) test-rtl-cmd
+	$(MAKE) test-rtl-core
+	$(MAKE) test-sim
 
 # Installs into a scratch DESTDIR and builds a program against it with pkg-config.
 test-install: all ## install into a scratch DESTDIR and link a program via pkg-config
@@ -157,6 +159,7 @@ lint: deps ## static checks: cppcheck on the C code; Verilator, Icarus and yosys
 	    --inline-suppr -Ihost/include -Ihost/lib -Isim host/lib host/cli
 	$(MAKE) lint-rtl
 	$(MAKE) lint-rtl-cmd
+	$(MAKE) lint-rtl-core
 
 # ---- demo ----------------------------------------------------------------------------------
 demo: deps ## run a folded conv+BN+ReLU+maxpool layer on the default device

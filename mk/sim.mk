@@ -10,8 +10,9 @@ SIM_DEFAULT := 16x16
 SIM_LIBS := $(SIM_SHAPES:%=$(BUILD)/sim/libcbrsim_%.so)
 RTL_FILES = $(filter %.v,$(shell cat rtl/cbr.f 2>/dev/null))
 
-.PHONY: sim
+.PHONY: sim sim-default
 sim: $(SIM_LIBS) ## build the simulated boards (SIM_SHAPES, default 16x16 4x4 8x8 4x8)
+sim-default: $(BUILD)/sim/libcbrsim_$(SIM_DEFAULT).so
 
 sim_rows = $(word 1,$(subst x, ,$(1)))
 sim_cols = $(word 2,$(subst x, ,$(1)))

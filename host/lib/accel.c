@@ -644,6 +644,7 @@ const struct cbr_backend cbr_backend_sim = {
     .scheme = "sim",
     .usage = "sim[:RxC]",
     .open = sim_open,
+    .list = cbr_sim_list,
     .close = accel_close,
     .layer_prepare = accel_layer_prepare,
     .layer_release = accel_layer_release,

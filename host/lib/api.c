@@ -19,11 +19,12 @@
 
 /* Backends compiled into this build, in the order the default device is chosen. */
 static const struct cbr_backend *const backends[] = {
+    &cbr_backend_sim,
     &cbr_backend_cpu,
 };
 
 /* URI schemes of later device kinds, so that asking for one gives a clear answer. */
-static const char *const planned_schemes[] = {"sim", "usb", "pcie"};
+static const char *const planned_schemes[] = {"usb", "pcie"};
 
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 

@@ -6,7 +6,9 @@
  * itself: <dir of libcbr or the program>/../sim (the build tree), ../lib/cbr and ./cbr (an
  * installed tree). Nothing about this machine is compiled in.
  */
+#include <dirent.h>
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -49,44 +51,108 @@ int cbr_sim_parse_shape(const char *args, unsigned *rows, unsigned *cols)
     return 0;
 }
 
-static void *try_dir(const char *dir, const char *file, char *tried, size_t len)
+/* Calls fn on each directory where simulated boards are looked for, in order, until it
+ * returns true. */
+static void for_each_dir(bool (*fn)(const char *dir, void *ctx), void *ctx)
 {
-    char path[PATH_MAX + 96];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    size_t k = strlen(tried);
-    snprintf(tried + k, len - k, "%s%s", k ? ", " : "", dir);
-    return dlopen(path, RTLD_NOW | RTLD_LOCAL);
-}
-
-static void *find_model(const char *file, char *tried, size_t len)
-{
-    void *dl = NULL;
     const char *env = getenv("CBR_SIM_PATH");
     if (env && *env) {
         char *copy = strdup(env), *save = NULL;
-        for (char *d = strtok_r(copy, ":", &save); d && !dl; d = strtok_r(NULL, ":", &save))
-            dl = try_dir(d, file, tried, len);
+        bool stop = false;
+        for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d && !stop;
+             d = strtok_r(NULL, ":", &save))
+            stop = fn(d, ctx);
         free(copy);
-        if (dl)
-            return dl;
+        if (stop)
+            return;
     }
     Dl_info info;
     if (!dladdr((void *)cbr_transport_sim_open, &info) || !info.dli_fname)
-        return NULL;
+        return;
     char self[PATH_MAX];
     if (!realpath(info.dli_fname, self))
         snprintf(self, sizeof self, "%s", info.dli_fname);
     char *slash = strrchr(self, '/');
     if (!slash)
-        return NULL;
+        return;
     *slash = '\0';
     static const char *const rel[] = {"../sim", "../lib/cbr", "cbr"};
-    for (size_t i = 0; i < sizeof rel / sizeof rel[0] && !dl; i++) {
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
         char dir[PATH_MAX + 16];
         snprintf(dir, sizeof dir, "%s/%s", self, rel[i]);
-        dl = try_dir(dir, file, tried, len);
+        if (fn(dir, ctx))
+            return;
     }
-    return dl;
+}
+
+struct find_ctx {
+    const char *file;
+    char *tried;
+    size_t len;
+    void *dl;
+};
+
+static bool try_dir(const char *dir, void *p)
+{
+    struct find_ctx *c = p;
+    char path[PATH_MAX + 96];
+    snprintf(path, sizeof path, "%s/%s", dir, c->file);
+    size_t k = strlen(c->tried);
+    snprintf(c->tried + k, c->len - k, "%s%s", k ? ", " : "", dir);
+    c->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    return c->dl != NULL;
+}
+
+static void *find_model(const char *file, char *tried, size_t len)
+{
+    struct find_ctx c = {.file = file, .tried = tried, .len = len};
+    for_each_dir(try_dir, &c);
+    return c.dl;
+}
+
+struct list_ctx {
+    void (*emit)(const char *uri, void *ctx);
+    void *ctx;
+    char seen[32][24];
+    int n;
+};
+
+/* Each libcbrsim_RxC.so found (the first of a shape wins, as for opening), the default first. */
+static bool list_dir(const char *dir, void *p)
+{
+    struct list_ctx *c = p;
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && c->n < 32) {
+        unsigned r, k;
+        char tail[8];
+        if (sscanf(e->d_name, "libcbrsim_%ux%u%7s", &r, &k, tail) != 3 || strcmp(tail, ".so"))
+            continue;
+        char uri[24];
+        snprintf(uri, sizeof uri, "sim:%ux%u", r, k);
+        bool dup = false;
+        for (int i = 0; i < c->n; i++)
+            dup |= !strcmp(c->seen[i], uri);
+        if (!dup)
+            snprintf(c->seen[c->n++], sizeof c->seen[0], "%s", uri);
+    }
+    closedir(d);
+    return false;
+}
+
+void cbr_sim_list(void (*emit)(const char *uri, void *ctx), void *ctx)
+{
+    struct list_ctx c = {.emit = emit, .ctx = ctx};
+    for_each_dir(list_dir, &c);
+    const char *def = "sim:" CBR_SIM_DEFAULT_SHAPE;
+    for (int i = 0; i < c.n; i++) /* the default shape first */
+        if (!strcmp(c.seen[i], def))
+            emit(c.seen[i], ctx);
+    for (int i = 0; i < c.n; i++)
+        if (strcmp(c.seen[i], def))
+            emit(c.seen[i], ctx);
 }
 
 static int sim_send(struct cbr_transport *t, const void *buf, size_t n, int timeout_ms,

@@ -45,6 +45,9 @@ struct cbr_transport {
 int cbr_transport_sim_open(struct cbr_transport **t, const char *args, char *err,
                            size_t errlen);
 
+/* Emit "sim:RxC" for each simulated board that can be loaded now. */
+void cbr_sim_list(void (*emit)(const char *uri, void *ctx), void *ctx);
+
 /* The array shape the sim build will use for args ("" -> default). */
 int cbr_sim_parse_shape(const char *args, unsigned *rows, unsigned *cols);
 
