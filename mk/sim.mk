@@ -42,7 +42,7 @@ $(BUILD)/tests/test_sim: tests/sim/test_sim.c $(LIBA)
 .PHONY: test-sim soak
 test-sim: sim $(BUILD)/tests/test_sim $(CBR) ## RTL on every sim shape vs the golden model; CLI sim == cpu
 	$(BUILD)/tests/test_sim --layers $(SIM_TEST_LAYERS) $(SIM_SHAPES)
-	CBR=$(CBR) $(PYTHON) tests/cli/test_cli.py --device sim:8x8 --layers 60
+	CBR=$(CBR) $(PYTHON) tests/cli/test_cli.py --device sim:8x8 --compare-device cpu --layers 60
 
 soak: sim $(BUILD)/tests/test_sim ## long run: N random layers (default 10000) over the sim shapes
 	$(BUILD)/tests/test_sim --layers $$(( ($(N) + $(words $(SIM_SHAPES)) - 1) / $(words $(SIM_SHAPES)) )) $(SIM_SHAPES)

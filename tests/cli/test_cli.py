@@ -34,6 +34,7 @@ import refmodel as rm  # noqa: E402
 TIMEOUT = 60
 CBR = os.environ.get("CBR", "build/bin/cbr")
 DEVICE = "cpu"
+COMPARE = None  # --compare-device: a second device whose output file must be byte-identical
 
 _lock = threading.Lock()
 passed = 0
@@ -176,7 +177,19 @@ def check_layer(seed, index, root):
                 problems.append("%d of %d bytes differ; first at %s: got %d, want %d" % (
                     len(diff), want.size, tuple(diff[0]), got[tuple(diff[0])],
                     want[tuple(diff[0])]))
-        extra = set(listing(d)) - before - {"out_y.npy"}
+        if COMPARE:
+            out2 = os.path.join(d, "out_compare.npy")
+            argv2 = [a.replace(out, out2) for a in argv]
+            argv2[argv2.index("-d") + 1] = COMPARE
+            rc2, _, se2 = run(argv2)
+            if rc2 != 0:
+                problems.append("on %s: exit %s, stderr: %s" % (COMPARE, rc2, se2.strip()[:300]))
+            else:
+                with open(out, "rb") as f1, open(out2, "rb") as f2:
+                    if f1.read() != f2.read():
+                        problems.append("the output file of -d %s differs from -d %s's" %
+                                        (DEVICE, COMPARE))
+        extra = set(listing(d)) - before - {"out_y.npy", "out_compare.npy"}
         if extra:
             problems.append("files left behind: %s" % sorted(extra))
         if L["stats"]:
@@ -506,11 +519,13 @@ def run_help():
 
 
 def main():
-    global CBR, DEVICE
+    global CBR, DEVICE, COMPARE
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--layers", type=int, default=300)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--compare-device", default=None,
+                    help="also run each layer on this device: output files must be identical")
     ap.add_argument("--case", type=int, action="append",
                     help="run only this random layer (repeatable); skips the other checks")
     ap.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1) + 1)
@@ -520,6 +535,7 @@ def main():
     if seed is None:
         seed = int(os.environ.get("CBR_SEED", "") or int(time.time() * 1000) % 1000000000)
     DEVICE = args.device
+    COMPARE = args.compare_device
     print("seed: %d (replay with --seed %d or CBR_SEED=%d)" % (seed, seed, seed), flush=True)
     print("cbr: %s, device: %s" % (CBR, DEVICE), flush=True)
     t0 = time.time()
