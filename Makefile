@@ -84,7 +84,7 @@ $(DEMO): host/examples/demo_layer.c $(LIBA)
 # ---- tests ---------------------------------------------------------------------------------
 $(BUILD)/tests/%: tests/unit/%.c $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -Wno-missing-prototypes -MMD -MP $< -o $@ \
+	$(CC) $(CPPFLAGS_ALL) -Itests $(CFLAGS_ALL) -Wno-missing-prototypes -MMD -MP $< -o $@ \
 	    $(LDFLAGS_ALL) $(LIBA) -lcmocka $(LIBS)
 
 unit-tests: $(UNIT_BIN) $(CBR)

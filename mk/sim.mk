@@ -37,7 +37,7 @@ N ?= 10000
 
 $(BUILD)/tests/test_sim: tests/sim/test_sim.c $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP $< -o $@ $(LDFLAGS_ALL) $(LIBA) $(LIBS)
+	$(CC) $(CPPFLAGS_ALL) -Itests $(CFLAGS_ALL) -MMD -MP $< -o $@ $(LDFLAGS_ALL) $(LIBA) $(LIBS)
 
 .PHONY: test-sim soak
 test-sim: sim $(BUILD)/tests/test_sim $(CBR) ## RTL on every sim shape vs the golden model; CLI sim == cpu

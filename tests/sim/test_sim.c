@@ -19,16 +19,7 @@
 #include <time.h>
 
 #include "cbr.h"
-
-static uint64_t rng;
-
-static uint32_t rnd(uint32_t n)
-{
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (uint32_t)((z ^ (z >> 31)) % n);
-}
+#include "testrng.h"
 
 static int32_t pick(const int32_t *v, size_t n)
 {
@@ -245,8 +236,7 @@ static int run_shape(const char *shape, int layers, uint64_t seed, int *passed)
 int main(int argc, char **argv)
 {
     int layers = 150;
-    const char *env = getenv("CBR_SEED");
-    uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+    uint64_t seed = test_seed();
     int first = 1;
     while (first < argc && !strncmp(argv[first], "--", 2)) {
         if (!strcmp(argv[first], "--layers") && first + 1 < argc)

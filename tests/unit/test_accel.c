@@ -19,20 +19,13 @@
 #include <time.h>
 
 #include "cbr.h"
+#include "testrng.h"
 #include "device.h"
 #include "golden.h"
 #include "proto.h"
 #include "transport.h"
 
-static uint64_t seed, rng;
-
-static uint32_t rnd(uint32_t n)
-{
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (uint32_t)((z ^ (z >> 31)) % n);
-}
+static uint64_t seed;
 
 /* ---- the software board ------------------------------------------------------------------ */
 
@@ -547,8 +540,7 @@ static void test_board_that_never_answers_fails_open_with_etimedout(void **state
 
 int main(void)
 {
-    const char *env = getenv("CBR_SEED");
-    seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+    seed = test_seed();
     printf("test_accel: seed %llu (replay with CBR_SEED=%llu)\n", (unsigned long long)seed,
            (unsigned long long)seed);
     setenv("CBR_TIMEOUT_MS", "20", 1); /* the software board answers at once or never */

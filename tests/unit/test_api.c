@@ -17,17 +17,10 @@
 #include <time.h>
 
 #include "cbr.h"
+#include "testrng.h"
 #include "golden.h"
 
-static uint64_t seed, rng;
-
-static uint32_t rnd(uint32_t n) /* splitmix64, uniform in [0, n) */
-{
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (uint32_t)((z ^ (z >> 31)) % n);
-}
+static uint64_t seed;
 
 /* A random valid layer with its own parameter arrays (freed by free_layer). */
 struct rand_layer {
@@ -461,8 +454,7 @@ static void test_submit_bad_arguments_return_einval(void **state)
 
 int main(void)
 {
-    const char *env = getenv("CBR_SEED");
-    seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+    seed = test_seed();
     printf("test_api: seed %llu (replay with CBR_SEED=%llu)\n", (unsigned long long)seed,
            (unsigned long long)seed);
     const struct CMUnitTest tests[] = {

@@ -19,26 +19,15 @@
 #include <time.h>
 
 #include "cbr.h"
+#include "testrng.h"
 #include "golden.h"
 
 /* ---- random numbers --------------------------------------------------------------------- */
 
-static uint64_t rng;
-
-static uint64_t next_u64(void)
-{
-    /* splitmix64 */
-    uint64_t z = (rng += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
 /* Seed from CBR_SEED, else the clock; printed so that a failure can be replayed. */
 static void seed_rng(const char *test)
 {
-    const char *env = getenv("CBR_SEED");
-    uint64_t seed = env && *env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+    uint64_t seed = test_seed();
     print_message("%s: seed %llu (CBR_SEED=%llu replays it)\n", test,
                   (unsigned long long)seed, (unsigned long long)seed);
     rng = seed;
