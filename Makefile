@@ -107,7 +107,7 @@ test-cli: $(CBR) ## end-to-end CLI tests against an independent Python model
 test-example: $(LIBA) $(LIBSO) ## the README's C example, extracted, compiled and run
 	BUILD=$(BUILD) CC=$(CC) bash tests/readme_example.sh
 
-test-demo: $(DEMO) ## the demo must run and stay within its error bound
+test-demo: $(DEMO) sim-default ## the demo (on the default device, sim) must stay within its error bound
 	$(DEMO)
 
 test: deps ## run the whole test suite (installs what it needs)
