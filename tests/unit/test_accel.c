@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "cbr.h"
+#include "testlayer.h"
 #include "testrng.h"
 #include "device.h"
 #include "golden.h"
@@ -328,8 +329,7 @@ static void board_free(struct board *b)
 
 struct rand_layer {
     cbr_layer_desc d;
-    int8_t *w;
-    int32_t *b, *m, *s, *mn, *sn;
+    struct test_params p;
 };
 
 static void make_layer(struct rand_layer *r)
@@ -366,33 +366,12 @@ static void make_layer(struct rand_layer *r)
         break;
     default: break;
     }
-    size_t nw = (size_t)d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
-    r->w = malloc(nw);
-    r->b = malloc(d->out_c * 4);
-    r->m = malloc(d->out_c * 4);
-    r->s = malloc(d->out_c * 4);
-    r->mn = malloc(d->out_c * 4);
-    r->sn = malloc(d->out_c * 4);
-    for (size_t i = 0; i < nw; i++)
-        r->w[i] = (int8_t)((int)rnd(255) - 127);
-    for (uint32_t o = 0; o < d->out_c; o++) {
-        r->b[o] = (int32_t)rnd(40001) - 20000;
-        r->m[o] = (int32_t)((1u << 30) + rnd(1u << 30));
-        r->s[o] = -(int32_t)rnd(12);
-        r->mn[o] = (int32_t)((1u << 30) + rnd(1u << 30));
-        r->sn[o] = -(int32_t)rnd(14);
-    }
-    d->weights = r->w;
-    d->bias = r->b;
-    d->multiplier = r->m;
-    d->shift = r->s;
-    d->neg_multiplier = r->mn;
-    d->neg_shift = r->sn;
+    test_params_fill(&r->p, d, 20000);
 }
 
 static void free_layer(struct rand_layer *r)
 {
-    free(r->w), free(r->b), free(r->m), free(r->s), free(r->mn), free(r->sn);
+    test_params_free(&r->p);
 }
 
 /* A random layer the API accepts (some draws leave no pooled output: draw again). */

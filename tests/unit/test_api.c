@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "cbr.h"
+#include "testlayer.h"
 #include "testrng.h"
 #include "golden.h"
 
@@ -25,8 +26,7 @@ static uint64_t seed;
 /* A random valid layer with its own parameter arrays (freed by free_layer). */
 struct rand_layer {
     cbr_layer_desc d;
-    int8_t *w;
-    int32_t *b, *m, *s, *mn, *sn;
+    struct test_params p;
 };
 
 static void make_layer(struct rand_layer *r)
@@ -59,40 +59,12 @@ static void make_layer(struct rand_layer *r)
     if (rnd(2)) {
         d->pool.kind = CBR_POOL_GAVG;
     }
-    size_t nw = (size_t)d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
-    r->w = malloc(nw);
-    r->b = malloc(d->out_c * sizeof(int32_t));
-    r->m = malloc(d->out_c * sizeof(int32_t));
-    r->s = malloc(d->out_c * sizeof(int32_t));
-    r->mn = malloc(d->out_c * sizeof(int32_t));
-    r->sn = malloc(d->out_c * sizeof(int32_t));
-    for (size_t i = 0; i < nw; i++)
-        r->w[i] = (int8_t)((int)rnd(255) - 127);
-    for (uint32_t o = 0; o < d->out_c; o++) {
-        r->b[o] = (int32_t)rnd(20001) - 10000;
-        r->m[o] = (int32_t)((1u << 30) + rnd(1u << 30));
-        r->s[o] = -(int32_t)rnd(12);
-        r->mn[o] = (int32_t)((1u << 30) + rnd(1u << 30));
-        r->sn[o] = -(int32_t)rnd(14);
-    }
-    d->weights = r->w;
-    d->bias = r->b;
-    d->multiplier = r->m;
-    d->shift = r->s;
-    if (d->act == CBR_ACT_LEAKY) {
-        d->neg_multiplier = r->mn;
-        d->neg_shift = r->sn;
-    }
+    test_params_fill(&r->p, d, 10000);
 }
 
 static void free_layer(struct rand_layer *r)
 {
-    free(r->w);
-    free(r->b);
-    free(r->m);
-    free(r->s);
-    free(r->mn);
-    free(r->sn);
+    test_params_free(&r->p);
 }
 
 static size_t in_size(const cbr_layer_desc *d, uint32_t n)
@@ -218,7 +190,7 @@ static void test_layer_create_invalid_returns_error_and_message(void **state)
     assert_null(l);
     assert_non_null(strstr(cbr_errmsg(dev), "kh"));
     r.d.kh = 1;
-    r.w[0] = -128;
+    r.p.w[0] = -128;
     assert_int_equal(cbr_layer_create(dev, &r.d, &l), CBR_EINVAL);
     assert_non_null(strstr(cbr_errmsg(dev), "-128"));
     free_layer(&r);
@@ -290,9 +262,9 @@ static void test_layer_keeps_its_own_copy_of_parameters(void **state)
     golden(&r.d, 1, x, g);
     /* Scribble over the caller's arrays: the layer must not see it. */
     size_t nw = (size_t)r.d.out_c * (r.d.in_c / r.d.groups) * r.d.kh * r.d.kw;
-    memset(r.w, 0x55, nw);
+    memset(r.p.w, 0x55, nw);
     for (uint32_t o = 0; o < r.d.out_c; o++)
-        r.b[o] = 1 << 20;
+        r.p.b[o] = 1 << 20;
     assert_int_equal(cbr_layer_run(l, 1, x, y, NULL), 0);
     assert_memory_equal(y, g, no);
     free(x);
