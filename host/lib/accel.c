@@ -3,11 +3,12 @@
  * the packet protocol of docs/protocol.md, and lays layers out in the device's buffers as
  * docs/registers.md says.
  *
- * Layers: a layer's weights and parameters are packed into the device layout once, at
- * layer_prepare. A run writes each image's input tile, the weights and parameters, the
- * registers, starts the core, waits for ap_done, and reads the output back. Grouped
- * convolutions run one group at a time on the dense array. A layer must fit the buffers the
- * device reports (the tile planner lifts that); otherwise it is refused with the limit named.
+ * Layers: layer_prepare plans the tiles (plan.c, docs/tiling.md) for the buffers the device
+ * reports in INFO and packs each weight set into the device layout once. A run walks the
+ * plan pipelined: while the core computes tile k, the host reads tile k-1's output, writes
+ * tile k+1's input window and weights into the buffer halves tile k does not read, writes
+ * its registers and queues its start, which the core takes the cycle tile k finishes.
+ * Grouped convolutions run one group at a time on the dense array.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include "device.h"
 #include "golden.h"
+#include "plan.h"
 #include "proto.h"
 #include "transport.h"
 
@@ -31,7 +33,7 @@ enum {
     REG_MODE = 0x48, REG_POOL_K = 0x4C, REG_POOL_S = 0x50, REG_POOL_PAD = 0x54,
     REG_POOL_OUT = 0x58, REG_ACT_BASE = 0x5C, REG_WGT_BASE = 0x60, REG_OUT_BASE = 0x64,
     REG_PARAM_BASE = 0x68, REG_IN_C = 0x6C, REG_OUT_C = 0x70, REG_RUNS = 0x74,
-    REG_COUNTERS = 0x80,
+    REG_ACT_CB_PITCH = 0x78, REG_COUNTERS = 0x80, REG_TOTALS = 0xC0,
 };
 enum { BUF_ACT = 0, BUF_WGT = 1, BUF_PARAM = 2, BUF_OUT = 3 };
 enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4 };
@@ -48,21 +50,6 @@ struct accel {
     uint8_t *wire;           /* one encoded request */
     uint8_t *rx;             /* receive chunk */
     char scratch[CBR_ERRMSG_MAX];
-};
-
-/* One group's share of a layer, packed in the device layout. */
-struct group_plan {
-    uint8_t *wgt;
-    size_t wgt_bytes;
-    uint8_t *param;
-    size_t param_bytes;
-};
-
-struct plan {
-    uint32_t cg, og;         /* channels per group in and out */
-    uint32_t n_cb, n_ob;
-    size_t act_bytes, out_bytes;
-    struct group_plan *groups;
 };
 
 static int fail(char *err, size_t len, int code, const char *fmt, ...) CBR_PRINTF(4, 5);
@@ -359,106 +346,59 @@ static int sim_open(cbr_device *dev, const char *args, char *err, size_t len)
 
 /* ---- layers -------------------------------------------------------------------------- */
 
-static void free_plan(struct plan *p, uint32_t groups)
+/* A layer on a board: the tile plan and each group's weight sets in the device layout. */
+struct board_layer {
+    struct cbr_plan *plan;
+    uint32_t groups;
+    uint8_t **wgt;           /* [g * n_wsets + w]: packed weights */
+    uint8_t **param;         /* likewise: packed parameters */
+    uint64_t device_macs;    /* what the device counts for one job (tiles may overlap) */
+};
+
+static void free_board_layer(struct board_layer *bl)
 {
-    if (!p)
+    if (!bl)
         return;
-    for (uint32_t g = 0; p->groups && g < groups; g++) {
-        free(p->groups[g].wgt);
-        free(p->groups[g].param);
-    }
-    free(p->groups);
-    free(p);
+    size_t n = bl->plan ? (size_t)bl->groups * bl->plan->n_wsets : 0;
+    for (size_t i = 0; bl->wgt && i < n; i++)
+        free(bl->wgt[i]);
+    for (size_t i = 0; bl->param && i < n; i++)
+        free(bl->param[i]);
+    free(bl->wgt);
+    free(bl->param);
+    cbr_plan_free(bl->plan);
+    free(bl);
 }
 
 static void accel_layer_release(cbr_device *dev, cbr_layer *l)
 {
     (void)dev;
-    free_plan(l->priv, l->desc.groups);
+    free_board_layer(l->priv);
     l->priv = NULL;
 }
 
-static uint32_t div_up(uint32_t x, uint32_t y)
+/* Pack weight set w of group g per registers.md: (ob, cb, ky, kx, r, j), zero-padded. */
+static void pack_wset(const cbr_layer *l, const struct cbr_plan *p, const struct plan_wset *w,
+                      uint32_t g, uint32_t R, uint32_t C, uint8_t *wgt, uint8_t *param)
 {
-    return (x + y - 1) / y;
-}
-
-static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t len)
-{
-    struct accel *a = dev->priv;
-    const cbr_device_info *in = &dev->info;
     const cbr_layer_desc *d = &l->desc;
-    const uint32_t R = in->rows, C = in->cols;
-    struct plan *p = calloc(1, sizeof *p);
-    if (!p)
-        return fail(err, len, CBR_ENOMEM, "out of memory");
-    p->cg = d->in_c / d->groups;
-    p->og = d->out_c / d->groups;
-    p->n_cb = div_up(p->cg, R);
-    p->n_ob = div_up(p->og, C);
-    p->act_bytes = (size_t)p->n_cb * d->in_h * d->in_w * R;
-    p->out_bytes = (size_t)p->n_ob * l->out_h * l->out_w * C;
-    size_t wgt_bytes = (size_t)p->n_ob * p->n_cb * d->kh * d->kw * R * C;
-    size_t param_bytes = (size_t)p->og * PARAM_BYTES;
-    const char *u = in->uri;
-    int rc = 0;
-    if (p->act_bytes > in->act_buf_bytes)
-        rc = fail(err, len, CBR_ERANGE, "in_c/in_h/in_w: the input needs %zu bytes of the "
-                  "activation buffer of %s, which has %u (layers larger than the buffers "
-                  "need the tile planner)", p->act_bytes, u, in->act_buf_bytes);
-    else if (wgt_bytes > in->wgt_buf_bytes)
-        rc = fail(err, len, CBR_ERANGE, "weights: need %zu bytes of the weight buffer of %s, "
-                  "which has %u", wgt_bytes, u, in->wgt_buf_bytes);
-    else if (p->og > in->param_entries)
-        rc = fail(err, len, CBR_ERANGE, "out_c: %u output channels per group exceed the %u "
-                  "parameter entries of %s", p->og, in->param_entries, u);
-    else if (p->out_bytes > in->out_buf_bytes)
-        rc = fail(err, len, CBR_ERANGE, "output: needs %zu bytes of the output buffer of %s, "
-                  "which has %u", p->out_bytes, u, in->out_buf_bytes);
-    else if ((uint64_t)l->conv_oh * l->conv_ow > a->acc_pixels)
-        rc = fail(err, len, CBR_ERANGE, "output: the conv output plane %ux%u exceeds the "
-                  "accumulator of %s, %u pixels", l->conv_oh, l->conv_ow, u, a->acc_pixels);
-    else if (d->pad_top > 0xFFFF || d->pad_left > 0xFFFF)
-        rc = fail(err, len, CBR_ERANGE, "pad: padding above 65535 is not supported by %s", u);
-    else if (d->pool.kind != CBR_POOL_NONE && d->pool.kind != CBR_POOL_GAVG &&
-             (d->pool.kh > 255 || d->pool.kw > 255 || d->pool.stride_h > 255 ||
-              d->pool.stride_w > 255 || d->pool.pad_top > 255 || d->pool.pad_left > 255))
-        rc = fail(err, len, CBR_ERANGE, "pool: windows, strides and padding above 255 are "
-                  "not supported by %s", u);
-    if (rc < 0) {
-        free(p);
-        return rc;
-    }
-
-    p->groups = calloc(d->groups, sizeof *p->groups);
-    if (!p->groups) {
-        free(p);
-        return fail(err, len, CBR_ENOMEM, "out of memory");
-    }
-    for (uint32_t g = 0; g < d->groups; g++) {
-        struct group_plan *gp = &p->groups[g];
-        gp->wgt_bytes = wgt_bytes;
-        gp->param_bytes = param_bytes;
-        gp->wgt = calloc(1, wgt_bytes);
-        gp->param = calloc(1, param_bytes);
-        if (!gp->wgt || !gp->param) {
-            free_plan(p, d->groups);
-            return fail(err, len, CBR_ENOMEM, "out of memory for %zu bytes of weights",
-                        wgt_bytes);
-        }
-        for (uint32_t o = 0; o < p->og; o++) {
-            uint32_t oc = g * p->og + o, ob = o / C, j = o % C;
-            for (uint32_t c = 0; c < p->cg; c++) {
-                uint32_t cb = c / R, r = c % R;
+    for (uint32_t i = 0; i < w->n_ob; i++) {
+        for (uint32_t j = 0; j < C; j++) {
+            uint32_t o = (w->ob0 + i) * C + j;
+            if (o >= p->cout)
+                break;
+            uint32_t oc = g * p->cout + o;
+            for (uint32_t c = 0; c < w->nc; c++) {
+                uint32_t cb = c / R, r = c % R, ci = w->c0 + c;
                 for (uint32_t ky = 0; ky < d->kh; ky++)
                     for (uint32_t kx = 0; kx < d->kw; kx++) {
-                        size_t at = (((((size_t)ob * p->n_cb + cb) * d->kh + ky) * d->kw + kx) *
+                        size_t at = (((((size_t)i * w->n_cb + cb) * d->kh + ky) * d->kw + kx) *
                                          R + r) * C + j;
-                        gp->wgt[at] = (uint8_t)d->weights[(((size_t)oc * p->cg + c) * d->kh +
-                                                           ky) * d->kw + kx];
+                        wgt[at] = (uint8_t)d->weights[(((size_t)oc * p->cin + ci) * d->kh +
+                                                       ky) * d->kw + kx];
                     }
             }
-            uint8_t *pp = gp->param + (size_t)o * PARAM_BYTES;
+            uint8_t *pp = param + ((size_t)i * C + j) * PARAM_BYTES;
             put32(pp, (uint32_t)d->bias[oc]);
             put32(pp + 4, (uint32_t)d->multiplier[oc]);
             put32(pp + 8, (uint32_t)d->shift[oc]);
@@ -466,159 +406,531 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
             put32(pp + 16, d->neg_shift ? (uint32_t)d->neg_shift[oc] : 0);
         }
     }
-    l->priv = p;
-    return 0;
 }
 
-/* Registers of one tile, from REG_IN_H to REG_OUT_C. */
-#define N_TILE_REGS ((REG_OUT_C - REG_IN_H) / 4 + 1)
-
-static void tile_regs(const cbr_layer *l, const struct plan *p, uint32_t *v)
+static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t len)
 {
-    const cbr_layer_desc *d = &l->desc;
-    const cbr_pool *pl = &d->pool;
-    uint32_t mode = (d->act == CBR_ACT_LEAKY ? 1u : 0u) | (uint32_t)pl->kind << 4;
-    uint32_t pk = 0, ps = 0, pp = 0;
-    if (pl->kind == CBR_POOL_MAX || pl->kind == CBR_POOL_AVG) {
-        pk = pl->kh | pl->kw << 8;
-        ps = pl->stride_h | pl->stride_w << 8;
-        pp = pl->pad_top | pl->pad_left << 8;
-    } else if (pl->kind == CBR_POOL_GAVG) {
-        pk = l->conv_oh | l->conv_ow << 8;
-    }
-    uint32_t regs[] = {
-        d->in_h, d->in_w, p->n_cb, p->n_ob, d->kh, d->kw,
-        d->stride_h | d->stride_w << 8, d->dilation_h | d->dilation_w << 8,
-        d->pad_top | d->pad_left << 16, l->conv_oh, l->conv_ow,
-        (uint32_t)d->input_zp, (uint32_t)d->output_zp,
-        ((uint32_t)l->act_min & 0xFF) | ((uint32_t)l->act_max & 0xFF) << 8, mode, pk, ps, pp,
-        l->out_h | l->out_w << 16, 0, 0, 0, 0, p->cg, p->og,
+    struct accel *a = dev->priv;
+    const cbr_device_info *in = &dev->info;
+    const struct cbr_caps caps = {
+        .rows = in->rows, .cols = in->cols, .act_bytes = in->act_buf_bytes,
+        .wgt_bytes = in->wgt_buf_bytes, .out_bytes = in->out_buf_bytes,
+        .param_entries = in->param_entries, .acc_pixels = a->acc_pixels,
     };
-    _Static_assert(sizeof regs == N_TILE_REGS * sizeof(uint32_t), "one value per register");
-    memcpy(v, regs, sizeof regs);
+    struct board_layer *bl = calloc(1, sizeof *bl);
+    if (!bl)
+        return fail(err, len, CBR_ENOMEM, "out of memory");
+    int rc = cbr_plan_make(l, &caps, &bl->plan, err, len);
+    if (rc < 0) {
+        free(bl);
+        return rc;
+    }
+    const struct cbr_plan *p = bl->plan;
+    bl->groups = l->desc.groups;
+    size_t n = (size_t)bl->groups * p->n_wsets;
+    bl->wgt = calloc(n, sizeof *bl->wgt);
+    bl->param = calloc(n, sizeof *bl->param);
+    if (!bl->wgt || !bl->param)
+        goto nomem;
+    for (uint32_t g = 0; g < bl->groups; g++)
+        for (uint32_t w = 0; w < p->n_wsets; w++) {
+            const struct plan_wset *ws = &p->wsets[w];
+            size_t i = (size_t)g * p->n_wsets + w;
+            bl->wgt[i] = calloc(1, ws->bytes);
+            bl->param[i] = calloc(1, ws->param_bytes);
+            if (!bl->wgt[i] || !bl->param[i])
+                goto nomem;
+            pack_wset(l, p, ws, g, in->rows, in->cols, bl->wgt[i], bl->param[i]);
+        }
+    uint32_t taps = l->desc.kh * l->desc.kw;
+    for (uint32_t k = 0; k < p->n_runs; k++) {
+        const struct plan_run *r = &p->runs[k];
+        uint64_t oc = (uint64_t)(r->ob0 + r->n_ob) * in->cols;
+        oc = (oc < p->cout ? oc : p->cout) - (uint64_t)r->ob0 * in->cols;
+        bl->device_macs += (uint64_t)(r->cy1 - r->cy0) * (r->cx1 - r->cx0) * oc *
+                           p->regions[r->region].nc * taps;
+    }
+    l->priv = bl;
+    return 0;
+nomem:
+    free_board_layer(bl);
+    return fail(err, len, CBR_ENOMEM, "out of memory for the packed weights");
 }
-
 
 /*
- * RUN is the one command never sent twice blindly. When its answer is lost, RUNS says whether
- * the core took it (it counts starts); if it did not, RUN is sent again.
+ * RUN is the one command never sent twice blindly. When its answer is lost, CTRL and RUNS say
+ * whether it reached the core: a start still pending, or RUNS moved on. Otherwise RUN is sent
+ * again. A RUN sent while a tile runs is held by the core and taken when it finishes.
  */
-static int start_core(struct accel *a, char *err, size_t len)
+static int start_core(struct accel *a, uint32_t runs_before, char *err, size_t len)
 {
     struct cbr_pkt resp;
     const uint8_t *pl;
-    uint32_t before, now;
-    int rc = reg_read(a, REG_RUNS, &before, 1, err, len);
-    if (rc < 0)
-        return rc;
+    int rc = 0;
     for (int attempt = 0; attempt <= RETRIES; attempt++) {
         rc = request_once(a, CBR_OP_RUN, 0, 0, 0, NULL, 0, a->timeout_ms, &resp, &pl, err,
                           len);
         if (rc == 0 || (rc != CBR_ETIMEDOUT && rc != CBR_EBADMSG))
             return rc;
-        int rc2 = reg_read(a, REG_RUNS, &now, 1, err, len);
+        uint32_t ctrl, now;
+        int rc2 = reg_read(a, REG_CTRL, &ctrl, 1, err, len);
+        if (rc2 == 0)
+            rc2 = reg_read(a, REG_RUNS, &now, 1, err, len);
         if (rc2 < 0)
             return rc2;
-        if (now != before)
+        if ((ctrl & CTRL_START) || now != runs_before)
             return 0;
     }
     return rc;
 }
 
-static int run_tile(struct accel *a, const cbr_layer *l, const struct plan *p,
-                    const struct group_plan *gp, const uint8_t *act, uint8_t *out,
-                    uint64_t ctr[N_COUNTERS], char *err, size_t len)
+/* What one buffer holds: up to two resident pieces (the halves, or one whole). */
+struct slot {
+    int64_t id;              /* -1: nothing */
+    uint32_t base, bytes;
+};
+
+struct residency {
+    struct slot s[2];
+    uint32_t size;
+};
+
+static const struct slot *resident(const struct residency *rs, int64_t id)
 {
+    for (int i = 0; i < 2; i++)
+        if (rs->s[i].id == id)
+            return &rs->s[i];
+    return NULL;
+}
+
+static bool overlap(uint32_t b0, uint32_t n0, uint32_t b1, uint32_t n1)
+{
+    return n0 && n1 && b0 < b1 + n1 && b1 < b0 + n0;
+}
+
+/*
+ * Where to put a piece of `bytes` so that it does not overlap [busy_base, +busy_bytes), the
+ * piece the running tile reads. Returns false when it cannot (it needs the whole buffer, or
+ * both halves are busy): the caller waits for the tile first.
+ */
+static bool place(const struct residency *rs, uint32_t bytes, uint32_t busy_base,
+                  uint32_t busy_bytes, uint32_t *base)
+{
+    uint32_t half = rs->size / 2;
+    if (bytes > half) {
+        *base = 0;
+        return !overlap(0, bytes, busy_base, busy_bytes);
+    }
+    /* Prefer the half that holds nothing, then the one not busy. */
+    for (int pass = 0; pass < 2; pass++)
+        for (uint32_t h = 0; h < 2; h++) {
+            uint32_t b = h * half;
+            if (overlap(b, bytes, busy_base, busy_bytes))
+                continue;
+            bool empty = true;
+            for (int i = 0; i < 2; i++)
+                if (rs->s[i].id >= 0 && overlap(b, bytes, rs->s[i].base, rs->s[i].bytes))
+                    empty = false;
+            if (pass == 1 || empty) {
+                *base = b;
+                return true;
+            }
+        }
+    return false;
+}
+
+static void occupy(struct residency *rs, int64_t id, uint32_t base, uint32_t bytes)
+{
+    int free_i = -1;
+    for (int i = 0; i < 2; i++) {
+        if (rs->s[i].id >= 0 && overlap(base, bytes ? bytes : 1, rs->s[i].base,
+                                        rs->s[i].bytes ? rs->s[i].bytes : 1))
+            rs->s[i].id = -1;
+        if (rs->s[i].id < 0 && free_i < 0)
+            free_i = i;
+    }
+    if (free_i < 0)
+        free_i = 0;
+    rs->s[free_i] = (struct slot){.id = id, .base = base, .bytes = bytes};
+}
+
+/* One RUN of the schedule: job (image b, group g), plan run k, and where its pieces are. */
+struct step {
+    uint32_t b, g, k;
+    uint32_t act_base, wgt_base, par_base, out_base;
+};
+
+struct exec {
+    struct accel *a;
+    const cbr_layer *l;
+    const struct board_layer *bl;
+    const struct cbr_plan *p;
+    uint32_t R, C;
+    const int8_t *input;
+    int8_t *output;          /* NCHW output, or the conv plane when the host pools */
+    uint32_t out_c_total;
+    struct residency act, wgt, par;
+    uint8_t *stage;          /* one region in the device layout */
+    uint8_t *outbuf;         /* one tile's output */
+    uint32_t out_half;       /* the output buffer's halves alternate per tile */
+    uint32_t runs0;          /* RUNS when the layer started */
+    uint32_t started;        /* tiles started by this layer */
+    char *err;
+    size_t len;
+};
+
+static int64_t region_id(const struct exec *e, uint32_t b, uint32_t g, uint32_t r)
+{
+    return ((int64_t)b * e->l->desc.groups + g) * e->p->n_regions + r;
+}
+
+static int64_t wset_id(const struct exec *e, uint32_t g, uint32_t w)
+{
+    return (int64_t)g * e->p->n_wsets + w;
+}
+
+/* Write region r of job (b, g) at base. */
+static int write_region(struct exec *e, uint32_t b, uint32_t g, uint32_t r, uint32_t base)
+{
+    const struct plan_region *rg = &e->p->regions[r];
+    const cbr_layer_desc *d = &e->l->desc;
+    const uint32_t R = e->R, rows = rg->iy1 - rg->iy0, cols = rg->ix1 - rg->ix0;
+    if (!rg->bytes)
+        return 0;
+    memset(e->stage, 0, rg->bytes);
+    const size_t plane = (size_t)d->in_h * d->in_w;
+    for (uint32_t c = 0; c < rg->nc; c++) {
+        const int8_t *src = e->input + ((size_t)b * d->in_c + (size_t)g * e->p->cin + rg->c0 +
+                                         c) * plane;
+        uint8_t *dst = e->stage + (size_t)(c / R) * rows * cols * R + c % R;
+        for (uint32_t y = 0; y < rows; y++) {
+            const int8_t *s = src + (size_t)(rg->iy0 + y) * d->in_w + rg->ix0;
+            uint8_t *t = dst + (size_t)y * cols * R;
+            for (uint32_t x = 0; x < cols; x++)
+                t[(size_t)x * R] = (uint8_t)s[x];
+        }
+    }
+    return buf_write(e->a, BUF_ACT, base, e->stage, rg->bytes, e->err, e->len);
+}
+
+/* The pieces a step reads; load_step writes those not resident. With busy, the running
+ * tile's pieces must not be overwritten: *blocked says a piece had to wait for it. */
+static int load_step(struct exec *e, struct step *s, const struct step *busy, bool *blocked)
+{
+    const struct plan_run *run = &e->p->runs[s->k];
+    const struct plan_region *rg = &e->p->regions[run->region];
+    const struct plan_wset *ws = &e->p->wsets[run->wset];
+    int64_t rid = region_id(e, s->b, s->g, run->region), wid = wset_id(e, s->g, run->wset);
+    const struct slot *hit;
     int rc;
-    uint32_t regs[N_TILE_REGS];
-    tile_regs(l, p, regs);
-    if ((rc = buf_write(a, BUF_ACT, 0, act, p->act_bytes, err, len)) < 0 ||
-        (rc = buf_write(a, BUF_WGT, 0, gp->wgt, gp->wgt_bytes, err, len)) < 0 ||
-        (rc = buf_write(a, BUF_PARAM, 0, gp->param, gp->param_bytes, err, len)) < 0 ||
-        (rc = reg_write(a, REG_IN_H, regs, N_TILE_REGS, err, len)) < 0)
-        return rc;
-    rc = start_core(a, err, len);
+    *blocked = false;
+
+    const struct plan_run *brun = busy ? &e->p->runs[busy->k] : NULL;
+    if ((hit = resident(&e->act, rid))) {
+        s->act_base = hit->base;
+    } else {
+        uint32_t bb = busy ? busy->act_base : 0;
+        uint32_t bn = busy ? e->p->regions[brun->region].bytes : 0;
+        if (!place(&e->act, rg->bytes, bb, bn, &s->act_base)) {
+            *blocked = true;
+            return 0;
+        }
+        if ((rc = write_region(e, s->b, s->g, run->region, s->act_base)) < 0)
+            return rc;
+        occupy(&e->act, rid, s->act_base, rg->bytes);
+    }
+    if ((hit = resident(&e->wgt, wid))) {
+        s->wgt_base = hit->base;
+    } else {
+        uint32_t bb = busy ? busy->wgt_base : 0;
+        uint32_t bn = busy ? e->p->wsets[brun->wset].bytes : 0;
+        if (!place(&e->wgt, ws->bytes, bb, bn, &s->wgt_base)) {
+            *blocked = true;
+            return 0;
+        }
+        size_t i = (size_t)s->g * e->p->n_wsets + run->wset;
+        if ((rc = buf_write(e->a, BUF_WGT, s->wgt_base, e->bl->wgt[i], ws->bytes, e->err,
+                            e->len)) < 0)
+            return rc;
+        occupy(&e->wgt, wid, s->wgt_base, ws->bytes);
+    }
+    if ((hit = resident(&e->par, wid))) {
+        s->par_base = hit->base;
+    } else {
+        uint32_t bb = busy ? busy->par_base : 0;
+        uint32_t bn = busy ? e->p->wsets[brun->wset].param_bytes : 0;
+        if (!place(&e->par, ws->param_bytes, bb, bn, &s->par_base)) {
+            *blocked = true;
+            return 0;
+        }
+        size_t i = (size_t)s->g * e->p->n_wsets + run->wset;
+        if ((rc = buf_write(e->a, BUF_PARAM, s->par_base, e->bl->param[i], ws->param_bytes,
+                            e->err, e->len)) < 0)
+            return rc;
+        occupy(&e->par, wid, s->par_base, ws->param_bytes);
+    }
+    return 0;
+}
+
+/* Registers of one tile: REG_IN_H .. REG_OUT_C, then ACT_CB_PITCH. */
+#define N_TILE_REGS ((REG_OUT_C - REG_IN_H) / 4 + 1)
+
+static int write_regs(struct exec *e, const struct step *s)
+{
+    const cbr_layer *l = e->l;
+    const cbr_layer_desc *d = &l->desc;
+    const struct cbr_plan *p = e->p;
+    const struct plan_run *run = &p->runs[s->k];
+    const struct plan_region *rg = &p->regions[run->region];
+    const struct plan_wset *ws = &p->wsets[run->wset];
+    const uint32_t R = e->R, C = e->C, cols = rg->ix1 - rg->ix0;
+
+    /* The tile's first input row and column, relative to the region. */
+    int64_t a = (int64_t)run->cy0 * d->stride_h - d->pad_top;
+    int64_t bcol = (int64_t)run->cx0 * d->stride_w - d->pad_left;
+    uint32_t pad_top = a < 0 ? (uint32_t)-a : 0, pad_left = bcol < 0 ? (uint32_t)-bcol : 0;
+    uint32_t row = a < 0 ? 0 : (uint32_t)(a < rg->iy1 ? a : rg->iy1);
+    if (row < rg->iy0)
+        row = rg->iy0;
+    uint32_t act_base = s->act_base + (row - rg->iy0) * cols * R;
+
+    uint32_t mode = (d->act == CBR_ACT_LEAKY ? 1u : 0u) | run->acc_mode | p->pool_kind << 4;
+    uint32_t pk = 0, ps = 0, pp = 0;
+    uint32_t ph = run->py1 - run->py0, pw = run->px1 - run->px0;
+    if (p->pool_kind == CBR_POOL_MAX || p->pool_kind == CBR_POOL_AVG) {
+        const cbr_pool *pl = &d->pool;
+        pk = pl->kh | pl->kw << 8;
+        ps = pl->stride_h | pl->stride_w << 8;
+        uint32_t ppt = (uint32_t)((int64_t)run->cy0 - ((int64_t)run->py0 * pl->stride_h -
+                                                       pl->pad_top));
+        uint32_t ppl = (uint32_t)((int64_t)run->cx0 - ((int64_t)run->px0 * pl->stride_w -
+                                                       pl->pad_left));
+        pp = ppt | ppl << 8;
+    }
+    uint32_t oc = (run->ob0 + run->n_ob) * C;
+    oc = (oc < p->cout ? oc : p->cout) - run->ob0 * C;
+    uint32_t regs[] = {
+        rg->iy1 - row, cols, rg->n_cb, run->n_ob, d->kh, d->kw,
+        d->stride_h | d->stride_w << 8, d->dilation_h | d->dilation_w << 8,
+        pad_top | pad_left << 16, run->cy1 - run->cy0, run->cx1 - run->cx0,
+        (uint32_t)d->input_zp, (uint32_t)d->output_zp,
+        ((uint32_t)l->act_min & 0xFF) | ((uint32_t)l->act_max & 0xFF) << 8, mode, pk, ps, pp,
+        ph | pw << 16, act_base,
+        s->wgt_base + (run->ob0 - ws->ob0) * ws->n_cb * d->kh * d->kw * R * C, s->out_base,
+        s->par_base + (run->ob0 - ws->ob0) * C * PARAM_BYTES, rg->nc, oc,
+    };
+    _Static_assert(sizeof regs == N_TILE_REGS * sizeof(uint32_t), "one value per register");
+    int rc = reg_write(e->a, REG_IN_H, regs, N_TILE_REGS, e->err, e->len);
+    if (rc == 0) {
+        uint32_t pitch = rg->n_cb > 1 ? (rg->iy1 - rg->iy0) * cols * R : 0;
+        rc = reg_write(e->a, REG_ACT_CB_PITCH, &pitch, 1, e->err, e->len);
+    }
+    return rc;
+}
+
+/* Bytes of a step's output tile in the output buffer. */
+static uint32_t out_bytes(const struct exec *e, const struct plan_run *run)
+{
+    return run->n_ob * (run->py1 - run->py0) * (run->px1 - run->px0) * e->C;
+}
+
+/* Read a finished step's output tile and put it in place. */
+static int read_output(struct exec *e, const struct step *s)
+{
+    const struct plan_run *run = &e->p->runs[s->k];
+    if (run->acc_mode & PLAN_ACC_KEEP)
+        return 0; /* partial sums: nothing was written */
+    uint32_t n = out_bytes(e, run);
+    int rc = buf_read(e->a, BUF_OUT, s->out_base, e->outbuf, n, e->err, e->len);
     if (rc < 0)
         return rc;
+    const struct cbr_plan *p = e->p;
+    const uint32_t C = e->C, th = run->py1 - run->py0, tw = run->px1 - run->px0;
+    for (uint32_t i = 0; i < run->n_ob; i++)
+        for (uint32_t j = 0; j < C; j++) {
+            uint32_t o = (run->ob0 + i) * C + j;
+            if (o >= p->cout)
+                break;
+            int8_t *dst = e->output + (((size_t)s->b * e->out_c_total + (size_t)s->g * p->cout +
+                                        o) * p->ph + run->py0) * p->pw + run->px0;
+            const uint8_t *src = e->outbuf + (size_t)i * th * tw * C + j;
+            for (uint32_t y = 0; y < th; y++)
+                for (uint32_t x = 0; x < tw; x++)
+                    dst[(size_t)y * p->pw + x] = (int8_t)src[((size_t)y * tw + x) * C];
+        }
+    return 0;
+}
+
+/* Wait until the core has taken `count` starts of this layer (a later start being taken
+ * means every earlier tile finished), or, with all, until it is idle and done. */
+static int wait_runs(struct exec *e, uint32_t count, bool all)
+{
     double deadline = now_ms() + RUN_TIMEOUT_MS;
     for (;;) {
-        uint32_t ctrl;
-        if ((rc = reg_read(a, REG_CTRL, &ctrl, 1, err, len)) < 0)
+        uint32_t v[2];
+        int rc = reg_read(e->a, REG_CTRL, &v[0], 1, e->err, e->len);
+        if (rc == 0)
+            rc = reg_read(e->a, REG_RUNS, &v[1], 1, e->err, e->len);
+        if (rc < 0)
             return rc;
-        if (ctrl & CTRL_DONE)
-            break;
+        uint32_t took = v[1] - e->runs0;
+        if (took >= count && (!all || ((v[0] & CTRL_DONE) && !(v[0] & CTRL_START))))
+            return 0;
         if (now_ms() > deadline)
-            return fail(err, len, CBR_ETIMEDOUT, "the core did not finish a tile within %d s "
-                        "(CTRL = 0x%x)", RUN_TIMEOUT_MS / 1000, ctrl);
+            return fail(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u of "
+                        "the layer within %d s (CTRL = 0x%x, %u tiles started)", count,
+                        RUN_TIMEOUT_MS / 1000, v[0], took);
     }
+}
+
+static int read_totals(struct accel *a, uint64_t t[N_COUNTERS], char *err, size_t len)
+{
     uint32_t c[2 * N_COUNTERS];
-    if ((rc = reg_read(a, REG_COUNTERS, c, 2 * N_COUNTERS, err, len)) < 0)
-        return rc;
-    for (int i = 0; i < N_COUNTERS; i++)
-        ctr[i] += (uint64_t)c[2 * i] | (uint64_t)c[2 * i + 1] << 32;
-    return buf_read(a, BUF_OUT, 0, out, p->out_bytes, err, len);
+    int rc = reg_read(a, REG_TOTALS, c, 2 * N_COUNTERS, err, len);
+    for (int i = 0; rc == 0 && i < N_COUNTERS; i++)
+        t[i] = (uint64_t)c[2 * i] | (uint64_t)c[2 * i + 1] << 32;
+    return rc;
+}
+
+/*
+ * The schedule, pipelined: while tile k runs, the host reads tile k-1's output and writes
+ * tile k+1's input, weights and registers into the halves tile k does not read, and queues
+ * its start; the core takes it the cycle tile k is done.
+ */
+static int run_schedule(struct exec *e, uint32_t n)
+{
+    const struct cbr_plan *p = e->p;
+    const uint32_t G = e->l->desc.groups;
+    const uint64_t total = (uint64_t)n * G * p->n_runs;
+    const uint32_t half_out = e->out_half;
+    struct step cur = {0}, prev = {0}, next = {0};
+    bool have_prev = false, next_loaded = false;
+    int rc;
+    for (uint64_t i = 0; i < total; i++) {
+        if (next_loaded) {
+            cur = next;
+        } else {
+            cur = (struct step){.b = (uint32_t)(i / ((uint64_t)G * p->n_runs)),
+                                .g = (uint32_t)(i / p->n_runs % G),
+                                .k = (uint32_t)(i % p->n_runs)};
+            bool blocked;
+            if ((rc = load_step(e, &cur, have_prev ? &prev : NULL, &blocked)) < 0)
+                return rc;
+            if (blocked) {
+                /* The previous tile reads what this one needs replaced: let it finish. */
+                if ((rc = wait_runs(e, e->started, true)) < 0 ||
+                    (rc = read_output(e, &prev)) < 0)
+                    return rc;
+                have_prev = false;
+                if ((rc = load_step(e, &cur, NULL, &blocked)) < 0)
+                    return rc;
+            }
+        }
+        cur.out_base = (uint32_t)(i % 2) * half_out;
+        next_loaded = false;
+        if ((rc = write_regs(e, &cur)) < 0 ||
+            (rc = start_core(e->a, e->runs0 + e->started, e->err, e->len)) < 0)
+            return rc;
+        e->started++;
+        if (have_prev) {
+            /* cur started means prev finished */
+            if ((rc = wait_runs(e, e->started, false)) < 0 || (rc = read_output(e, &prev)) < 0)
+                return rc;
+        }
+        prev = cur;
+        have_prev = true;
+        if (i + 1 < total) {
+            uint64_t j = i + 1;
+            next = (struct step){.b = (uint32_t)(j / ((uint64_t)G * p->n_runs)),
+                                 .g = (uint32_t)(j / p->n_runs % G),
+                                 .k = (uint32_t)(j % p->n_runs)};
+            bool blocked;
+            if ((rc = load_step(e, &next, &cur, &blocked)) < 0)
+                return rc;
+            next_loaded = !blocked;
+        }
+    }
+    if (have_prev) {
+        if ((rc = wait_runs(e, e->started, true)) < 0 || (rc = read_output(e, &prev)) < 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,
                      int8_t *output, cbr_stats *st, char *err, size_t len)
 {
     struct accel *a = dev->priv;
-    const struct plan *p = l->priv;
+    const struct board_layer *bl = l->priv;
+    const struct cbr_plan *p = bl->plan;
     const cbr_layer_desc *d = &l->desc;
-    const uint32_t R = dev->info.rows, C = dev->info.cols;
-    uint8_t *act = malloc(p->act_bytes), *out = malloc(p->out_bytes);
-    uint64_t ctr[N_COUNTERS] = {0};
+    struct exec e = {
+        .a = a, .l = l, .bl = bl, .p = p, .R = dev->info.rows, .C = dev->info.cols,
+        .input = input, .output = output, .out_c_total = d->out_c, .err = err, .len = len,
+        .act = {.size = dev->info.act_buf_bytes}, .wgt = {.size = dev->info.wgt_buf_bytes},
+        .par = {.size = dev->info.param_entries * PARAM_BYTES},
+        .out_half = dev->info.out_buf_bytes / 2,
+    };
+    for (int i = 0; i < 2; i++)
+        e.act.s[i].id = e.wgt.s[i].id = e.par.s[i].id = -1;
+    uint32_t max_region = 0, max_out = 0;
+    for (uint32_t r = 0; r < p->n_regions; r++)
+        max_region = p->regions[r].bytes > max_region ? p->regions[r].bytes : max_region;
+    for (uint32_t k = 0; k < p->n_runs; k++) {
+        uint32_t b = out_bytes(&e, &p->runs[k]);
+        max_out = b > max_out ? b : max_out;
+    }
+    int8_t *conv = NULL;
+    if (p->host_pool) {
+        conv = malloc((size_t)n * d->out_c * p->oh * p->ow);
+        e.output = conv;
+    }
+    e.stage = malloc(max_region ? max_region : 1);
+    e.outbuf = malloc(max_out ? max_out : 1);
+    uint64_t t0[N_COUNTERS], t1[N_COUNTERS];
     struct cbr_link_stats before = {0}, after = {0};
     int rc = 0;
-    if (!act || !out) {
+    if (!e.stage || !e.outbuf || (p->host_pool && !conv)) {
         rc = fail(err, len, CBR_ENOMEM, "out of memory");
         goto out_free;
     }
     if (a->tr->ops->stats)
         a->tr->ops->stats(a->tr, &before);
-    const size_t plane = (size_t)d->in_h * d->in_w, oplane = (size_t)l->out_h * l->out_w;
-    for (uint32_t b = 0; b < n && rc == 0; b++) {
-        for (uint32_t g = 0; g < d->groups && rc == 0; g++) {
-            memset(act, 0, p->act_bytes);
-            for (uint32_t c = 0; c < p->cg; c++) {
-                const int8_t *src = input + ((size_t)b * d->in_c + g * p->cg + c) * plane;
-                uint8_t *dst = act + (size_t)(c / R) * plane * R + c % R;
-                for (size_t px = 0; px < plane; px++)
-                    dst[px * R] = (uint8_t)src[px];
-            }
-            rc = run_tile(a, l, p, &p->groups[g], act, out, ctr, err, len);
-            if (rc < 0)
-                break;
-            for (uint32_t o = 0; o < p->og; o++) {
-                int8_t *dst = output + ((size_t)b * d->out_c + g * p->og + o) * oplane;
-                const uint8_t *src = out + (size_t)(o / C) * oplane * C + o % C;
-                for (size_t px = 0; px < oplane; px++)
-                    dst[px] = (int8_t)src[px * C];
-            }
-        }
+    if ((rc = read_totals(a, t0, err, len)) < 0 ||
+        (rc = reg_read(a, REG_RUNS, &e.runs0, 1, err, len)) < 0)
+        goto out_free;
+    rc = run_schedule(&e, n);
+    if (rc < 0) {
+        reset_board(a); /* abort what may still run; the next layer starts clean */
+        goto out_free;
     }
-    if (rc < 0)
+    if ((rc = read_totals(a, t1, err, len)) < 0)
         goto out_free;
     if (a->tr->ops->stats)
         a->tr->ops->stats(a->tr, &after);
+    if (p->host_pool)
+        cbr_golden_pool(&d->pool, n, d->out_c, p->oh, p->ow, conv, output);
     st->macs = cbr_layer_macs(l, n);
     st->bytes_compulsory = cbr_layer_compulsory_bytes(l, n);
     st->cycles = after.cycles - before.cycles;
-    st->link_stall_cycles = after.link_wait_cycles - before.link_wait_cycles;
+    st->core_cycles = t1[0] - t0[0];
+    st->link_stall_cycles = st->cycles > st->core_cycles ? st->cycles - st->core_cycles : 0;
     st->bytes_to_device = after.bytes_out - before.bytes_out;
     st->bytes_from_device = after.bytes_in - before.bytes_in;
-    st->busy_cycles = ctr[1];
-    st->stall_in_cycles = ctr[3];
-    st->stall_out_cycles = ctr[4];
-    st->array_rows = R;
-    st->array_cols = C;
-    st->tiles = n * d->groups;
-    if (ctr[2] != st->macs)
-        rc = fail(err, len, CBR_EPROTO, "the device counted %llu MACs for a layer of %llu",
-                  (unsigned long long)ctr[2], (unsigned long long)st->macs);
+    st->busy_cycles = t1[1] - t0[1];
+    st->stall_in_cycles = t1[3] - t0[3];
+    st->stall_out_cycles = t1[4] - t0[4];
+    st->array_rows = dev->info.rows;
+    st->array_cols = dev->info.cols;
+    st->tiles = e.started;
+    if (t1[2] - t0[2] != bl->device_macs * n * d->groups)
+        rc = fail(err, len, CBR_EPROTO, "the device counted %llu MACs for tiles of %llu",
+                  (unsigned long long)(t1[2] - t0[2]),
+                  (unsigned long long)(bl->device_macs * n * d->groups));
 out_free:
-    free(act);
-    free(out);
+    free(conv);
+    free(e.stage);
+    free(e.outbuf);
     return rc;
 }
 

@@ -30,8 +30,17 @@ static uint64_t seed;
 
 /* ---- the software board ------------------------------------------------------------------ */
 
-enum { MAXP = 1024, ACC_PIXELS = 1024 };
-static const uint32_t buf_size[4] = {65536, 65536, 16384, 65536};
+enum { MAXP = 1024 };
+
+/* Buffer sizes (activations, weights, parameters, outputs) and accumulator pixels. */
+struct board_cfg {
+    uint32_t size[4];
+    uint32_t acc_pixels;
+};
+/* As the RTL's default build. */
+static const struct board_cfg big = {{524288, 262144, 65536, 131072}, 1024};
+/* Tiny: most layers need many tiles along every dimension, and input-channel chains. */
+static const struct board_cfg tiny = {{2048, 2048, 512, 1024}, 16};
 
 struct fault_rates { /* per mille */
     unsigned drop_req, corrupt_req, drop_resp, corrupt_resp, dup_resp;
@@ -45,6 +54,9 @@ struct board {
     size_t out_len, out_cap;
     uint32_t regs[64];
     uint8_t *buf[4];
+    struct board_cfg cfg;
+    int32_t *bank[2];          /* accumulator banks: acc_pixels x cols */
+    uint64_t total[5];         /* TOTAL_* counters */
     bool done;
     uint32_t starts;
     struct fault_rates f;
@@ -119,9 +131,10 @@ static void run_tile(struct board *b)
     int32_t *mn = malloc(out_c * 4), *sn = malloc(out_c * 4);
     const uint8_t *act = b->buf[0] + r[0x5C / 4], *wgt = b->buf[1] + r[0x60 / 4];
     const uint8_t *prm = b->buf[2] + r[0x68 / 4];
+    size_t pitch = r[0x78 / 4] ? r[0x78 / 4] : plane * R;
     for (uint32_t c = 0; c < in_c; c++)
         for (size_t px = 0; px < plane; px++)
-            x[c * plane + px] = (int8_t)act[((c / R) * plane + px) * R + c % R];
+            x[c * plane + px] = (int8_t)act[(c / R) * pitch + px * R + c % R];
     for (uint32_t o = 0; o < out_c; o++) {
         for (uint32_t c = 0; c < in_c; c++)
             for (uint32_t ky = 0; ky < d.kh; ky++)
@@ -144,12 +157,27 @@ static void run_tile(struct board *b)
     uint32_t goh, gow;
     cbr_conv_out_size(&d, &goh, &gow);
     int32_t *acc = malloc((size_t)out_c * goh * gow * 4);
-    int8_t *y = malloc((size_t)out_c * goh * gow), *yc = malloc((size_t)out_c * oh * ow);
+    int8_t *yc = malloc((size_t)out_c * oh * ow);
+    /* The conv sums without the bias; then bias or the bank's partial sums (ACC_LOAD), and
+     * either keep them in the bank (ACC_KEEP) or requantize. Block ob uses bank ob % 2. */
+    int32_t *zero = calloc(out_c, 4);
+    d.bias = zero;
     cbr_golden_conv_acc(&d, 1, x, acc);
-    cbr_golden_requant(&d, 1, acc, y);
+    d.bias = bias;
+    free(zero);
     for (uint32_t o = 0; o < out_c; o++) /* crop to OUT_H x OUT_W */
         for (uint32_t yy = 0; yy < oh; yy++)
-            memcpy(yc + ((size_t)o * oh + yy) * ow, y + ((size_t)o * goh + yy) * gow, ow);
+            for (uint32_t xx = 0; xx < ow; xx++) {
+                int32_t v = acc[((size_t)o * goh + yy) * gow + xx];
+                int32_t *bank = &b->bank[(o / C) % 2][((size_t)yy * ow + xx) * C + o % C];
+                uint32_t sum = (uint32_t)v + (uint32_t)((mode & 4) ? *bank : bias[o]);
+                if (mode & 8)
+                    *bank = (int32_t)sum;
+                else
+                    yc[((size_t)o * oh + yy) * ow + xx] = cbr_requant(
+                        (int32_t)sum, m[o], s[o], mode & 1, mn[o], sn[o], d.output_zp,
+                        d.clamp_min, d.clamp_max);
+            }
     cbr_pool pool = {.kind = (cbr_pool_kind)(mode >> 4 & 3)};
     int8_t *pooled = yc;
     if (pool.kind == CBR_POOL_MAX || pool.kind == CBR_POOL_AVG) {
@@ -178,7 +206,7 @@ static void run_tile(struct board *b)
         free(full);
     }
     uint8_t *out = b->buf[3] + r[0x64 / 4];
-    for (uint32_t o = 0; o < out_c; o++)
+    for (uint32_t o = 0; o < out_c && !(mode & 8); o++)
         for (size_t px = 0; px < (size_t)ph * pw; px++)
             out[((o / C) * (size_t)ph * pw + px) * C + o % C] = (uint8_t)pooled[o * (size_t)ph * pw + px];
     /* Counters: cycles as if one beat per cycle; MACs as the device counts them. */
@@ -188,18 +216,22 @@ static void run_tile(struct board *b)
     for (int i = 0; i < 5; i++) {
         b->regs[0x80 / 4 + 2 * i] = (uint32_t)ctr[i];
         b->regs[0x80 / 4 + 2 * i + 1] = (uint32_t)(ctr[i] >> 32);
+        b->total[i] += ctr[i];
+        b->regs[0xC0 / 4 + 2 * i] = (uint32_t)b->total[i];
+        b->regs[0xC0 / 4 + 2 * i + 1] = (uint32_t)(b->total[i] >> 32);
     }
     if (pooled != yc)
         free(pooled);
     free(x), free(w), free(bias), free(m), free(s), free(mn), free(sn);
-    free(acc), free(y), free(yc);
+    free(acc), free(yc);
     b->done = true;
 }
 
 static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
 {
+    const uint32_t *buf_size = b->cfg.size;
     uint32_t info[16] = {1, b->rows, b->cols, buf_size[0], buf_size[1], buf_size[3],
-                         buf_size[2] / 32, MAXP, 11, 4, 8, 0x1F, 200000, ACC_PIXELS};
+                         buf_size[2] / 32, MAXP, 11, 4, 8, 0x1F, 200000, b->cfg.acc_pixels};
     uint8_t resp[MAXP];
     switch (p->opcode) {
     case CBR_OP_NOP: respond(b, p, 0, pl, p->len); return;
@@ -303,16 +335,20 @@ static const struct cbr_transport_ops board_ops = {
     .name = "software board", .send = board_send, .recv = board_recv, .close = board_close,
 };
 
-static struct board *board_new(uint32_t rows, uint32_t cols, struct fault_rates f)
+static struct board *board_new(uint32_t rows, uint32_t cols, struct fault_rates f,
+                               const struct board_cfg *cfg)
 {
     struct board *b = calloc(1, sizeof *b);
     b->t.ops = &board_ops;
     b->rows = rows;
     b->cols = cols;
     b->f = f;
+    b->cfg = *cfg;
     cbr_reader_init(&b->rd, MAXP);
     for (int i = 0; i < 4; i++)
-        b->buf[i] = calloc(1, buf_size[i]);
+        b->buf[i] = calloc(1, cfg->size[i]);
+    for (int i = 0; i < 2; i++)
+        b->bank[i] = calloc((size_t)cfg->acc_pixels * cols, sizeof(int32_t));
     return b;
 }
 
@@ -321,6 +357,8 @@ static void board_free(struct board *b)
     cbr_reader_free(&b->rd);
     for (int i = 0; i < 4; i++)
         free(b->buf[i]);
+    free(b->bank[0]);
+    free(b->bank[1]);
     free(b->out);
     free(b);
 }
@@ -332,19 +370,22 @@ struct rand_layer {
     struct test_params p;
 };
 
+static uint32_t layer_scale = 1; /* planes and channels up to this many times larger */
+
 static void make_layer(struct rand_layer *r)
 {
     memset(r, 0, sizeof *r);
     cbr_layer_desc *d = &r->d;
+    const uint32_t k = layer_scale;
     d->groups = rnd(4) == 0 ? 1 + rnd(3) : 1;
-    d->in_c = d->groups * (1 + rnd(9));
-    d->out_c = d->groups * (1 + rnd(9));
+    d->in_c = d->groups * (1 + rnd(9 * k));
+    d->out_c = d->groups * (1 + rnd(9 * k));
     d->kh = 1 + rnd(5);
     d->kw = 1 + rnd(5);
     d->dilation_h = 1 + rnd(2);
     d->dilation_w = 1 + rnd(2);
-    d->in_h = d->dilation_h * (d->kh - 1) + 1 + rnd(8);
-    d->in_w = d->dilation_w * (d->kw - 1) + 1 + rnd(8);
+    d->in_h = d->dilation_h * (d->kh - 1) + 1 + rnd(8 * k);
+    d->in_w = d->dilation_w * (d->kw - 1) + 1 + rnd(8 * k);
     d->stride_h = 1 + rnd(3);
     d->stride_w = 1 + rnd(3);
     d->pad_top = rnd(3);
@@ -390,9 +431,10 @@ static void make_valid_layer(struct rand_layer *r)
 /* Runs random layers on the board and on cpu: identical outputs, or (with faults) a clean
  * error. Returns the number of runs that failed cleanly. */
 static int compare_layers(uint32_t rows, uint32_t cols, struct fault_rates f, int layers,
-                          unsigned *faults)
+                          unsigned *faults, const struct board_cfg *cfg)
 {
-    struct board *b = board_new(rows, cols, f);
+    struct board *b = board_new(rows, cols, f, cfg);
+    uint32_t most_tiles = 0, chains = 0;
     cbr_device *dev, *cpu;
     int failed = 0;
     if (cbr_device_open_transport(&dev, &b->t, "board:test") < 0) {
@@ -432,7 +474,8 @@ static int compare_layers(uint32_t rows, uint32_t cols, struct fault_rates f, in
                          (unsigned long long)seed, i);
             assert_int_equal(sd.macs, sc.macs);
             assert_true(sd.bytes_compulsory == sc.bytes_compulsory);
-            assert_int_equal(sd.tiles, n * r.d.groups);
+            assert_true(sd.tiles >= n * r.d.groups);
+            most_tiles = sd.tiles > most_tiles ? sd.tiles : most_tiles;
         } else {
             assert_true(f.drop_resp || f.corrupt_resp || f.drop_req || f.corrupt_req);
             assert_true(strlen(cbr_errmsg(dev)) > 0);
@@ -446,6 +489,10 @@ static int compare_layers(uint32_t rows, uint32_t cols, struct fault_rates f, in
         free_layer(&r);
     }
     *faults = b->faults;
+    (void)chains;
+    if (cfg == &tiny && !f.drop_req)
+        printf("test_accel: %dx%d tiny board: up to %u tiles per layer\n", rows, cols,
+               most_tiles);
     cbr_device_close(dev);
     cbr_device_close(cpu);
     assert_true(b->closed);
@@ -459,9 +506,24 @@ static void test_board_layers_match_golden_model(void **state)
     rng = seed;
     struct fault_rates none = {0};
     unsigned faults;
-    assert_int_equal(compare_layers(4, 4, none, 60, &faults), 0);
-    assert_int_equal(compare_layers(4, 8, none, 60, &faults), 0);
-    assert_int_equal(compare_layers(8, 4, none, 30, &faults), 0);
+    assert_int_equal(compare_layers(4, 4, none, 60, &faults, &big), 0);
+    assert_int_equal(compare_layers(4, 8, none, 60, &faults, &big), 0);
+    assert_int_equal(compare_layers(8, 4, none, 30, &faults, &big), 0);
+}
+
+/* The planner on a board with tiny buffers: many tiles along every dimension, halos,
+ * pooling across tile borders, input-channel chains, pooling on the host. */
+static void test_tiled_layers_match_golden_model(void **state)
+{
+    (void)state;
+    rng = seed + 3;
+    struct fault_rates none = {0};
+    unsigned faults;
+    layer_scale = 3;
+    assert_int_equal(compare_layers(4, 4, none, 150, &faults, &tiny), 0);
+    assert_int_equal(compare_layers(4, 8, none, 100, &faults, &tiny), 0);
+    assert_int_equal(compare_layers(8, 4, none, 100, &faults, &tiny), 0);
+    layer_scale = 1;
 }
 
 static void test_board_faults_give_right_results_or_clean_errors(void **state)
@@ -475,7 +537,7 @@ static void test_board_faults_give_right_results_or_clean_errors(void **state)
     unsigned faults = 0, total = 0;
     int failed = 0;
     for (int round = 0; round < 6; round++) {
-        failed += compare_layers(4, 4, f, 15, &faults);
+        failed += compare_layers(4, 4, f, 15, &faults, round % 2 ? &tiny : &big);
         total += faults;
     }
     printf("test_accel: %u faults injected, %d of 90 runs ended in a clean error\n", total,
@@ -484,22 +546,74 @@ static void test_board_faults_give_right_results_or_clean_errors(void **state)
     assert_true(failed < 45); /* retries recover most */
 }
 
-static void test_layer_too_large_for_buffers_is_refused_naming_the_limit(void **state)
+static void test_layer_beyond_any_tiling_is_refused_naming_the_limit(void **state)
 {
     (void)state;
     struct fault_rates none = {0};
-    struct board *b = board_new(4, 4, none);
+    struct board *b = board_new(8, 4, none, &tiny);
     cbr_device *dev;
     assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:test"), 0);
     struct rand_layer r;
     rng = seed + 2;
-    make_layer(&r);
-    r.d.in_h = r.d.in_w = 200; /* 200*200*4 bytes > 64 KiB */
+    make_valid_layer(&r);
+    r.d.kh = r.d.kw = 11; /* 121 taps x 8 x 4 bytes > the 2 KiB weight buffer */
+    r.d.dilation_h = r.d.dilation_w = 1;
+    r.d.in_h = r.d.in_w = 40;
+    r.d.pool.kind = CBR_POOL_NONE;
+    test_params_free(&r.p);
+    test_params_fill(&r.p, &r.d, 20000);
     cbr_layer *l;
     assert_int_equal(cbr_layer_create(dev, &r.d, &l), CBR_ERANGE);
-    assert_non_null(strstr(cbr_errmsg(dev), "activation buffer"));
+    assert_non_null(strstr(cbr_errmsg(dev), "weight buffer"));
     free_layer(&r);
     cbr_device_close(dev);
+    board_free(b);
+}
+
+/* A reduction at the API's limit runs, chained over many runs, and is right. */
+static void test_reduction_at_the_limit_runs_chained(void **state)
+{
+    (void)state;
+    struct fault_rates none = {0};
+    struct board *b = board_new(4, 4, none, &tiny);
+    cbr_device *dev, *cpu;
+    assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:test"), 0);
+    assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
+    struct rand_layer r;
+    rng = seed + 4;
+    make_valid_layer(&r);
+    cbr_layer_desc *d = &r.d;
+    d->groups = 1;
+    d->in_c = CBR_MAX_REDUCTION / 4; /* x 2 x 2 taps = the limit */
+    d->out_c = 5;
+    d->kh = d->kw = 2;
+    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
+    d->in_h = d->in_w = 3;
+    d->pad_top = d->pad_left = d->pad_bottom = d->pad_right = 0;
+    d->pool.kind = CBR_POOL_NONE;
+    test_params_free(&r.p);
+    test_params_fill(&r.p, d, 20000);
+    cbr_layer *ld, *lc;
+    assert_int_equal(cbr_layer_create(cpu, d, &lc), 0);
+    if (cbr_layer_create(dev, d, &ld) < 0)
+        fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
+    size_t ni = (size_t)d->in_c * d->in_h * d->in_w, no = (size_t)d->out_c * 2 * 2;
+    int8_t *x = malloc(ni), *yd = malloc(no), *yc = malloc(no);
+    for (size_t k = 0; k < ni; k++)
+        x[k] = (int8_t)rnd(256);
+    cbr_stats st;
+    assert_int_equal(cbr_layer_run(lc, 1, x, yc, NULL), 0);
+    if (cbr_layer_run(ld, 1, x, yd, &st) < 0)
+        fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
+    assert_memory_equal(yd, yc, no);
+    printf("test_accel: reduction of %u ran as %u chained tiles\n", d->in_c * 4, st.tiles);
+    assert_true(st.tiles > 100);
+    free(x), free(yd), free(yc);
+    cbr_layer_destroy(ld);
+    cbr_layer_destroy(lc);
+    free_layer(&r);
+    cbr_device_close(dev);
+    cbr_device_close(cpu);
     board_free(b);
 }
 
@@ -507,7 +621,7 @@ static void test_board_that_never_answers_fails_open_with_etimedout(void **state
 {
     (void)state;
     struct fault_rates mute = {.drop_resp = 1000};
-    struct board *b = board_new(4, 4, mute);
+    struct board *b = board_new(4, 4, mute, &big);
     cbr_device *dev;
     int rc = cbr_device_open_transport(&dev, &b->t, "board:mute");
     assert_int_equal(rc, CBR_ETIMEDOUT);
@@ -526,7 +640,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_board_layers_match_golden_model),
         cmocka_unit_test(test_board_faults_give_right_results_or_clean_errors),
-        cmocka_unit_test(test_layer_too_large_for_buffers_is_refused_naming_the_limit),
+        cmocka_unit_test(test_tiled_layers_match_golden_model),
+        cmocka_unit_test(test_layer_beyond_any_tiling_is_refused_naming_the_limit),
+        cmocka_unit_test(test_reduction_at_the_limit_runs_chained),
         cmocka_unit_test(test_board_that_never_answers_fails_open_with_etimedout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

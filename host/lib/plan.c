@@ -1,0 +1,546 @@
+/*
+ * plan.c - the tile planner (plan.h, docs/tiling.md).
+ *
+ * The device computes one tile per RUN: a tile of output rows x columns, for a few output
+ * blocks, from an input window resident in the activation buffer, with the weights resident
+ * in the weight buffer, into an accumulator bank of acc_pixels conv pixels. The planner picks
+ *
+ *   - the tile: as many conv pixels as the accumulator holds, full output width when that
+ *     fits, aligned to the pooling windows so that pooling across tile borders is exact
+ *     (a tile's pooled outputs see every conv row and column their windows cover);
+ *   - regions: input windows shared by consecutive row tiles, as large as half the
+ *     activation buffer (the other half takes the next region while this one is computed),
+ *     or the whole buffer when one region holds the whole input;
+ *   - wsets: all the weights at once when they fit (written once), or groups of output
+ *     blocks that fit half the weight buffer;
+ *   - the loop order that moves the fewest bytes: regions outer (weights sent once per
+ *     region) or weight sets outer (inputs sent once per weight set);
+ *   - an input-channel chain when even one output block's weights or one tile's input do not
+ *     fit: runs over channel chunks accumulate in int32 on the device (MODE ACC_KEEP /
+ *     ACC_LOAD) and only the last one requantizes.
+ *
+ * Pooling that cannot be tiled (a window larger than the accumulator allows, a global
+ * average over a plane larger than the accumulator) is done on the host from the device's
+ * conv plane (host_pool): same arithmetic, more bytes.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "golden.h"
+#include "device.h"
+#include "errors.h"
+#include "plan.h"
+
+#define PARAM_BYTES 32
+
+static int fail(char *err, size_t len, int code, const char *fmt, ...) CBR_PRINTF(4, 5);
+static int fail(char *err, size_t len, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static uint32_t div_up(uint64_t x, uint64_t y)
+{
+    return (uint32_t)((x + y - 1) / y);
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* One axis of the geometry: pooling (device side) and conv. */
+struct axis {
+    uint32_t in, pad, k, s, d;  /* conv: input size, leading padding, kernel, stride, dilation */
+    uint32_t conv;              /* conv outputs */
+    uint32_t pk, ps, pp;        /* pooling window, stride, leading padding (1, 1, 0: none) */
+    uint32_t pooled;            /* outputs after pooling */
+};
+
+/* Conv outputs [c0, c1) that pooled outputs [p0, p1) need. */
+static void conv_range(const struct axis *a, uint32_t p0, uint32_t p1, uint32_t *c0,
+                       uint32_t *c1)
+{
+    int64_t lo = (int64_t)p0 * a->ps - a->pp;
+    int64_t hi = (int64_t)(p1 - 1) * a->ps - a->pp + a->pk;
+    *c0 = (uint32_t)max64(0, lo);
+    *c1 = (uint32_t)min64(a->conv, hi);
+}
+
+/* Input positions [i0, i1) that conv outputs [c0, c1) read, clipped to the input. An empty
+ * range (all padding) is [x, x) with x clamped into [0, in]. */
+static void in_range(const struct axis *a, uint32_t c0, uint32_t c1, uint32_t *i0,
+                     uint32_t *i1)
+{
+    int64_t lo = (int64_t)c0 * a->s - a->pad;
+    int64_t hi = (int64_t)(c1 - 1) * a->s - a->pad + (int64_t)(a->k - 1) * a->d + 1;
+    int64_t l = max64(0, min64(lo, a->in)), h = max64(l, min64(hi, a->in));
+    *i0 = (uint32_t)l;
+    *i1 = (uint32_t)h;
+}
+
+/* Stored input size of a tile of p pooled outputs starting at p0. */
+static uint32_t tile_in(const struct axis *a, uint32_t p0, uint32_t p)
+{
+    uint32_t c0, c1, i0, i1;
+    conv_range(a, p0, p0 + p, &c0, &c1);
+    in_range(a, c0, c1, &i0, &i1);
+    return i1 - i0;
+}
+
+/* Largest stored input size of any tile of p pooled outputs (interior tiles are largest;
+ * checking the first, one interior and the last is enough for a regular grid). */
+static uint32_t tile_in_max(const struct axis *a, uint32_t p)
+{
+    uint32_t m = 0, n = div_up(a->pooled, p);
+    for (uint32_t t = 0; t < n; t++) {
+        if (t > 1 && t + 1 < n)
+            continue;
+        uint32_t len = t + 1 == n ? a->pooled - t * p : p;
+        uint32_t v = tile_in(a, t * p, len);
+        m = v > m ? v : m;
+    }
+    if (n > 2) { /* an interior tile */
+        uint32_t v = tile_in(a, p, p);
+        m = v > m ? v : m;
+    }
+    return m;
+}
+
+/* Largest conv size of a tile of p pooled outputs. */
+static uint32_t tile_conv_max(const struct axis *a, uint32_t p)
+{
+    if (a->pk == 1 && a->ps == 1)
+        return p < a->conv ? p : a->conv;
+    uint64_t v = (uint64_t)(p - 1) * a->ps + a->pk;
+    return v < a->conv ? (uint32_t)v : a->conv;
+}
+
+struct ctx {
+    const cbr_layer *l;
+    const struct cbr_caps *caps;
+    struct cbr_plan *p;
+    struct axis y, x;
+    uint32_t taps;
+    uint32_t cap_regions, cap_wsets, cap_runs;
+};
+
+static int grow(void **arr, uint32_t *cap, uint32_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    uint32_t n = *cap ? *cap * 2 : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*arr, (size_t)n * size);
+    if (!q)
+        return -1;
+    *arr = q;
+    *cap = n;
+    return 0;
+}
+
+static int add_region(struct ctx *c, uint32_t py0, uint32_t py1, uint32_t px0, uint32_t px1,
+                      uint32_t c0, uint32_t nc)
+{
+    struct cbr_plan *p = c->p;
+    if (grow((void **)&p->regions, &c->cap_regions, p->n_regions + 1, sizeof *p->regions))
+        return -1;
+    struct plan_region *r = &p->regions[p->n_regions++];
+    uint32_t cy0, cy1, cx0, cx1;
+    conv_range(&c->y, py0, py1, &cy0, &cy1);
+    conv_range(&c->x, px0, px1, &cx0, &cx1);
+    in_range(&c->y, cy0, cy1, &r->iy0, &r->iy1);
+    in_range(&c->x, cx0, cx1, &r->ix0, &r->ix1);
+    r->c0 = c0;
+    r->nc = nc;
+    r->n_cb = div_up(nc, c->caps->rows);
+    r->bytes = r->n_cb * (r->iy1 - r->iy0) * (r->ix1 - r->ix0) * c->caps->rows;
+    return 0;
+}
+
+static int add_wset(struct ctx *c, uint32_t ob0, uint32_t n_ob, uint32_t c0, uint32_t nc)
+{
+    struct cbr_plan *p = c->p;
+    if (grow((void **)&p->wsets, &c->cap_wsets, p->n_wsets + 1, sizeof *p->wsets))
+        return -1;
+    struct plan_wset *w = &p->wsets[p->n_wsets++];
+    w->ob0 = ob0;
+    w->n_ob = n_ob;
+    w->c0 = c0;
+    w->nc = nc;
+    w->n_cb = div_up(nc, c->caps->rows);
+    w->bytes = n_ob * w->n_cb * c->taps * c->caps->rows * c->caps->cols;
+    w->param_bytes = n_ob * c->caps->cols * PARAM_BYTES;
+    return 0;
+}
+
+static int add_run(struct ctx *c, uint32_t region, uint32_t wset, uint32_t ob0, uint32_t n_ob,
+                   uint32_t py0, uint32_t py1, uint32_t px0, uint32_t px1, uint32_t acc_mode)
+{
+    struct cbr_plan *p = c->p;
+    if (grow((void **)&p->runs, &c->cap_runs, p->n_runs + 1, sizeof *p->runs))
+        return -1;
+    struct plan_run *r = &p->runs[p->n_runs++];
+    r->region = region;
+    r->wset = wset;
+    r->ob0 = ob0;
+    r->n_ob = n_ob;
+    r->py0 = py0;
+    r->py1 = py1;
+    r->px0 = px0;
+    r->px1 = px1;
+    conv_range(&c->y, py0, py1, &r->cy0, &r->cy1);
+    conv_range(&c->x, px0, px1, &r->cx0, &r->cx1);
+    r->acc_mode = acc_mode;
+    return 0;
+}
+
+/* Bytes of the stored input of a pooled tile, all of the job's channels. */
+static uint64_t tile_act_bytes(const struct ctx *c, uint32_t pth, uint32_t ptw, uint32_t nc)
+{
+    return (uint64_t)tile_in_max(&c->y, pth) * tile_in_max(&c->x, ptw) *
+           div_up(nc, c->caps->rows) * c->caps->rows;
+}
+
+/*
+ * The largest tile (pth x ptw pooled outputs) such that its conv plane fits the accumulator,
+ * its output (n_ob blocks) fits half the output buffer and its input (nc channels) fits
+ * act_cap. Full width first, then fewer columns. Returns 0 when nothing fits.
+ */
+static int pick_tile(const struct ctx *c, uint32_t nc, uint64_t act_cap, uint32_t *pth,
+                     uint32_t *ptw)
+{
+    const struct cbr_caps *k = c->caps;
+    uint64_t out_half = k->out_bytes / 2;
+    for (uint32_t nx = 1; nx <= c->x.pooled; nx++) {
+        uint32_t w = div_up(c->x.pooled, nx);
+        if (nx > 1 && div_up(c->x.pooled, nx - 1) == w)
+            continue; /* same width as the previous try */
+        uint32_t cw = tile_conv_max(&c->x, w);
+        /* the most rows the accumulator and the output half allow */
+        uint32_t best = 0;
+        uint32_t lo = 1, hi = c->y.pooled;
+        while (lo <= hi) {
+            uint32_t h = lo + (hi - lo) / 2;
+            bool ok = (uint64_t)tile_conv_max(&c->y, h) * cw <= k->acc_pixels &&
+                      (uint64_t)h * w * k->cols <= out_half &&
+                      tile_act_bytes(c, h, w, nc) <= act_cap;
+            if (ok) {
+                best = h;
+                lo = h + 1;
+            } else {
+                hi = h - 1;
+            }
+        }
+        if (best) {
+            *pth = best;
+            *ptw = w;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Row tiles of the same height, then balanced: n tiles of about h rows. */
+static uint32_t balance(uint32_t total, uint32_t h)
+{
+    uint32_t n = div_up(total, h);
+    return div_up(total, n);
+}
+
+static int plan_dense(struct ctx *c)
+{
+    struct cbr_plan *p = c->p;
+    const struct cbr_caps *k = c->caps;
+    const uint32_t R = k->rows, C = k->cols;
+    uint64_t wob = (uint64_t)p->n_cb * c->taps * R * C;
+    uint64_t pob = (uint64_t)C * PARAM_BYTES, pbytes = (uint64_t)k->param_entries * PARAM_BYTES;
+    uint32_t k_w;
+    if (wob * p->n_ob <= k->wgt_bytes && pob * p->n_ob <= pbytes) {
+        p->weights_resident = true;
+        k_w = p->n_ob;
+    } else {
+        uint64_t a = (k->wgt_bytes / 2) / wob, b = (pbytes / 2) / pob;
+        k_w = (uint32_t)(a < b ? a : b);
+        if (k_w > p->n_ob)
+            k_w = p->n_ob;
+    }
+    if (!k_w)
+        return 1; /* needs a chain */
+
+    /* One region for the whole input, in the whole buffer? */
+    uint32_t pth, ptw;
+    bool whole = tile_act_bytes(c, c->y.pooled, c->x.pooled, p->cin) <= k->act_bytes;
+    uint64_t act_cap = whole ? k->act_bytes : k->act_bytes / 2;
+    if (!pick_tile(c, p->cin, act_cap, &pth, &ptw))
+        return 1;
+    if (whole && ptw < c->x.pooled) {
+        /* Column tiles cannot share one region (a tile's IN_W is its region's row pitch
+         * and right edge), so the regions alternate between the halves. */
+        whole = false;
+        act_cap = k->act_bytes / 2;
+        if (!pick_tile(c, p->cin, act_cap, &pth, &ptw))
+            return 1;
+    }
+    pth = balance(c->y.pooled, pth);
+    ptw = balance(c->x.pooled, ptw);
+    uint32_t k_run = (uint32_t)((k->out_bytes / 2) / ((uint64_t)pth * ptw * C));
+    if (k_run > k_w)
+        k_run = k_w;
+
+    /* Regions: per column strip, consecutive row tiles while they fit. */
+    uint32_t ny = div_up(c->y.pooled, pth), nx = div_up(c->x.pooled, ptw);
+    uint32_t *reg_first = calloc((size_t)ny * nx + 1, sizeof *reg_first); /* first row tile */
+    uint32_t *reg_last = calloc((size_t)ny * nx + 1, sizeof *reg_last);
+    uint32_t *reg_col = calloc((size_t)ny * nx + 1, sizeof *reg_col);
+    if (!reg_first || !reg_last || !reg_col)
+        goto nomem;
+    for (uint32_t tx = 0; tx < nx; tx++) {
+        uint32_t px0 = tx * ptw, px1 = px0 + ptw < c->x.pooled ? px0 + ptw : c->x.pooled;
+        uint32_t t0 = 0;
+        while (t0 < ny) {
+            uint32_t t1 = t0 + 1;
+            while (t1 < ny) {
+                uint32_t py1 = (t1 + 1) * pth < c->y.pooled ? (t1 + 1) * pth : c->y.pooled;
+                uint64_t bytes = (uint64_t)tile_in(&c->y, t0 * pth, py1 - t0 * pth) *
+                                 tile_in(&c->x, px0, px1 - px0) * p->n_cb * R;
+                if (bytes > act_cap)
+                    break;
+                t1++;
+            }
+            uint32_t py0 = t0 * pth, py1 = t1 * pth < c->y.pooled ? t1 * pth : c->y.pooled;
+            reg_first[p->n_regions] = t0;
+            reg_last[p->n_regions] = t1;
+            reg_col[p->n_regions] = tx;
+            if (add_region(c, py0, py1, px0, px1, 0, p->cin))
+                goto nomem;
+            t0 = t1;
+        }
+    }
+
+    /* Weight sets. */
+    uint32_t n_ws = p->weights_resident ? 1 : div_up(p->n_ob, k_w);
+    for (uint32_t w = 0; w < n_ws; w++) {
+        uint32_t ob0 = w * k_w, n = p->n_ob - ob0 < k_w ? p->n_ob - ob0 : k_w;
+        if (add_wset(c, ob0, n, 0, p->cin))
+            goto nomem;
+    }
+
+    /* Loop order: the fewest bytes. Regions outer sends every wset once per region (once in
+     * all when there is one wset); wsets outer sends every region once per wset. */
+    uint64_t in_bytes = 0, w_bytes = 0;
+    for (uint32_t r = 0; r < p->n_regions; r++)
+        in_bytes += p->regions[r].bytes;
+    for (uint32_t w = 0; w < n_ws; w++)
+        w_bytes += p->wsets[w].bytes + p->wsets[w].param_bytes;
+    uint64_t regions_outer = in_bytes + (n_ws == 1 ? w_bytes : w_bytes * p->n_regions);
+    uint64_t wsets_outer = w_bytes + (p->n_regions == 1 ? in_bytes : in_bytes * n_ws);
+    bool wo = n_ws > 1 && p->n_regions > 1 && wsets_outer < regions_outer;
+
+    uint32_t n_outer = wo ? n_ws : p->n_regions, n_inner = wo ? p->n_regions : n_ws;
+    for (uint32_t o = 0; o < n_outer; o++) {
+        for (uint32_t i = 0; i < n_inner; i++) {
+            uint32_t reg = wo ? i : o, ws = wo ? o : i;
+            const struct plan_wset *w = &p->wsets[ws];
+            uint32_t tx = reg_col[reg];
+            uint32_t px0 = tx * ptw, px1 = px0 + ptw < c->x.pooled ? px0 + ptw : c->x.pooled;
+            for (uint32_t ty = reg_first[reg]; ty < reg_last[reg]; ty++) {
+                uint32_t py0 = ty * pth, py1 = py0 + pth < c->y.pooled ? py0 + pth : c->y.pooled;
+                for (uint32_t ob = 0; ob < w->n_ob; ob += k_run) {
+                    uint32_t n = w->n_ob - ob < k_run ? w->n_ob - ob : k_run;
+                    if (add_run(c, reg, ws, w->ob0 + ob, n, py0, py1, px0, px1, 0))
+                        goto nomem;
+                }
+            }
+        }
+    }
+    free(reg_first);
+    free(reg_last);
+    free(reg_col);
+    return 0;
+nomem:
+    free(reg_first);
+    free(reg_last);
+    free(reg_col);
+    return -1;
+}
+
+/* Input channels split over runs that accumulate on the device: one output block per run. */
+static int plan_chain(struct ctx *c, char *err, size_t len)
+{
+    struct cbr_plan *p = c->p;
+    const struct cbr_caps *k = c->caps;
+    const uint32_t R = k->rows, C = k->cols;
+    /* Halves, so that the next chunk is written while this one is computed; or, when one
+     * chunk needs more, the whole buffer (the driver then waits between tiles). */
+    uint64_t w_chunk = (uint64_t)c->taps * R * C; /* one channel block, one output block */
+    uint64_t wcap = w_chunk <= k->wgt_bytes / 2 ? k->wgt_bytes / 2 : k->wgt_bytes;
+    if (w_chunk > wcap)
+        return fail(err, len, CBR_ERANGE, "kh/kw: the weights of one %ux%u kernel for %u x %u "
+                    "channels need %llu bytes, more than the weight buffer's %u",
+                    c->l->desc.kh, c->l->desc.kw, R, C, (unsigned long long)w_chunk,
+                    k->wgt_bytes);
+    uint32_t pth, ptw;
+    uint64_t acap = k->act_bytes / 2;
+    if (!pick_tile(c, R, acap, &pth, &ptw)) {
+        acap = k->act_bytes;
+        if (!pick_tile(c, R, acap, &pth, &ptw))
+            return fail(err, len, CBR_ERANGE, "in_w/kernel: not even one output pixel's "
+                        "input window of %u channels fits the activation buffer (%u bytes)",
+                        R, k->act_bytes);
+    }
+    pth = balance(c->y.pooled, pth);
+    ptw = balance(c->x.pooled, ptw);
+    uint64_t in_px = (uint64_t)tile_in_max(&c->y, pth) * tile_in_max(&c->x, ptw);
+    if (!in_px)
+        in_px = 1; /* all padding */
+    uint64_t cb_a = acap / (in_px * R), cb_w = wcap / w_chunk;
+    uint64_t cb = cb_a < cb_w ? cb_a : cb_w;
+    if (cb > p->n_cb)
+        cb = p->n_cb;
+    uint32_t nc_chunk = (uint32_t)cb * R;
+    uint32_t n_chunks = div_up(p->cin, nc_chunk);
+
+    for (uint32_t ob = 0; ob < p->n_ob; ob++)
+        for (uint32_t ch = 0; ch < n_chunks; ch++) {
+            uint32_t c0 = ch * nc_chunk, nc = p->cin - c0 < nc_chunk ? p->cin - c0 : nc_chunk;
+            if (add_wset(c, ob, 1, c0, nc))
+                return -1;
+        }
+    uint32_t ny = div_up(c->y.pooled, pth), nx = div_up(c->x.pooled, ptw);
+    for (uint32_t ty = 0; ty < ny; ty++)
+        for (uint32_t tx = 0; tx < nx; tx++) {
+            uint32_t py0 = ty * pth, py1 = py0 + pth < c->y.pooled ? py0 + pth : c->y.pooled;
+            uint32_t px0 = tx * ptw, px1 = px0 + ptw < c->x.pooled ? px0 + ptw : c->x.pooled;
+            for (uint32_t ob = 0; ob < p->n_ob; ob++)
+                for (uint32_t ch = 0; ch < n_chunks; ch++) {
+                    uint32_t c0 = ch * nc_chunk;
+                    uint32_t nc = p->cin - c0 < nc_chunk ? p->cin - c0 : nc_chunk;
+                    uint32_t mode = (ch > 0 ? PLAN_ACC_LOAD : 0u) |
+                                    (ch + 1 < n_chunks ? PLAN_ACC_KEEP : 0u);
+                    if (add_region(c, py0, py1, px0, px1, c0, nc) ||
+                        add_run(c, p->n_regions - 1, ob * n_chunks + ch, ob, 1, py0, py1, px0,
+                                px1, mode))
+                        return -1;
+                }
+        }
+    p->chain = n_chunks > 1;
+    return 0;
+}
+
+static void set_axes(struct ctx *c, bool dev_pool)
+{
+    const cbr_layer *l = c->l;
+    const cbr_layer_desc *d = &l->desc;
+    const cbr_pool *pl = &d->pool;
+    c->y = (struct axis){.in = d->in_h, .pad = d->pad_top, .k = d->kh, .s = d->stride_h,
+                         .d = d->dilation_h, .conv = l->conv_oh, .pk = 1, .ps = 1, .pp = 0,
+                         .pooled = l->conv_oh};
+    c->x = (struct axis){.in = d->in_w, .pad = d->pad_left, .k = d->kw, .s = d->stride_w,
+                         .d = d->dilation_w, .conv = l->conv_ow, .pk = 1, .ps = 1, .pp = 0,
+                         .pooled = l->conv_ow};
+    if (!dev_pool)
+        return;
+    if (pl->kind == CBR_POOL_GAVG) {
+        c->y.pk = c->y.ps = l->conv_oh;
+        c->x.pk = c->x.ps = l->conv_ow;
+    } else {
+        c->y.pk = pl->kh;
+        c->y.ps = pl->stride_h;
+        c->y.pp = pl->pad_top;
+        c->x.pk = pl->kw;
+        c->x.ps = pl->stride_w;
+        c->x.pp = pl->pad_left;
+    }
+    c->y.pooled = l->out_h;
+    c->x.pooled = l->out_w;
+}
+
+void cbr_plan_free(struct cbr_plan *p)
+{
+    if (!p)
+        return;
+    free(p->regions);
+    free(p->wsets);
+    free(p->runs);
+    free(p);
+}
+
+int cbr_plan_make(const cbr_layer *l, const struct cbr_caps *caps, struct cbr_plan **out,
+                  char *err, size_t len)
+{
+    const cbr_layer_desc *d = &l->desc;
+    *out = NULL;
+    if (d->pad_top > 0xFFFF || d->pad_left > 0xFFFF)
+        return fail(err, len, CBR_ERANGE, "pad: padding above 65535 is not supported by "
+                    "the device");
+    for (int attempt = 0; attempt < 2; attempt++) {
+        /* attempt 0: pooling on the device if the layer has any; 1: on the host */
+        bool pool = d->pool.kind != CBR_POOL_NONE;
+        bool dev_pool = pool && attempt == 0;
+        if (pool && attempt == 0 && d->pool.kind != CBR_POOL_GAVG &&
+            (d->pool.kh > 255 || d->pool.kw > 255 || d->pool.stride_h > 255 ||
+             d->pool.stride_w > 255 || d->pool.pad_top > 255 || d->pool.pad_left > 255))
+            continue; /* the pooling registers are 8-bit */
+        if (!pool && attempt == 1)
+            break;
+        struct cbr_plan *p = calloc(1, sizeof *p);
+        if (!p)
+            return fail(err, len, CBR_ENOMEM, "out of memory");
+        struct ctx c = {.l = l, .caps = caps, .p = p, .taps = d->kh * d->kw};
+        set_axes(&c, dev_pool);
+        p->cin = d->in_c / d->groups;
+        p->cout = d->out_c / d->groups;
+        p->n_cb = div_up(p->cin, caps->rows);
+        p->n_ob = div_up(p->cout, caps->cols);
+        p->host_pool = pool && !dev_pool;
+        p->pool_kind = dev_pool ? (uint32_t)d->pool.kind : CBR_POOL_NONE;
+        p->oh = l->conv_oh;
+        p->ow = l->conv_ow;
+        p->ph = c.y.pooled;
+        p->pw = c.x.pooled;
+        int rc = plan_dense(&c);
+        if (rc > 0) {
+            /* A global average must see its whole plane in one tile: no chain for it. */
+            if (dev_pool && d->pool.kind == CBR_POOL_GAVG) {
+                cbr_plan_free(p);
+                continue;
+            }
+            free(p->regions);
+            free(p->wsets);
+            free(p->runs);
+            p->regions = NULL;
+            p->wsets = NULL;
+            p->runs = NULL;
+            p->n_regions = p->n_wsets = p->n_runs = 0;
+            c.cap_regions = c.cap_wsets = c.cap_runs = 0;
+            p->weights_resident = false;
+            rc = plan_chain(&c, err, len);
+            if (rc == CBR_ERANGE && dev_pool) {
+                cbr_plan_free(p);
+                continue; /* perhaps without the pooling window */
+            }
+        }
+        if (rc < 0) {
+            cbr_plan_free(p);
+            return rc == -1 ? fail(err, len, CBR_ENOMEM, "out of memory for the tile plan")
+                            : rc;
+        }
+        *out = p;
+        return 0;
+    }
+    return fail(err, len, CBR_ERANGE, "the layer does not fit the device's buffers in any "
+                "tiling");
+}

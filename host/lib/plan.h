@@ -1,0 +1,81 @@
+/*
+ * plan.h - the tile planner: how a layer is cut into tiles that fit a device's buffers
+ * (docs/tiling.md). Pure arithmetic on a layer and the device's INFO: no I/O, so the plan is
+ * made once, when the layer is created, and unit-tested without a device.
+ *
+ * Vocabulary (docs/tiling.md has the pictures):
+ *   job      the layer is run per image and per group: a dense convolution of cin -> cout
+ *            channels (cin = C/G, cout = O/G); every job has the same geometry.
+ *   region   an input window (rows x columns x a range of input channels) written to the
+ *            activation buffer in the device layout; several runs read it while it stays.
+ *   wset     the weights and per-channel parameters of a range of output blocks and input
+ *            channels, written to the weight and parameter buffers.
+ *   run      one RUN of the core: a tile of pooled output rows x columns, n_ob output blocks
+ *            of one wset, reading one region; with an input-channel chain, several runs
+ *            accumulate one tile in int32 on the device before it is requantized.
+ */
+#ifndef CBR_PLAN_H
+#define CBR_PLAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cbr.h"
+
+/* What the planner needs to know of a device (from INFO). */
+struct cbr_caps {
+    uint32_t rows, cols;
+    uint32_t act_bytes, wgt_bytes, out_bytes; /* buffers 0, 1, 3 */
+    uint32_t param_entries;                  /* buffer 2, 32 bytes per channel */
+    uint32_t acc_pixels;                     /* conv pixels per accumulator bank */
+};
+
+struct plan_region {
+    uint32_t iy0, iy1, ix0, ix1; /* stored input rows and columns (layer coordinates) */
+    uint32_t c0, nc;             /* input channels of the job: c0 .. c0+nc-1 */
+    uint32_t n_cb;               /* channel blocks stored: nc / rows, rounded up */
+    uint32_t bytes;              /* n_cb * rows * columns * ROWS */
+};
+
+struct plan_wset {
+    uint32_t ob0, n_ob;          /* output blocks of the job */
+    uint32_t c0, nc, n_cb;       /* input channels, as in the region it pairs with */
+    uint32_t bytes;              /* weights: n_ob * n_cb * KH * KW * ROWS * COLS */
+    uint32_t param_bytes;        /* n_ob * COLS * 32 */
+};
+
+enum { PLAN_ACC_LOAD = 1u << 2, PLAN_ACC_KEEP = 1u << 3 }; /* MODE bits (registers.md) */
+
+struct plan_run {
+    uint32_t region, wset;       /* indices into the plan's arrays */
+    uint32_t ob0, n_ob;          /* output blocks of the job this run computes */
+    uint32_t py0, py1, px0, px1; /* pooled (or conv, without pooling) output tile */
+    uint32_t cy0, cy1, cx0, cx1; /* the conv rows and columns it needs */
+    uint32_t acc_mode;           /* PLAN_ACC_* */
+};
+
+struct cbr_plan {
+    uint32_t cin, cout;          /* channels of a job */
+    uint32_t n_cb, n_ob;         /* blocks of the whole job */
+    bool host_pool;              /* the device computes the conv plane; the host pools it */
+    bool chain;                  /* input channels split over several runs */
+    bool weights_resident;       /* one wset for the whole job, written once per group */
+    uint32_t n_regions, n_wsets, n_runs;
+    struct plan_region *regions;
+    struct plan_wset *wsets;
+    struct plan_run *runs;       /* in execution order */
+    /* device-side pooling of a run (from the layer; host_pool: none) */
+    uint32_t pool_kind;
+    uint32_t oh, ow;             /* conv plane of the layer */
+    uint32_t ph, pw;             /* output plane the runs produce (conv plane if host_pool) */
+};
+
+/*
+ * Plan layer l (validated) for a device with caps. Returns 0, or CBR_ERANGE with a message
+ * naming the limit when the device cannot run it at all, or CBR_ENOMEM.
+ */
+int cbr_plan_make(const cbr_layer *l, const struct cbr_caps *caps, struct cbr_plan **out,
+                  char *err, size_t len);
+void cbr_plan_free(struct cbr_plan *p);
+
+#endif
