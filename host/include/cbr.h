@@ -230,16 +230,18 @@ int cbr_layer_conv_shape(const cbr_layer *layer, uint32_t *oh, uint32_t *ow);
 /** Counters of one run. Fields a device does not count are 0. */
 typedef struct cbr_stats {
     uint64_t macs;              /**< useful MACs: n * OH * OW * O * (C/G) * KH * KW */
-    uint64_t cycles;            /**< device cycles from start to done */
+    uint64_t cycles;            /**< device cycles from start to done, link time included */
+    uint64_t core_cycles;       /**< cycles the core was running tiles: the compute-only time */
     uint64_t busy_cycles;       /**< cycles the array did useful work */
     uint64_t stall_in_cycles;   /**< cycles stalled waiting for input */
     uint64_t stall_out_cycles;  /**< cycles stalled on output */
-    uint64_t link_stall_cycles; /**< cycles waiting on the host link */
+    uint64_t link_stall_cycles; /**< cycles the core sat idle waiting on the link and the host:
+                                     cycles - core_cycles */
     uint64_t bytes_to_device;
     uint64_t bytes_from_device;
     uint64_t bytes_compulsory;  /**< input + weights + params + output, each once */
     uint32_t array_rows, array_cols; /**< 0 on the cpu device */
-    uint32_t tiles;             /**< tiles the layer was cut into (1 on cpu) */
+    uint32_t tiles;             /**< tiles (RUNs) the layer took on the device (1 on cpu) */
 } cbr_stats;
 
 /** MAC utilization: macs / (rows * cols * cycles); 0 when the device has no counters. */
