@@ -284,6 +284,34 @@ int cbr_job_wait(cbr_job *job, int timeout_ms, cbr_stats *stats);
 void cbr_job_free(cbr_job *job);
 
 /* ---------------------------------------------------------------------------------------- */
+/* Networks                                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct cbr_network cbr_network;
+
+/**
+ * A network: layers run in order, each layer's output the next one's input. Consecutive
+ * layers must agree on that tensor: shape (out_c x out_h x out_w of one is in_c x in_h x in_w
+ * of the next), zero point (output_zp of one is input_zp of the next) and layout. Layers may
+ * be on different devices. The layers are borrowed and must outlive the network.
+ * Intermediates stay on the host. On failure *net is NULL and cbr_errmsg(NULL) says which
+ * layer and why.
+ */
+int cbr_network_create(cbr_layer *const *layers, uint32_t n_layers, cbr_network **net);
+
+/** Destroy a network (not its layers). Accepts NULL. */
+void cbr_network_destroy(cbr_network *net);
+
+/**
+ * Run a network on a batch of n: input in the first layer's input shape and layout, output
+ * (caller-allocated) in the last layer's output shape. total (may be NULL) gets the sums over
+ * the layers; per_layer (may be NULL) an array of n_layers stats. On failure the message in
+ * cbr_errmsg(NULL) names the layer; output is then incomplete.
+ */
+int cbr_network_run(cbr_network *net, uint32_t n, const int8_t *input, int8_t *output,
+                    cbr_stats *total, cbr_stats *per_layer);
+
+/* ---------------------------------------------------------------------------------------- */
 /* Quantization helpers (host side; docs/numerics.md "Host-side quantization")              */
 /* ---------------------------------------------------------------------------------------- */
 

@@ -424,6 +424,117 @@ static void test_submit_bad_arguments_return_einval(void **state)
     cbr_device_close(dev);
 }
 
+/* A chain of three layers, each fed the previous one's output, equals the golden model run
+ * layer by layer; per-layer and total stats add up. */
+static void test_network_runs_layers_in_order(void **state)
+{
+    (void)state;
+    rng = seed + 40;
+    cbr_device *dev;
+    assert_int_equal(cbr_device_open(&dev, "cpu"), 0);
+    for (int round = 0; round < 20; round++) {
+        struct rand_layer r[3];
+        cbr_layer *l[3];
+        uint32_t c = 1 + rnd(4), h = 6 + rnd(8), w = 6 + rnd(8);
+        int32_t zp = (int32_t)rnd(256) - 128;
+        for (int i = 0; i < 3; i++) {
+            make_layer(&r[i]);
+            cbr_layer_desc *d = &r[i].d;
+            test_params_free(&r[i].p);
+            d->groups = 1;
+            d->in_c = c;
+            d->in_h = h;
+            d->in_w = w;
+            d->kh = 1 + rnd(3);
+            d->kw = 1 + rnd(3);
+            d->pad_top = d->pad_bottom = d->kh / 2;
+            d->pad_left = d->pad_right = d->kw / 2;
+            d->input_zp = zp;
+            d->pool.kind = i == 2 && rnd(2) ? CBR_POOL_GAVG : CBR_POOL_NONE;
+            test_params_fill(&r[i].p, d, 10000);
+            assert_int_equal(cbr_layer_create(dev, d, &l[i]), 0);
+            cbr_shape s;
+            cbr_layer_output_shape(l[i], 1, &s);
+            c = s.c, h = s.h, w = s.w, zp = d->output_zp;
+        }
+        cbr_network *net;
+        assert_int_equal(cbr_network_create(l, 3, &net), 0);
+        uint32_t n = 1 + rnd(2);
+        size_t ni = in_size(&r[0].d, n), no = out_size(l[2], n);
+        int8_t *x = malloc(ni), *y = malloc(no), *a = malloc(4096 * n), *b = malloc(4096 * n);
+        int8_t *g = malloc(no);
+        for (size_t k = 0; k < ni; k++)
+            x[k] = (int8_t)rnd(256);
+        cbr_stats total, per[3];
+        assert_int_equal(cbr_network_run(net, n, x, y, &total, per), 0);
+        golden(&r[0].d, n, x, a);
+        golden(&r[1].d, n, a, b);
+        golden(&r[2].d, n, b, g);
+        if (memcmp(y, g, no) != 0)
+            fail_msg("seed %llu round %d: network output differs", (unsigned long long)seed,
+                     round);
+        assert_int_equal(total.macs, per[0].macs + per[1].macs + per[2].macs);
+        assert_true(per[0].macs > 0);
+        cbr_network_destroy(net);
+        free(x), free(y), free(a), free(b), free(g);
+        for (int i = 0; i < 3; i++) {
+            cbr_layer_destroy(l[i]);
+            free_layer(&r[i]);
+        }
+    }
+    cbr_device_close(dev);
+}
+
+/* Layers that do not chain are refused, naming the layer and the mismatch. */
+static void test_network_refuses_layers_that_do_not_chain(void **state)
+{
+    (void)state;
+    rng = seed + 41;
+    cbr_device *dev;
+    assert_int_equal(cbr_device_open(&dev, "cpu"), 0);
+    struct rand_layer r[2];
+    cbr_layer *l[2];
+    for (int i = 0; i < 2; i++) {
+        make_layer(&r[i]);
+        test_params_free(&r[i].p);
+        r[i].d.groups = 1;
+        r[i].d.pool.kind = CBR_POOL_NONE;
+        r[i].d.kh = r[i].d.kw = 1;
+        r[i].d.stride_h = r[i].d.stride_w = 1;
+        r[i].d.pad_top = r[i].d.pad_left = r[i].d.pad_bottom = r[i].d.pad_right = 0;
+        r[i].d.in_h = r[i].d.in_w = 5;
+        r[i].d.in_c = 3;
+        r[i].d.out_c = i == 0 ? 4 : 2; /* layer 1 wants 3 channels, layer 0 gives 4 */
+        test_params_fill(&r[i].p, &r[i].d, 100);
+        assert_int_equal(cbr_layer_create(dev, &r[i].d, &l[i]), 0);
+    }
+    cbr_network *net = (cbr_network *)1;
+    assert_int_equal(cbr_network_create(l, 2, &net), CBR_EINVAL);
+    assert_null(net);
+    assert_non_null(strstr(cbr_errmsg(NULL), "layer 1"));
+    assert_int_equal(cbr_network_create(l, 0, &net), CBR_EINVAL);
+    cbr_layer *withnull[2] = {l[0], NULL};
+    assert_int_equal(cbr_network_create(withnull, 2, &net), CBR_EINVAL);
+    assert_non_null(strstr(cbr_errmsg(NULL), "layer 1 is NULL"));
+    /* right shape, wrong zero point */
+    cbr_layer_destroy(l[0]);
+    r[0].d.out_c = 3;
+    r[0].d.output_zp = r[1].d.input_zp == 5 ? 6 : 5;
+    test_params_free(&r[0].p);
+    test_params_fill(&r[0].p, &r[0].d, 100);
+    assert_int_equal(cbr_layer_create(dev, &r[0].d, &l[0]), 0);
+    assert_int_equal(cbr_network_create(l, 2, &net), CBR_EINVAL);
+    assert_non_null(strstr(cbr_errmsg(NULL), "input_zp"));
+    assert_int_equal(cbr_network_run(NULL, 1, (int8_t *)"", (int8_t *)"", NULL, NULL),
+                     CBR_EINVAL);
+    cbr_network_destroy(NULL);
+    for (int i = 0; i < 2; i++) {
+        cbr_layer_destroy(l[i]);
+        free_layer(&r[i]);
+    }
+    cbr_device_close(dev);
+}
+
 int main(void)
 {
     seed = test_seed();
@@ -446,6 +557,8 @@ int main(void)
         cmocka_unit_test(test_async_jobs_in_flight_complete_in_order_with_right_results),
         cmocka_unit_test(test_job_free_waits_for_a_running_job),
         cmocka_unit_test(test_submit_bad_arguments_return_einval),
+        cmocka_unit_test(test_network_runs_layers_in_order),
+        cmocka_unit_test(test_network_refuses_layers_that_do_not_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
