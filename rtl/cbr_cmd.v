@@ -75,6 +75,7 @@ module cbr_cmd #(
     wire [2:0]  job_status;
     wire [7:0]  job_opcode;
     wire [31:0] job_seq, job_arg0, job_arg1, job_arg2, job_len;
+    wire [IW+17:0] job_span;
 
     wire        out_valid, out_first, out_crc;
     wire [31:0] out_data;
@@ -102,7 +103,8 @@ module cbr_cmd #(
         .job_arg1(job_arg1),
         .job_arg2(job_arg2),
         .job_len(job_len),
-        .job_bank(job_bank)
+        .job_bank(job_bank),
+        .job_span(job_span)
     );
 
     cbr_cmd_ram #(
@@ -147,6 +149,7 @@ module cbr_cmd #(
         .job_arg2(job_arg2),
         .job_len(job_len),
         .job_bank(job_bank),
+        .job_span(job_span),
         .stg_re(stg_re),
         .stg_raddr(stg_raddr),
         .stg_rdata(stg_rdata),

@@ -5,14 +5,25 @@
 // the register or buffer port, pulses the core controls and issues the response words.
 //
 // Why a module of its own: it is the only part that writes anything, and it acts only on a
-// job whose header and payload CRCs were good; every range check is done on 35-bit sums of
-// the 32-bit fields before the first write, so no field value can wrap around into range.
+// job whose header and payload CRCs were good; every range check is done on sums of at
+// least 35 bits (the scatter extent's, SW bits) before the first write, so no field value
+// can wrap around into range.
 //
-// A job goes IDLE -> CHECK (status and response length, registered) -> COMMIT (REG_WRITE /
-// BUF_WRITE with status OK: one staged word a cycle, read from the staging RAM and written
-// the next cycle) -> RESP (header, payload, CRC; one word a cycle while cbr_cmd_tx has room).
-// Read ports have one cycle of latency: a word issued in cycle t (reg_re / buf_re / staging
-// read / a constant) reaches cbr_cmd_tx in t+1, through the p_* stage.
+// A job goes IDLE -> CHECK (status and response length, registered; the first staged word
+// is read) -> COMMIT (REG_WRITE / BUF_WRITE with status OK: one write a cycle) -> RESP
+// (header, payload, CRC; one word a cycle while cbr_cmd_tx has room). Read ports have one
+// cycle of latency: a word issued in cycle t (reg_re / buf_re / staging read / a constant)
+// reaches cbr_cmd_tx in t+1, through the p_* stage.
+//
+// The commit is a byte stream from the staging bank to destination pieces. A piece is the
+// part of one chunk (a scatter BUF_WRITE's CHUNK bytes; the whole payload otherwise) that
+// lies in one 32-bit destination word: 1..4 bytes, written with its byte enables in the
+// cycle after it is formed. Staged words are read into a small byte queue (sb_q, up to 8
+// bytes) whenever it will hold at most 4 bytes after this cycle's piece, so a piece of up to
+// 4 bytes is always there: one piece every cycle. A contiguous write (arg2 = 0, REG_WRITE)
+// is one piece per word, one word a cycle; a scatter write whose chunks each lie inside one
+// word, one chunk a cycle. The first staged word is read in CHECK, so nothing is lost to the
+// read latency.
 module cbr_cmd_exec #(
     parameter MAX_PAYLOAD = 1024,    // bytes: the longest payload (INFO word 7)
     parameter REG_BYTES   = 256,     // register space bytes, <= 4096
@@ -44,6 +55,7 @@ module cbr_cmd_exec #(
     input  wire [31:0]   job_arg2,
     input  wire [31:0]   job_len,
     input  wire          job_bank,
+    input  wire [IW+17:0] job_span,  // scatter BUF_WRITE: offset of the last byte from arg1
     // staging RAM read port (one cycle latency)
     output wire          stg_re,
     output wire [IW:0]   stg_raddr,
@@ -89,6 +101,8 @@ module cbr_cmd_exec #(
     localparam [34:0] B0_LIM = wide(BUF0_BYTES), B1_LIM = wide(BUF1_BYTES),
                       B2_LIM = wide(BUF2_BYTES), B3_LIM = wide(BUF3_BYTES);
     localparam LW = IW + 3;  // bits of a length <= MAX_PAYLOAD (<= 4 * 2**IW)
+    // Width of the scatter range sum arg1 + span + 1 (no wrap-around) and its limits.
+    localparam SW = (IW + 20 > 35) ? IW + 20 : 35;
     localparam [LW-1:0] INFO_LEN = 64;  // the INFO block: 16 words
 
     localparam [1:0] E_IDLE = 2'd0, E_CHECK = 2'd1, E_COMMIT = 2'd2, E_RESP = 2'd3;
@@ -121,10 +135,18 @@ module cbr_cmd_exec #(
     reg [2:0]    hi_q;       // header word index
     reg [IW:0]   k_q;        // payload word index
     reg [31:0]   addr_q;     // register or buffer byte address of word k_q
+    reg [IW+17:0] span_q;
     reg          start_q, reset_q;
-    // the commit write, one cycle behind its staging read
+    // the commit: addr_q is the destination byte address of the next piece
+    reg [15:0]   crem_q;     // bytes left in the current chunk (scatter)
+    reg [LW-1:0] brem_q;     // payload bytes left
+    reg [63:0]   sb_q;       // staged bytes not yet written, the next one in [7:0]
+    reg [3:0]    sn_q;       // how many (0..8)
+    reg          rv_q;       // a staging word was read last cycle: it is on stg_rdata
+    // the commit write, one cycle behind the piece
     reg          wr_valid_q, wr_buf_q;
     reg [31:0]   wr_addr_q;
+    reg [31:0]   wr_data_q;
     reg [3:0]    wr_strb_q;
     // the issued response word, one cycle behind its issue
     reg          p_valid_q, p_first_q;
@@ -148,6 +170,15 @@ module cbr_cmd_exec #(
         endcase
     end
     wire buf_id_ok = (arg0_q[31:2] == 30'd0);
+    // scatter BUF_WRITE (arg2 != 0): CHUNK bytes every PITCH bytes
+    wire        sc = (arg2_q != 32'd0);
+    wire [15:0] s_chunk = arg2_q[15:0];
+    wire [15:0] s_pitch = arg2_q[31:16];
+    wire        s_geom_bad = (s_chunk == 16'd0) || (s_chunk > s_pitch);
+    wire [SW-1:0] s_lim = {{(SW - 35){1'b0}}, buf_lim};
+    wire [SW-1:0] s_a1 = {{(SW - 32){1'b0}}, arg1_q};
+    wire [SW-1:0] s_end = s_a1 + {{(SW - IW - 18){1'b0}}, span_q} + {{(SW - 1){1'b0}}, 1'b1};
+    wire        s_range_bad = (len_q == 32'd0) ? (s_a1 > s_lim) : (s_end > s_lim);
 
     reg [2:0]    c_st;
     reg [LW-1:0] c_rlen;
@@ -172,7 +203,11 @@ module cbr_cmd_exec #(
                     else if (arg0_q[1:0] != 2'd0 || a0 + a1x4 > REG_LIM) c_st = ST_BAD_ADDRESS;
                     else c_rlen = a1x4[LW-1:0];
                 OP_BUF_WRITE:
-                    if (!buf_id_ok || arg1_q[1:0] != 2'd0 || a1 + ln > buf_lim)
+                    if (!buf_id_ok)
+                        c_st = ST_BAD_ADDRESS;
+                    else if (!sc && (arg1_q[1:0] != 2'd0 || a1 + ln > buf_lim))
+                        c_st = ST_BAD_ADDRESS;
+                    else if (sc && (s_geom_bad || s_range_bad))
                         c_st = ST_BAD_ADDRESS;
                 OP_BUF_READ:
                     if (len_q != 32'd0 || a2 > MAXP) c_st = ST_BAD_LENGTH;
@@ -201,6 +236,34 @@ module cbr_cmd_exec #(
             endcase
         end
     endfunction
+
+    // ---- COMMIT: this cycle's piece --------------------------------------------------------
+    wire        in_commit = (state_q == E_COMMIT);
+    wire [3:0]  avail = sn_q + (rv_q ? 4'd4 : 4'd0);    // bytes at hand, <= 8
+    // staged bytes in order; rv_q implies sn_q <= 4, so the new word fits
+    wire [63:0] comb = sb_q | (rv_q ? ({32'd0, stg_rdata} << {sn_q[2:0], 3'b000}) : 64'd0);
+    wire [1:0]  doff = addr_q[1:0];
+    wire [2:0]  wroom = 3'd4 - {1'b0, doff};             // bytes to the end of the word
+    wire [2:0]  csat = (!sc || crem_q[15:2] != 14'd0) ? 3'd4 : crem_q[2:0];
+    wire [2:0]  bsat = (brem_q[LW-1:2] != {(LW - 2){1'b0}}) ? 3'd4 : brem_q[2:0];
+    wire [2:0]  pl_rc = (wroom < csat) ? wroom : csat;
+    wire [2:0]  pl = (pl_rc < bsat) ? pl_rc : bsat;      // piece bytes, 1..4
+    wire        go = in_commit && ({1'b0, pl} <= avail);
+    wire        p_last = (brem_q == {{(LW - 3){1'b0}}, pl});
+    wire        c_end = sc && (crem_q == {13'd0, pl});  // the piece ends its chunk
+    wire [3:0]  sn_n = go ? avail - {1'b0, pl} : avail;
+    wire        rd_more = in_commit && (k_q != nw_q) && (sn_n <= 4'd4);
+    reg  [3:0]  pmask;
+    always @(*) begin
+        case (pl)
+            3'd1: pmask = 4'b0001;
+            3'd2: pmask = 4'b0011;
+            3'd3: pmask = 4'b0111;
+            default: pmask = 4'b1111;
+        endcase
+    end
+    // next destination: past the piece, and over the gap PITCH - CHUNK after a chunk
+    wire [16:0] adv = {14'd0, pl} + (c_end ? {1'b0, s_pitch - s_chunk} : 17'd0);
 
     // ---- the INFO block ------------------------------------------------------------------
     reg [31:0] info_word;
@@ -272,6 +335,8 @@ module cbr_cmd_exec #(
         case (state_q)
             E_IDLE:
                 if (job_valid) begin
+                    k_q <= {(IW + 1){1'b0}};  // CHECK reads staged word 0
+                    span_q <= job_span;
                     op_q <= job_opcode;
                     seq_q <= job_seq;
                     arg0_q <= job_arg0;
@@ -289,10 +354,16 @@ module cbr_cmd_exec #(
                 hi_q <= 3'd0;
                 k_q <= {(IW + 1){1'b0}};
                 addr_q <= (op_q == OP_REG_WRITE || op_q == OP_REG_READ) ? arg0_q : arg1_q;
+                crem_q <= s_chunk;
+                brem_q <= len_q[LW-1:0];
+                sb_q <= 64'd0;
+                sn_q <= 4'd0;
+                rv_q <= 1'b1;                  // staged word 0, read in this cycle
                 start_q <= (c_st == ST_OK) && (op_q == OP_RUN);
                 reset_q <= (c_st == ST_OK) && (op_q == OP_RESET);
                 if (c_write) begin
                     nw_q <= c_lwords;
+                    k_q <= {{IW{1'b0}}, 1'b1};
                     state_q <= E_COMMIT;
                 end else begin
                     nw_q <= c_rwords;
@@ -300,16 +371,25 @@ module cbr_cmd_exec #(
                 end
             end
             E_COMMIT: begin
-                wr_valid_q <= 1'b1;
-                wr_buf_q <= (op_q == OP_BUF_WRITE);
-                wr_addr_q <= addr_q;
-                wr_strb_q <= k_last ? tail_mask(len_q[1:0]) : 4'b1111;
-                addr_q <= addr_q + 32'd4;
-                k_q <= k_q + 1'b1;
-                if (k_last) begin
-                    k_q <= {(IW + 1){1'b0}};
-                    nw_q <= {(IW + 1){1'b0}};  // a write's response has no payload
-                    state_q <= E_RESP;
+                rv_q <= rd_more;
+                if (rd_more)
+                    k_q <= k_q + 1'b1;
+                sn_q <= sn_n;
+                sb_q <= go ? comb >> {pl, 3'b000} : comb;
+                if (go) begin
+                    wr_valid_q <= 1'b1;
+                    wr_buf_q <= (op_q == OP_BUF_WRITE);
+                    wr_addr_q <= {addr_q[31:2], 2'b00};
+                    wr_data_q <= comb[31:0] << {doff, 3'b000};
+                    wr_strb_q <= pmask << doff;
+                    addr_q <= addr_q + {15'd0, adv};
+                    crem_q <= c_end ? s_chunk : crem_q - {13'd0, pl};
+                    brem_q <= brem_q - {{(LW - 3){1'b0}}, pl};
+                    if (p_last) begin
+                        k_q <= {(IW + 1){1'b0}};
+                        nw_q <= {(IW + 1){1'b0}};  // a write's response has no payload
+                        state_q <= E_RESP;
+                    end
                 end
             end
             default: // E_RESP
@@ -344,18 +424,18 @@ module cbr_cmd_exec #(
     assign job_ready = (state_q == E_IDLE);
 
     // Staging reads: the commit's source, or a NOP's echo.
-    assign stg_re = (state_q == E_COMMIT) || (issue && pay && op_q == OP_NOP);
+    assign stg_re = (state_q == E_CHECK) || rd_more || (issue && pay && op_q == OP_NOP);
     assign stg_raddr = {bank_q, k_q[IW-1:0]};
 
     assign reg_we = wr_valid_q && !wr_buf_q;
     assign reg_re = issue && pay && (op_q == OP_REG_READ);
     assign reg_addr = wr_valid_q ? wr_addr_q[11:0] : addr_q[11:0];
-    assign reg_wdata = stg_rdata;
+    assign reg_wdata = wr_data_q;
     assign buf_we = wr_valid_q && wr_buf_q;
     assign buf_re = issue && pay && (op_q == OP_BUF_READ);
     assign buf_id = arg0_q[1:0];
     assign buf_addr = wr_valid_q ? wr_addr_q : addr_q;
-    assign buf_wdata = stg_rdata;
+    assign buf_wdata = wr_data_q;
     assign buf_wstrb = wr_strb_q;
     assign core_start = start_q;
     assign core_reset = reset_q;

@@ -18,6 +18,13 @@
 // words go to the staging bank and the CRC, then the trailer word gives job OK or BAD_CRC
 // (CRC wrong or a pad byte not zero). A partial packet that gets no word for RX_TIMEOUT
 // cycles in which rx_ready is high is dropped.
+//
+// For a scatter BUF_WRITE (arg2 != 0: CHUNK = arg2[15:0], PITCH = arg2[31:16]) a sequential
+// division runs while the payload streams in, one quotient bit a cycle (IW+2 cycles): with
+// L = length - 1, job_span = (L / CHUNK) * PITCH + L % CHUNK, the offset of the last byte
+// the write addresses, relative to arg1. cbr_cmd_exec range-checks with it before anything
+// is written. The job is held back until the division is done, which delays only scatter
+// writes shorter than about 4*(IW+1) bytes.
 module cbr_cmd_rx #(
     parameter MAX_PAYLOAD = 1024,   // bytes, a multiple of 4: the longest payload accepted
     parameter RX_TIMEOUT  = 65536,  // idle cycles (rx_ready high, no word) that drop a partial packet
@@ -43,7 +50,10 @@ module cbr_cmd_rx #(
     output wire [31:0]   job_arg1,
     output wire [31:0]   job_arg2,
     output wire [31:0]   job_len,      // the header's length (<= MAX_PAYLOAD when status is 0)
-    output wire          job_bank      // the staging bank holding the payload
+    output wire          job_bank,     // the staging bank holding the payload
+    // scatter BUF_WRITE with status 0 and length >= 1: (L / CHUNK) * PITCH + L % CHUNK,
+    // L = length - 1 (don't-care when CHUNK is 0 and for every other job)
+    output wire [IW+17:0] job_span
 );
 
     localparam [31:0] MAGIC = 32'h5052_4243;
@@ -59,6 +69,10 @@ module cbr_cmd_rx #(
     localparam [2:0] S_JOB = 3'd4;   // a job waits for cbr_cmd_exec
 
     localparam [2:0] ST_OK = 3'd0, ST_BAD_CRC = 3'd1, ST_BAD_LENGTH = 3'd2, ST_BAD_VERSION = 3'd5;
+    localparam [7:0] OP_BUF_WRITE = 8'h20;
+    localparam DW = IW + 2;                           // bits of length - 1 (< 4 * 2**IW)
+    localparam [31:0] DW_LAST_32 = DW - 1;
+    localparam [4:0] DW_LAST = DW_LAST_32[4:0];       // division iterations - 1
 
     generate
         if (MAX_PAYLOAD % 4 != 0 || MAX_PAYLOAD < 4) begin : g_bad_max_payload
@@ -66,6 +80,9 @@ module cbr_cmd_rx #(
         end
         if ((MAX_PAYLOAD / 4) > (1 << IW)) begin : g_bad_iw
             cbr_cmd_rx_error_iw_too_small_for_max_payload u_err ();
+        end
+        if (IW + 2 > 31) begin : g_bad_iw_div
+            cbr_cmd_rx_error_iw_too_large u_err ();
         end
         if (RX_TIMEOUT < 1) begin : g_bad_timeout
             cbr_cmd_rx_error_rx_timeout_must_be_at_least_1 u_err ();
@@ -85,6 +102,13 @@ module cbr_cmd_rx #(
     reg [2:0]    status_q;
     reg [7:0]    opcode_q;
     reg [31:0]   seq_q, arg0_q, arg1_q, arg2_q, len_q;
+    // the scatter-extent division: dv_n_q holds the dividend bits still to bring down
+    // (MSB first), dv_r_q the remainder, dv_a_q the quotient so far times PITCH
+    reg          dv_busy_q;
+    reg [4:0]    dv_i_q;     // iterations left - 1
+    reg [DW-1:0] dv_n_q;
+    reg [16:0]   dv_r_q;
+    reg [IW+17:0] dv_a_q;
 
     // ---- the window --------------------------------------------------------------------
     wire [31:0] w_head = hw_q[31:0];
@@ -109,6 +133,19 @@ module cbr_cmd_rx #(
     // payload words, ceil(len / 4); used only when len <= MAX_PAYLOAD <= 4 * 2**IW
     wire [IW:0] h_words = w_len[IW+2:2] + {{IW{1'b0}}, (w_len[1:0] != 2'd0)};
     wire [46:0] unused_hdr = {hw_q[63:49], hw_q[31:0]};  // status, flags[7:1]; magic checked
+    wire [31:0] w_arg2 = hw_q[191:160];
+    // a scatter write with a payload: its extent is divided out while the payload comes
+    wire        h_scatter = (hw_q[47:40] == OP_BUF_WRITE) && (w_arg2 != 32'd0)
+                            && (w_len != 32'd0);
+    wire [31:0] w_len_m1 = w_len - 32'd1;             // < 4 * 2**IW when it is used
+    wire [31-DW:0] unused_len_m1 = w_len_m1[31:DW];
+
+    // ---- one step of the restoring division by CHUNK (arg2_q[15:0]) ----------------------
+    wire [16:0] dv_r2 = {dv_r_q[15:0], dv_n_q[DW-1]};
+    wire        dv_ge = (dv_r2 >= {1'b0, arg2_q[15:0]});
+    wire [16:0] dv_r_n = dv_ge ? dv_r2 - {1'b0, arg2_q[15:0]} : dv_r2;
+    wire [IW+17:0] dv_a_n = {dv_a_q[IW+16:0], 1'b0}
+                            + (dv_ge ? {{(IW + 2){1'b0}}, arg2_q[31:16]} : {(IW + 18){1'b0}});
 
     // ---- the timeout ---------------------------------------------------------------------
     wire partial = (in_hdr && hn_q != 4'd0 && head_magic) || state_q == S_PAY
@@ -161,6 +198,15 @@ module cbr_cmd_rx #(
         else
             tmo_q <= tmo_q + 1'b1;
 
+        if (dv_busy_q) begin
+            dv_r_q <= dv_r_n;
+            dv_a_q <= dv_a_n;
+            dv_n_q <= {dv_n_q[DW-2:0], 1'b0};
+            dv_i_q <= dv_i_q - 5'd1;
+            if (dv_i_q == 5'd0)
+                dv_busy_q <= 1'b0;
+        end
+
         case (state_q)
             S_HDR: begin
                 if (shift) begin
@@ -181,6 +227,11 @@ module cbr_cmd_rx #(
                     wtot_q <= h_words;
                     cnt_q <= {(IW + 1){1'b0}};
                     pad_bad_q <= 1'b0;
+                    dv_busy_q <= h_scatter && !h_resp && h_ver_ok && h_len_ok;
+                    dv_i_q <= DW_LAST;
+                    dv_n_q <= w_len_m1[DW-1:0];
+                    dv_r_q <= 17'd0;
+                    dv_a_q <= {(IW + 18){1'b0}};
                     if (h_resp) begin
                         // Not a request: no answer, nothing done. Skip what the header says
                         // follows, unless that cannot be trusted either.
@@ -229,7 +280,7 @@ module cbr_cmd_rx #(
                 end
             end
             S_JOB: begin
-                if (job_ready) begin
+                if (job_ready && !dv_busy_q) begin
                     bank_q <= !bank_q;
                     crc_q <= 32'hFFFF_FFFF;
                     state_q <= S_HDR;
@@ -251,6 +302,7 @@ module cbr_cmd_rx #(
             crc_q <= 32'hFFFF_FFFF;
             tmo_q <= {TW{1'b0}};
             bank_q <= 1'b0;
+            dv_busy_q <= 1'b0;
         end
     end
 
@@ -258,7 +310,7 @@ module cbr_cmd_rx #(
     assign stg_waddr = {bank_q, cnt_q[IW-1:0]};
     assign stg_wdata = rx_data;
 
-    assign job_valid = (state_q == S_JOB);
+    assign job_valid = (state_q == S_JOB) && !dv_busy_q;
     assign job_status = status_q;
     assign job_opcode = opcode_q;
     assign job_seq = seq_q;
@@ -267,6 +319,7 @@ module cbr_cmd_rx #(
     assign job_arg2 = arg2_q;
     assign job_len = len_q;
     assign job_bank = bank_q;
+    assign job_span = dv_a_q + {{(IW + 1){1'b0}}, dv_r_q};
 
 endmodule
 `resetall

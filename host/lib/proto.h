@@ -25,6 +25,14 @@ enum cbr_opcode {
     CBR_OP_RUN = 0x30,
 };
 
+/*
+ * BUF_WRITE arg2 of a scatter write (docs/protocol.md, "Scatter writes"): payload byte k goes
+ * to buffer offset arg1 + (k / chunk) * pitch + k % chunk; 1 <= chunk <= pitch <= 65535.
+ * arg2 = 0 is the plain contiguous write.
+ */
+#define CBR_BUF_SCATTER(chunk, pitch) \
+    ((((uint32_t)(pitch) & 0xFFFFu) << 16) | ((uint32_t)(chunk) & 0xFFFFu))
+
 enum cbr_status {
     CBR_ST_OK = 0,
     CBR_ST_BAD_CRC = 1,

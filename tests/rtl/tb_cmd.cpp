@@ -59,6 +59,7 @@ struct Bench {
     uint64_t rx_words = 0;               // words accepted since construction
     std::vector<uint64_t> *acc = nullptr; // when set: the cycle of each accepted word
     std::vector<uint64_t> *txc = nullptr; // when set: the cycle of each sent word
+    std::vector<uint64_t> *wrc = nullptr; // when set: the cycle of each buffer write
     // traffic shaping: a gap / back-pressure burst starts with probability p, lasts 1..max
     double gap_p = 0, bp_p = 0;
     uint32_t gap_max = 1, bp_max = 1, gap_left = 0, bp_left = 0;
@@ -150,6 +151,8 @@ struct Bench {
                 if (m->buf_wstrb >> b & 1)
                     mem.buf[id][a + b] = (uint8_t)(m->buf_wdata >> (8 * b));
             cnt.writes++;
+            if (wrc)
+                wrc->push_back(cyc);
         }
         const bool br = m->buf_re;
         uint32_t brv = 0;
@@ -249,12 +252,13 @@ struct Bench {
             rxq.push_back({w[i], i == 0 ? first_gap : 0});
     }
 
-    // Until everything is sent and nothing has moved out for `quiet` cycles.
+    // Until everything is sent and nothing has moved out (tx, or a write: a long commit
+    // sends nothing) for `quiet` cycles.
     void run_quiet(uint64_t quiet = 800) {
         uint64_t idle = 0, start = cyc;
         while (idle < quiet) {
             cycle();
-            idle = (!rxq.empty() || m->tx_valid) ? 0 : idle + 1;
+            idle = (!rxq.empty() || m->tx_valid || m->buf_we || m->reg_we) ? 0 : idle + 1;
             if (cyc - start > 50000000ull)
                 fatal("no end of traffic after %" PRIu64 " cycles", cyc - start);
         }
@@ -622,6 +626,269 @@ static void test_bufs_bad(Bench &b) {
     t.finish();
 }
 
+// ---- scatter writes (BUF_WRITE with arg2 != 0) ------------------------------------------------
+// Bytes from arg1 to one past the last addressed byte.
+static uint64_t scatter_extent(uint32_t arg2, uint64_t len) {
+    return len ? Scatter(arg2).at(len - 1) + 1 : 0;
+}
+
+// A random good geometry (CHUNK, PITCH) with every size class: tiny, around a word, around
+// the array's 16-byte pixels, large, up to the 16-bit limits.
+static uint32_t rand_geometry(tb::Rng &rng) {
+    uint32_t c, p;
+    switch (rng.range(0, 5)) {
+    case 0: c = (uint32_t)rng.range(1, 5); p = c + (uint32_t)rng.range(0, 6); break;
+    case 1: c = (uint32_t)rng.range(1, 16); p = 16 * (uint32_t)rng.range(1, 4); break;
+    case 2: c = (uint32_t)rng.range(1, 40); p = c + (uint32_t)rng.range(0, 80); break;
+    case 3: c = (uint32_t)rng.range(1, 600); p = c + (uint32_t)rng.range(0, 3000); break;
+    case 4: c = (uint32_t)rng.range(1, 65535); p = (uint32_t)rng.range(c, 65535); break;
+    default: c = (uint32_t)rng.range(1, 65535); p = c; break; // adjacent chunks
+    }
+    if (p < c)
+        p = c;
+    if (p > 65535)
+        p = 65535;
+    return CBR_BUF_SCATTER(c, p);
+}
+
+// A random good scatter write into buffer id: geometry, a length that fits, any offset.
+static Req rand_scatter(tb::Rng &rng, uint32_t id, uint32_t len_max) {
+    const uint32_t sz = BUF_BYTES[id];
+    uint32_t g = rand_geometry(rng);
+    uint32_t n = (uint32_t)(rng.chance(0.3) ? len_max : rng.range(0, len_max));
+    while (scatter_extent(g, n) > sz)
+        n /= 2;
+    uint64_t ext = scatter_extent(g, n);
+    uint32_t a1 = (uint32_t)rng.range(0, (int64_t)(sz - ext));
+    return req(CBR_OP_BUF_WRITE, id, a1, g, rand_bytes(rng, n));
+}
+
+// Sends q, then reads back the start and the end of the range it addresses (whole words;
+// the model compares the whole memory at the end of the test as well).
+static void send_readback(struct Test &t, const Req &q);
+
+static void test_scatter(Bench &b, bool quick) {
+    {
+        Test t(b, "scatter BUF_WRITE: directed CHUNK/PITCH");
+        static const uint32_t cp[][2] = {
+            {1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 5}, {2, 2}, {2, 3}, {2, 4}, {3, 3}, {3, 4},
+            {3, 5}, {3, 16}, {4, 4}, {4, 16}, {5, 6}, {5, 8}, {7, 9}, {8, 16}, {15, 16},
+            {16, 16}, {16, 17}, {17, 64}, {100, 1000}, {1, 65535}, {65535, 65535}};
+        for (auto &g : cp)
+            for (int i = 0; i < 6; i++) {
+                uint32_t id = (uint32_t)b.rng.range(0, 3), sz = BUF_BYTES[id];
+                uint32_t a2 = CBR_BUF_SCATTER(g[0], g[1]);
+                uint32_t n = i == 0 ? MAXP : i == 1 ? 1 : (uint32_t)b.rng.range(0, MAXP);
+                while (scatter_extent(a2, n) > sz)
+                    n /= 2;
+                uint64_t ext = scatter_extent(a2, n);
+                // offsets at both ends of the buffer and in between, any alignment
+                uint32_t a1 = i == 2 ? (uint32_t)(sz - ext)
+                              : i == 3 ? (uint32_t)b.rng.range(0, 3) % (sz - ext + 1)
+                                       : (uint32_t)b.rng.range(0, (int64_t)(sz - ext));
+                send_readback(t, req(CBR_OP_BUF_WRITE, id, a1, a2, rand_bytes(b.rng, n)));
+            }
+        // A write exactly at the end; zero-length ones anywhere up to the end.
+        for (uint32_t id = 0; id < 4; id++) {
+            const uint32_t sz = BUF_BYTES[id];
+            send_readback(t, req(CBR_OP_BUF_WRITE, id, sz - 1, CBR_BUF_SCATTER(1, 9),
+                                 rand_bytes(b.rng, 1)));
+            send_readback(t, req(CBR_OP_BUF_WRITE, id, sz - 5, CBR_BUF_SCATTER(3, 4),
+                                 rand_bytes(b.rng, 5)));
+            t.send(req(CBR_OP_BUF_WRITE, id, sz, CBR_BUF_SCATTER(3, 16), {}));
+            t.send(req(CBR_OP_BUF_WRITE, id, sz - 3, CBR_BUF_SCATTER(65535, 65535), {}));
+        }
+        t.finish();
+    }
+    {
+        const int n = quick ? 150 : 400;
+        char name[96];
+        snprintf(name, sizeof name, "scatter BUF_WRITE: %d random, gaps+backpressure", n);
+        Test t(b, name);
+        b.gap_p = 0.05;
+        b.bp_p = 0.05;
+        b.gap_max = 6;
+        b.bp_max = 6;
+        for (int i = 0; i < n; i++) {
+            uint32_t id = (uint32_t)b.rng.range(0, 3);
+            Req q = rand_scatter(b.rng, id, b.rng.chance(0.5) ? 64 : MAXP);
+            if (b.rng.chance(0.3))
+                send_readback(t, q);
+            else
+                t.send(q);
+            if (b.rng.chance(0.2)) // and plain writes in between
+                t.send(req(CBR_OP_BUF_WRITE, id, 4 * (uint32_t)b.rng.range(0, (BUF_BYTES[id] - 64) / 4),
+                           0, rand_bytes(b.rng, (size_t)b.rng.range(0, 64))));
+        }
+        t.finish();
+    }
+}
+
+static void send_readback(Test &t, const Req &q) {
+    t.send(q);
+    const uint32_t id = q.h.arg0, sz = BUF_BYTES[id];
+    const uint64_t ext = scatter_extent(q.h.arg2, q.payload.size());
+    if (!ext)
+        return;
+    const uint64_t lo = q.h.arg1 & ~3u, hi = std::min<uint64_t>(sz, (q.h.arg1 + ext + 3) & ~3ull);
+    const uint64_t w = MAXP & ~3u;
+    t.send(req(CBR_OP_BUF_READ, id, (uint32_t)lo, (uint32_t)std::min(w, hi - lo)));
+    if (hi - lo > w)
+        t.send(req(CBR_OP_BUF_READ, id, (uint32_t)((hi - w) & ~3ull),
+                   (uint32_t)(hi - ((hi - w) & ~3ull))));
+}
+
+static void test_scatter_bad(Bench &b) {
+    Test t(b, "scatter BUF_WRITE bad: BAD_ADDRESS, nothing written");
+    for (uint32_t id = 0; id < 4; id++) {
+        const uint32_t sz = BUF_BYTES[id];
+        // geometry: CHUNK 0, CHUNK > PITCH, PITCH 0; with and without a payload
+        for (uint32_t a2 : {CBR_BUF_SCATTER(0, 16), CBR_BUF_SCATTER(0, 65535),
+                            CBR_BUF_SCATTER(17, 16), CBR_BUF_SCATTER(2, 1),
+                            CBR_BUF_SCATTER(65535, 65534), CBR_BUF_SCATTER(5, 0),
+                            CBR_BUF_SCATTER(1, 0), CBR_BUF_SCATTER(65535, 0)}) {
+            t.send(req(CBR_OP_BUF_WRITE, id, 0, a2, rand_bytes(b.rng, 8)));
+            t.send(req(CBR_OP_BUF_WRITE, id, 4, a2, {}));
+        }
+        // the last addressed byte one past the end, for several geometries and alignments
+        for (int i = 0; i < 12; i++) {
+            uint32_t a2 = rand_geometry(b.rng);
+            uint32_t n = (uint32_t)b.rng.range(1, MAXP);
+            while (n > 1 && scatter_extent(a2, n) > sz)
+                n /= 2;
+            uint64_t ext = scatter_extent(a2, n);
+            if (ext > sz) { // a single chunk byte still does not fit: any offset past
+                t.send(req(CBR_OP_BUF_WRITE, id, sz, a2, rand_bytes(b.rng, n)));
+                continue;
+            }
+            t.send(req(CBR_OP_BUF_WRITE, id, (uint32_t)(sz - ext + 1), a2, rand_bytes(b.rng, n)));
+            t.send(req(CBR_OP_BUF_WRITE, id, (uint32_t)(sz - ext + (uint32_t)b.rng.range(1, 64)),
+                       a2, rand_bytes(b.rng, n)));
+        }
+        // one byte over the end only because of the pitch: chunk 2 of 2 just outside
+        if (sz >= 16) {
+            t.send(req(CBR_OP_BUF_WRITE, id, sz - 16, CBR_BUF_SCATTER(3, 14), rand_bytes(b.rng, 6)));
+            t.send(req(CBR_OP_BUF_WRITE, id, sz - 16, CBR_BUF_SCATTER(3, 16), rand_bytes(b.rng, 4)));
+        }
+        // zero length: offset above the size; empty writes are checked too
+        t.send(req(CBR_OP_BUF_WRITE, id, sz + 1, CBR_BUF_SCATTER(3, 16), {}));
+        t.send(req(CBR_OP_BUF_WRITE, id, 0xFFFFFFFFu, CBR_BUF_SCATTER(1, 1), {}));
+        // sums that wrap around 2**32 into range
+        t.send(req(CBR_OP_BUF_WRITE, id, 0xFFFFFFFFu, CBR_BUF_SCATTER(1, 1), rand_bytes(b.rng, 2)));
+        t.send(req(CBR_OP_BUF_WRITE, id, 0xFFFFFFFDu, CBR_BUF_SCATTER(3, 3), rand_bytes(b.rng, 8)));
+        {
+            uint32_t a2 = CBR_BUF_SCATTER(1, 65535), n = MAXP;
+            uint64_t ext = scatter_extent(a2, n); // ~MAXP * 64 KiB: wraps with this offset
+            t.send(req(CBR_OP_BUF_WRITE, id, (uint32_t)(0x100000000ull - ext + 4), a2,
+                       rand_bytes(b.rng, n)));
+            t.send(req(CBR_OP_BUF_WRITE, id, 0, a2, rand_bytes(b.rng, n)));
+        }
+        t.send(req(CBR_OP_BUF_WRITE, id, 0x80000000u, CBR_BUF_SCATTER(3, 16), rand_bytes(b.rng, 3)));
+        // a good one whose packet CRC is bad: BAD_CRC, nothing written
+        Req q = req(CBR_OP_BUF_WRITE, id, 1, CBR_BUF_SCATTER(3, 16), rand_bytes(b.rng, 30));
+        q.bad_crc = true;
+        t.send(q);
+        t.send(req(CBR_OP_BUF_READ, id, 0, std::min(sz, MAXP)));
+    }
+    // 64 KiB pitch: byte 1 lands 65535 bytes after byte 0
+    for (uint32_t id = 0; id < 4; id++) {
+        t.send(req(CBR_OP_BUF_WRITE, id, 0, CBR_BUF_SCATTER(1, 65535), rand_bytes(b.rng, 2)));
+        t.send(req(CBR_OP_BUF_WRITE, id, 0, CBR_BUF_SCATTER(1, 65535), rand_bytes(b.rng, 3)));
+    }
+    for (uint32_t id : {4u, 7u, 0xFFFFFFFFu}) // no such buffer
+        t.send(req(CBR_OP_BUF_WRITE, id, 0, CBR_BUF_SCATTER(3, 16), rand_bytes(b.rng, 6)));
+    t.finish();
+}
+
+// The commit rate: buffer writes per cycle of a MAX_PAYLOAD scatter write, and the rate of
+// back-to-back scatter writes on rx.
+static void test_scatter_rate(Bench &b) {
+    Test t(b, "scatter throughput");
+    uint32_t id = 0; // the largest buffer
+    for (uint32_t i = 1; i < 4; i++)
+        if (BUF_BYTES[i] > BUF_BYTES[id])
+            id = i;
+    std::vector<uint64_t> wrc, acc;
+    b.wrc = &wrc;
+    struct Case {
+        uint32_t chunk, pitch, a1;
+        bool chunk_per_cycle; // chunks stay inside words: one chunk a cycle is required
+    };
+    const Case cases[] = {{3, 16, 0, true},   {3, 16, 1, true},    {4, 16, 0, true},
+                          {2, 4, 2, true},    {1, 2, 3, true},     {1, 1, 0, true},
+                          {3, 3, 0, false},   {5, 16, 0, false},   {16, 16, 0, false},
+                          {16, 64, 4, false}, {65535, 65535, 1, false},
+                          {0, 0, 0, false}}; // the last: contiguous (arg2 = 0)
+    for (const Case &c : cases) {
+        const uint32_t a2 = c.chunk ? CBR_BUF_SCATTER(c.chunk, c.pitch) : 0;
+        uint32_t n = MAXP;
+        while (scatter_extent(a2 ? a2 : CBR_BUF_SCATTER(1, 1), n) + c.a1 > BUF_BYTES[id])
+            n /= 2;
+        wrc.clear();
+        t.send(req(CBR_OP_BUF_WRITE, id, c.a1, a2, rand_bytes(b.rng, n)));
+        b.run_quiet();
+        if (!CHECK(!wrc.empty(), "scatter rate: no writes"))
+            continue;
+        const uint64_t cyc = wrc.back() - wrc.front() + 1;
+        if (getenv("CBR_TB_DEBUG_GAPS"))
+            for (size_t i = 1; i < wrc.size(); i++)
+                if (wrc[i] != wrc[i - 1] + 1)
+                    printf("    gap after write %zu: %" PRIu64 " cycles\n", i, wrc[i] - wrc[i - 1] - 1);
+        const uint64_t chunks = c.chunk ? (n + c.chunk - 1) / c.chunk : 1;
+        printf("  %-26s %4u bytes: %4zu writes in %4" PRIu64 " cycles (%.3f writes/cycle, "
+               "%.3f chunks/cycle, %.2f bytes/cycle)\n",
+               (c.chunk ? "CHUNK " + std::to_string(c.chunk) + " PITCH " +
+                              std::to_string(c.pitch) + " arg1%4=" + std::to_string(c.a1 % 4)
+                        : std::string("contiguous (arg2 = 0)"))
+                   .c_str(),
+               n, wrc.size(), cyc, (double)wrc.size() / (double)cyc,
+               c.chunk ? (double)chunks / (double)cyc : 0.0, (double)n / (double)cyc);
+        CHECK(cyc == wrc.size(), "CHUNK %u PITCH %u: %zu writes took %" PRIu64
+              " cycles (one a cycle expected)", c.chunk, c.pitch, wrc.size(), cyc);
+        if (c.chunk_per_cycle)
+            CHECK(chunks >= cyc, "CHUNK %u PITCH %u: %" PRIu64 " chunks in %" PRIu64
+                  " cycles, below one chunk a cycle", c.chunk, c.pitch, chunks, cyc);
+        if (!c.chunk)
+            CHECK(cyc == (n + 3) / 4, "contiguous commit: %" PRIu64 " cycles for %u words",
+                  cyc, (n + 3) / 4);
+    }
+    b.wrc = nullptr;
+    // Back to back, as the host streams an image: rx words per cycle.
+    b.acc = &acc;
+    for (uint32_t chunk : {4u, 3u}) {
+        acc.clear();
+        const uint32_t a2 = CBR_BUF_SCATTER(chunk, 16);
+        const uint32_t span = (uint32_t)scatter_extent(a2, MAXP);
+        const int N = 32;
+        for (int i = 0; i < N; i++)
+            t.send(req(CBR_OP_BUF_WRITE, id, (uint32_t)(i * 16 * ((MAXP + chunk - 1) / chunk)) %
+                                                 (BUF_BYTES[id] - span + 1) & ~15u,
+                       a2, rand_bytes(b.rng, MAXP)));
+        b.run_quiet();
+        uint64_t sp = acc.back() - acc.front() + 1;
+        double rate = (double)acc.size() / (double)sp;
+        printf("  %d back-to-back scatter writes (CHUNK %u PITCH 16, %u bytes): %.3f rx "
+               "words/cycle (%.2f payload bytes/cycle)\n",
+               N, chunk, MAXP, rate, (double)N * MAXP / (double)sp);
+        if (chunk == 4)
+            CHECK(rate > 0.98, "back-to-back CHUNK 4 PITCH 16 writes: %.3f words/cycle", rate);
+    }
+    // Latency: last request word taken -> first response word out. The extent division
+    // (IW+2 cycles from the header) delays only short scatter writes.
+    for (uint32_t n : {0u, 4u, 16u, 64u, MAXP}) {
+        std::vector<uint64_t> txc;
+        acc.clear();
+        b.txc = &txc;
+        t.send(req(CBR_OP_BUF_WRITE, id, 1, CBR_BUF_SCATTER(3, 16), rand_bytes(b.rng, n)));
+        b.run_quiet();
+        b.txc = nullptr;
+        printf("  scatter BUF_WRITE (CHUNK 3 PITCH 16) of %u bytes: first response word %" PRIu64
+               " cycles after the last request word\n", n, txc.front() - acc.back());
+    }
+    b.acc = nullptr;
+    t.finish();
+}
+
 static void test_opcodes(Bench &b) {
     Test t(b, "unknown opcodes, payload on no-payload opcodes");
     for (uint32_t op : {0x00u, 0x04u, 0x0Fu, 0x12u, 0x1Fu, 0x22u, 0x31u, 0x80u, 0xFFu})
@@ -898,16 +1165,18 @@ static Req random_req(tb::Rng &rng) {
         uint32_t n = (uint32_t)rng.range(0, REG_CHUNK / 4);
         return req(CBR_OP_REG_READ, addr_in(REG_BYTES, 4 * n), n);
     }
-    if (k < 55) {
+    if (k < 48) {
         uint32_t id = (uint32_t)rng.range(0, 3), n = len_small();
         return req(CBR_OP_BUF_WRITE, id, addr_in(BUF_BYTES[id], n), 0, rand_bytes(rng, n));
     }
+    if (k < 55)
+        return rand_scatter(rng, (uint32_t)rng.range(0, 3), len_small());
     if (k < 68) {
         uint32_t id = (uint32_t)rng.range(0, 3), n = len_small();
         return req(CBR_OP_BUF_READ, id, addr_in(BUF_BYTES[id], n), n);
     }
     // well-formed packets with a bad request in them
-    switch (rng.range(0, 11)) {
+    switch (rng.range(0, 13)) {
     case 0: {
         uint32_t n = 4 * (uint32_t)rng.range(1, 8);
         return req(CBR_OP_REG_WRITE, REG_BYTES - n + 4 * (uint32_t)rng.range(1, 4), 0, 0,
@@ -947,6 +1216,19 @@ static Req random_req(tb::Rng &rng) {
         q.h.len = (uint32_t)rng.range(MAXP + 1, 0xFFFFFFFF);
         q.tail_words = (uint32_t)rng.range(0, 6);
         return q;
+    }
+    case 12: { // scatter geometry: CHUNK 0, or CHUNK > PITCH
+        uint32_t p = (uint32_t)rng.range(0, 65534);
+        uint32_t c = rng.chance(0.3) ? 0 : (uint32_t)rng.range(p + 1, 65535);
+        return req(CBR_OP_BUF_WRITE, (uint32_t)rng.range(0, 3), (uint32_t)rng.range(0, 64),
+                   CBR_BUF_SCATTER(c, p), rand_bytes(rng, (size_t)rng.range(0, 40)));
+    }
+    case 13: { // scatter range: the last byte just past the end, or far past
+        uint32_t id = (uint32_t)rng.range(0, 3), sz = BUF_BYTES[id];
+        uint32_t a2 = rand_geometry(rng), n = (uint32_t)rng.range(1, 64);
+        uint64_t ext = scatter_extent(a2, n);
+        uint32_t a1 = ext <= sz ? (uint32_t)(sz - ext + (uint32_t)rng.range(1, 8)) : rng.u32();
+        return req(CBR_OP_BUF_WRITE, id, a1, a2, rand_bytes(rng, n));
     }
     default: {
         Req q = req(CBR_OP_BUF_WRITE, 1, 0, 0, rand_bytes(rng, 20));
@@ -1012,6 +1294,8 @@ int main(int argc, char **argv) {
         test_regs_bad(b);
         test_bufs(b);
         test_bufs_bad(b);
+        test_scatter(b, quick);
+        test_scatter_bad(b);
         test_opcodes(b);
         test_bad_headers(b);
         test_bad_crc_pad(b);
@@ -1020,6 +1304,7 @@ int main(int argc, char **argv) {
         test_reset_mid_packet(b);
         test_backpressure(b);
         test_throughput(b);
+        test_scatter_rate(b);
         const int n = quick ? 500 : 2000;
         const StreamCfg cfgs[] = {
             {"clean, no gaps", n, 0.0, 0.0, 0.0, 0.0, 1, 1},

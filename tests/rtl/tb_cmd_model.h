@@ -6,6 +6,7 @@
 #ifndef CBR_TB_CMD_MODEL_H
 #define CBR_TB_CMD_MODEL_H
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -143,6 +144,25 @@ inline void wr32(uint8_t *p, uint32_t v) {
     p[3] = (uint8_t)(v >> 24);
 }
 
+// A scatter BUF_WRITE's geometry (arg2 != 0, docs/protocol.md "Scatter writes").
+struct Scatter {
+    uint64_t chunk, pitch;
+    explicit Scatter(uint32_t arg2) : chunk(arg2 & 0xFFFFu), pitch(arg2 >> 16) {}
+    bool bad() const { return chunk == 0 || chunk > pitch; }
+    // buffer offset (from arg1) of payload byte k
+    uint64_t at(uint64_t k) const { return k / chunk * pitch + k % chunk; }
+    // Buffer-port writes of a good scatter write of len bytes at a1: one per part of a chunk
+    // that lies in one 32-bit word (docs/cmd.md).
+    uint64_t pieces(uint64_t a1, uint64_t len) const {
+        uint64_t n = 0;
+        for (uint64_t k = 0; k < len; k += chunk) {
+            uint64_t s = a1 + at(k), e = s + std::min(chunk, len - k) - 1;
+            n += e / 4 - s / 4 + 1;
+        }
+        return n;
+    }
+};
+
 // The execution step (docs/protocol.md step 5, docs/cmd.md "Checks"): status, response
 // payload, and the effect on m and c. Only called for a packet that passed steps 1..4.
 inline uint8_t execute(const cbr_pkt &h, const std::vector<uint8_t> &pl, Mem &m, Counts &c,
@@ -186,7 +206,20 @@ inline uint8_t execute(const cbr_pkt &h, const std::vector<uint8_t> &pl, Mem &m,
         c.reads += a1;
         return CBR_ST_OK;
     case CBR_OP_BUF_WRITE:
-        if (a0 > 3 || a1 % 4 || a1 + len > BUF_BYTES[a0])
+        if (a0 > 3)
+            return CBR_ST_BAD_ADDRESS;
+        if (a2) { // scatter: payload byte k to a1 + (k / CHUNK) * PITCH + k % CHUNK
+            const Scatter g((uint32_t)a2);
+            if (g.bad())
+                return CBR_ST_BAD_ADDRESS;
+            if (len == 0 ? a1 > BUF_BYTES[a0] : a1 + g.at(len - 1) >= BUF_BYTES[a0])
+                return CBR_ST_BAD_ADDRESS;
+            for (uint64_t k = 0; k < len; k++)
+                m.buf[a0][a1 + g.at(k)] = pl[k];
+            c.writes += g.pieces(a1, len);
+            return CBR_ST_OK;
+        }
+        if (a1 % 4 || a1 + len > BUF_BYTES[a0])
             return CBR_ST_BAD_ADDRESS;
         if (len)
             memcpy(&m.buf[a0][a1], pl.data(), len);

@@ -354,6 +354,20 @@ static void test_only_run_is_not_idempotent(void **state)
     assert_string_equal(cbr_status_name(200), "?");
 }
 
+static void test_scatter_arg_packs_chunk_low_and_pitch_high(void **state)
+{
+    (void)state;
+    /* BUF_WRITE arg2 (docs/protocol.md, "Scatter writes"): CHUNK in [15:0], PITCH in [31:16]. */
+    assert_int_equal(CBR_BUF_SCATTER(3, 16), 0x00100003u);
+    assert_int_equal(CBR_BUF_SCATTER(1, 65535), 0xFFFF0001u);
+    assert_int_equal(CBR_BUF_SCATTER(65535, 65535), 0xFFFFFFFFu);
+    uint8_t b[40];
+    struct cbr_pkt p = {.opcode = CBR_OP_BUF_WRITE, .arg2 = CBR_BUF_SCATTER(3, 16)};
+    cbr_pkt_encode(&p, NULL, b);
+    static const uint8_t arg2[4] = {3, 0, 16, 0};
+    assert_memory_equal(b + 20, arg2, 4);
+}
+
 int main(void)
 {
     seed = test_seed();
@@ -375,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_reader_nonzero_pad_byte_is_a_bad_packet),
         cmocka_unit_test(test_wire_size_is_whole_words),
         cmocka_unit_test(test_only_run_is_not_idempotent),
+        cmocka_unit_test(test_scatter_arg_packs_chunk_low_and_pitch_high),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
