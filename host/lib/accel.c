@@ -220,6 +220,26 @@ static int buf_write(struct accel *a, uint32_t id, uint32_t off, const uint8_t *
     return 0;
 }
 
+/* Scatter write (protocol.md): payload byte k to off + (k / chunk) * pitch + k % chunk,
+ * split at chunk boundaries into packets of at most max_payload bytes. */
+static int buf_scatter(struct accel *a, uint32_t id, uint32_t off, const uint8_t *data,
+                       size_t n, uint32_t chunk, uint32_t pitch, char *err, size_t len)
+{
+    struct cbr_pkt resp;
+    const uint8_t *pl;
+    size_t per = (a->max_payload / chunk) * chunk;
+    for (size_t done = 0; done < n;) {
+        uint32_t part = n - done < per ? (uint32_t)(n - done) : (uint32_t)per;
+        uint32_t at = off + (uint32_t)(done / chunk) * pitch;
+        int rc = request(a, CBR_OP_BUF_WRITE, id, at, CBR_BUF_SCATTER(chunk, pitch),
+                         data + done, part, &resp, &pl, err, len);
+        if (rc < 0)
+            return rc;
+        done += part;
+    }
+    return 0;
+}
+
 static int buf_read(struct accel *a, uint32_t id, uint32_t off, uint8_t *data, size_t n,
                     char *err, size_t len)
 {
@@ -349,6 +369,9 @@ static int sim_open(cbr_device *dev, const char *args, char *err, size_t len)
 /* A layer on a board: the tile plan and each group's weight sets in the device layout. */
 struct board_layer {
     struct cbr_plan *plan;
+    bool fold;               /* the plan is of `folded`, a rewrite of the layer */
+    cbr_layer folded;
+    int8_t *fold_w;
     uint32_t groups;
     uint8_t **wgt;           /* [g * n_wsets + w]: packed weights */
     uint8_t **param;         /* likewise: packed parameters */
@@ -366,8 +389,79 @@ static void free_board_layer(struct board_layer *bl)
         free(bl->param[i]);
     free(bl->wgt);
     free(bl->param);
+    free(bl->fold_w);
     cbr_plan_free(bl->plan);
     free(bl);
+}
+
+/*
+ * Kernel-column folding for layers with few input channels and wide kernels (a 7x7 stem on
+ * 3 channels uses 3 of 16 array rows): the KW columns of the kernel become KW x C input
+ * channels of a KH x 1 convolution over an input the host rearranges,
+ *     x'[kx*C + c][iy][ox] = x[c][iy][ox*stride_w + kx*dilation_w - pad_left]
+ * (the input zero point where that is padding), w'[o][kx*C + c][ky][0] = w[o][c][ky][kx].
+ * Same sums, same outputs, fewer passes; the input grows by KW / stride_w, so 3x3 layers,
+ * where the input is most of the traffic, are left alone.
+ */
+static bool want_fold(const cbr_layer *l, uint32_t R)
+{
+    const cbr_layer_desc *d = &l->desc;
+    if (d->groups != 1 || d->kw < 5)
+        return false;
+    uint64_t passes = (uint64_t)((d->in_c + R - 1) / R) * d->kh * d->kw;
+    uint64_t folded = (uint64_t)((d->in_c * d->kw + R - 1) / R) * d->kh;
+    return folded * 2 <= passes;
+}
+
+static int make_fold(const cbr_layer *l, struct board_layer *bl)
+{
+    const cbr_layer_desc *d = &l->desc;
+    const uint32_t C = d->in_c, KW = d->kw, KH = d->kh;
+    bl->fold_w = malloc((size_t)d->out_c * C * KW * KH);
+    if (!bl->fold_w)
+        return -1;
+    for (uint32_t o = 0; o < d->out_c; o++)
+        for (uint32_t c = 0; c < C; c++)
+            for (uint32_t ky = 0; ky < KH; ky++)
+                for (uint32_t kx = 0; kx < KW; kx++)
+                    bl->fold_w[((size_t)o * C * KW + kx * C + c) * KH + ky] =
+                        d->weights[(((size_t)o * C + c) * KH + ky) * KW + kx];
+    cbr_layer *f = &bl->folded;
+    *f = *l;
+    f->priv = NULL;
+    f->weights = bl->fold_w;
+    f->desc.weights = bl->fold_w;
+    f->desc.in_c = C * KW;
+    f->desc.in_w = l->conv_ow;
+    f->desc.kw = 1;
+    f->desc.stride_w = 1;
+    f->desc.dilation_w = 1;
+    f->desc.pad_left = f->desc.pad_right = 0;
+    bl->fold = true;
+    return 0;
+}
+
+/* The folded input of n images. */
+static int8_t *fold_input(const cbr_layer *l, uint32_t n, const int8_t *x)
+{
+    const cbr_layer_desc *d = &l->desc;
+    const uint32_t C = d->in_c, KW = d->kw, OW = l->conv_ow;
+    int8_t *f = malloc((size_t)n * C * KW * d->in_h * OW);
+    if (!f)
+        return NULL;
+    for (uint32_t b = 0; b < n; b++)
+        for (uint32_t kx = 0; kx < KW; kx++)
+            for (uint32_t c = 0; c < C; c++)
+                for (uint32_t y = 0; y < d->in_h; y++) {
+                    const int8_t *src = x + (((size_t)b * C + c) * d->in_h + y) * d->in_w;
+                    int8_t *dst = f + ((((size_t)b * KW + kx) * C + c) * d->in_h + y) * OW;
+                    for (uint32_t ox = 0; ox < OW; ox++) {
+                        int64_t ix = (int64_t)ox * d->stride_w + (int64_t)kx * d->dilation_w -
+                                     d->pad_left;
+                        dst[ox] = ix >= 0 && ix < d->in_w ? src[ix] : (int8_t)d->input_zp;
+                    }
+                }
+    return f;
 }
 
 static void accel_layer_release(cbr_device *dev, cbr_layer *l)
@@ -420,9 +514,16 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
     struct board_layer *bl = calloc(1, sizeof *bl);
     if (!bl)
         return fail(err, len, CBR_ENOMEM, "out of memory");
+    if (want_fold(l, in->rows) && make_fold(l, bl) < 0) {
+        free_board_layer(bl);
+        return fail(err, len, CBR_ENOMEM, "out of memory");
+    }
+    const cbr_layer *orig = l;
+    if (bl->fold)
+        l = &bl->folded;
     int rc = cbr_plan_make(l, &caps, &bl->plan, err, len);
     if (rc < 0) {
-        free(bl);
+        free_board_layer(bl);
         return rc;
     }
     const struct cbr_plan *p = bl->plan;
@@ -450,7 +551,7 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
         bl->device_macs += (uint64_t)(r->cy1 - r->cy0) * (r->cx1 - r->cx0) * oc *
                            p->regions[r->region].nc * taps;
     }
-    l->priv = bl;
+    ((cbr_layer *)orig)->priv = bl;
     return 0;
 nomem:
     free_board_layer(bl);
@@ -570,6 +671,7 @@ struct exec {
     int8_t *output;          /* NCHW output, or the conv plane when the host pools */
     uint32_t out_c_total;
     struct residency act, wgt, par;
+    bool scatter;            /* the device takes scatter writes */
     uint8_t *stage;          /* one region in the device layout */
     uint8_t *outbuf;         /* one tile's output */
     uint32_t out_half;       /* the output buffer's halves alternate per tile */
@@ -589,27 +691,55 @@ static int64_t wset_id(const struct exec *e, uint32_t g, uint32_t w)
     return (int64_t)g * e->p->n_wsets + w;
 }
 
+/* Channels c0 .. c0+nc-1 of region rg of job (b, g), `lanes` bytes per pixel per block of
+ * lanes channels (lanes = R: the device layout; lanes = nc: packed). */
+static void pack_channels(const struct exec *e, uint32_t b, uint32_t g,
+                          const struct plan_region *rg, uint32_t c0, uint32_t nc,
+                          uint32_t lanes, uint8_t *dst0)
+{
+    const cbr_layer_desc *d = &e->l->desc;
+    const uint32_t rows = rg->iy1 - rg->iy0, cols = rg->ix1 - rg->ix0;
+    const size_t plane = (size_t)d->in_h * d->in_w;
+    for (uint32_t c = 0; c < nc; c++) {
+        const int8_t *src = e->input + ((size_t)b * d->in_c + (size_t)g * e->p->cin + rg->c0 +
+                                         c0 + c) * plane;
+        uint8_t *dst = dst0 + (size_t)(c / lanes) * rows * cols * lanes + c % lanes;
+        for (uint32_t y = 0; y < rows; y++) {
+            const int8_t *s = src + (size_t)(rg->iy0 + y) * d->in_w + rg->ix0;
+            uint8_t *t = dst + (size_t)y * cols * lanes;
+            for (uint32_t x = 0; x < cols; x++)
+                t[(size_t)x * lanes] = (uint8_t)s[x];
+        }
+    }
+}
+
 /* Write region r of job (b, g) at base. */
 static int write_region(struct exec *e, uint32_t b, uint32_t g, uint32_t r, uint32_t base)
 {
     const struct plan_region *rg = &e->p->regions[r];
-    const cbr_layer_desc *d = &e->l->desc;
     const uint32_t R = e->R, rows = rg->iy1 - rg->iy0, cols = rg->ix1 - rg->ix0;
     if (!rg->bytes)
         return 0;
-    memset(e->stage, 0, rg->bytes);
-    const size_t plane = (size_t)d->in_h * d->in_w;
-    for (uint32_t c = 0; c < rg->nc; c++) {
-        const int8_t *src = e->input + ((size_t)b * d->in_c + (size_t)g * e->p->cin + rg->c0 +
-                                         c) * plane;
-        uint8_t *dst = e->stage + (size_t)(c / R) * rows * cols * R + c % R;
-        for (uint32_t y = 0; y < rows; y++) {
-            const int8_t *s = src + (size_t)(rg->iy0 + y) * d->in_w + rg->ix0;
-            uint8_t *t = dst + (size_t)y * cols * R;
-            for (uint32_t x = 0; x < cols; x++)
-                t[(size_t)x * R] = (uint8_t)s[x];
+    const size_t px = (size_t)rows * cols, cb_bytes = px * R;
+    const uint32_t full = rg->nc / R, rem = rg->nc % R;
+    if (rem && e->scatter) {
+        /* Full channel blocks as they are, the last one's rem channels per pixel with a
+         * scatter write: the padding lanes are never sent (their weights are zero). */
+        int rc = 0;
+        if (full) {
+            uint8_t *st = e->stage;
+            pack_channels(e, b, g, rg, 0, full * R, R, st);
+            rc = buf_write(e->a, BUF_ACT, base, st, full * cb_bytes, e->err, e->len);
         }
+        if (rc == 0) {
+            pack_channels(e, b, g, rg, full * R, rem, rem, e->stage);
+            rc = buf_scatter(e->a, BUF_ACT, base + full * (uint32_t)cb_bytes, e->stage,
+                             px * rem, rem, R, e->err, e->len);
+        }
+        return rc;
     }
+    memset(e->stage, 0, rg->bytes);
+    pack_channels(e, b, g, rg, 0, rg->nc, R, e->stage);
     return buf_write(e->a, BUF_ACT, base, e->stage, rg->bytes, e->err, e->len);
 }
 
@@ -863,6 +993,14 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     struct accel *a = dev->priv;
     const struct board_layer *bl = l->priv;
     const struct cbr_plan *p = bl->plan;
+    const cbr_layer *orig = l;
+    int8_t *folded_in = NULL;
+    if (bl->fold) {
+        if (!(folded_in = fold_input(l, n, input)))
+            return fail(err, len, CBR_ENOMEM, "out of memory for the folded input");
+        input = folded_in;
+        l = &bl->folded;
+    }
     const cbr_layer_desc *d = &l->desc;
     struct exec e = {
         .a = a, .l = l, .bl = bl, .p = p, .R = dev->info.rows, .C = dev->info.cols,
@@ -870,6 +1008,7 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
         .act = {.size = dev->info.act_buf_bytes}, .wgt = {.size = dev->info.wgt_buf_bytes},
         .par = {.size = dev->info.param_entries * PARAM_BYTES},
         .out_half = dev->info.out_buf_bytes / 2,
+        .scatter = (dev->info.features & CBR_FEAT_SCATTER) != 0,
     };
     for (int i = 0; i < 2; i++)
         e.act.s[i].id = e.wgt.s[i].id = e.par.s[i].id = -1;
@@ -910,8 +1049,8 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
         a->tr->ops->stats(a->tr, &after);
     if (p->host_pool)
         cbr_golden_pool(&d->pool, n, d->out_c, p->oh, p->ow, conv, output);
-    st->macs = cbr_layer_macs(l, n);
-    st->bytes_compulsory = cbr_layer_compulsory_bytes(l, n);
+    st->macs = cbr_layer_macs(orig, n);
+    st->bytes_compulsory = cbr_layer_compulsory_bytes(orig, n);
     st->cycles = after.cycles - before.cycles;
     st->core_cycles = t1[0] - t0[0];
     st->link_stall_cycles = st->cycles > st->core_cycles ? st->cycles - st->core_cycles : 0;
@@ -928,6 +1067,7 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
                   (unsigned long long)(t1[2] - t0[2]),
                   (unsigned long long)(bl->device_macs * n * d->groups));
 out_free:
+    free(folded_in);
     free(conv);
     free(e.stage);
     free(e.outbuf);
