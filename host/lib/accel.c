@@ -369,7 +369,9 @@ static int sim_open(cbr_device *dev, const char *args, char *err, size_t len)
 /* A layer on a board: the tile plan and each group's weight sets in the device layout. */
 struct board_layer {
     struct cbr_plan *plan;
-    bool fold;               /* the plan is of `folded`, a rewrite of the layer */
+    bool fold;               /* the plan is of `folded`, a rewrite of the layer: kernel
+                                columns folded into channels, or groups packed */
+    bool kw_fold;            /* the input is rearranged too (fold_input) */
     cbr_layer folded;
     int8_t *fold_w;
     uint32_t groups;
@@ -437,6 +439,46 @@ static int make_fold(const cbr_layer *l, struct board_layer *bl)
     f->desc.stride_w = 1;
     f->desc.dilation_w = 1;
     f->desc.pad_left = f->desc.pad_right = 0;
+    bl->fold = true;
+    bl->kw_fold = true;
+    return 0;
+}
+
+/*
+ * Group packing: a grouped convolution whose groups are narrower than the array (depthwise:
+ * one channel each) runs k groups per job as one convolution with block-diagonal weights,
+ * k * (C/G) input and k * (O/G) output channels; channel order is unchanged. A depthwise
+ * layer on 16x16 then keeps 16 diagonal PEs busy instead of one.
+ */
+static uint32_t pack_factor(const cbr_layer *l, uint32_t R, uint32_t C)
+{
+    const cbr_layer_desc *d = &l->desc;
+    uint32_t cg = d->in_c / d->groups, og = d->out_c / d->groups, best = 1;
+    for (uint32_t k = 2; k <= d->groups; k++)
+        if (d->groups % k == 0 && k * cg <= R && k * og <= C)
+            best = k;
+    return best;
+}
+
+static int make_pack(const cbr_layer *l, struct board_layer *bl, uint32_t k)
+{
+    const cbr_layer_desc *d = &l->desc;
+    const uint32_t cg = d->in_c / d->groups, og = d->out_c / d->groups, taps = d->kh * d->kw;
+    bl->fold_w = calloc((size_t)d->out_c * k * cg, taps);
+    if (!bl->fold_w)
+        return -1;
+    for (uint32_t o = 0; o < d->out_c; o++) {
+        uint32_t i = (o / og) % k; /* o's group within its pack */
+        for (uint32_t c = 0; c < cg; c++)
+            memcpy(bl->fold_w + ((size_t)o * k * cg + i * cg + c) * taps,
+                   d->weights + ((size_t)o * cg + c) * taps, taps);
+    }
+    cbr_layer *f = &bl->folded;
+    *f = *l;
+    f->priv = NULL;
+    f->weights = bl->fold_w;
+    f->desc.weights = bl->fold_w;
+    f->desc.groups = d->groups / k;
     bl->fold = true;
     return 0;
 }
@@ -514,7 +556,8 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
     struct board_layer *bl = calloc(1, sizeof *bl);
     if (!bl)
         return fail(err, len, CBR_ENOMEM, "out of memory");
-    if (want_fold(l, in->rows) && make_fold(l, bl) < 0) {
+    uint32_t k = pack_factor(l, in->rows, in->cols);
+    if ((k > 1 && make_pack(l, bl, k) < 0) || (want_fold(l, in->rows) && make_fold(l, bl) < 0)) {
         free_board_layer(bl);
         return fail(err, len, CBR_ENOMEM, "out of memory");
     }
@@ -544,8 +587,8 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
             pack_wset(l, p, ws, g, in->rows, in->cols, bl->wgt[i], bl->param[i]);
         }
     uint32_t taps = l->desc.kh * l->desc.kw;
-    for (uint32_t k = 0; k < p->n_runs; k++) {
-        const struct plan_run *r = &p->runs[k];
+    for (uint32_t ri = 0; ri < p->n_runs; ri++) {
+        const struct plan_run *r = &p->runs[ri];
         uint64_t oc = (uint64_t)(r->ob0 + r->n_ob) * in->cols;
         oc = (oc < p->cout ? oc : p->cout) - (uint64_t)r->ob0 * in->cols;
         bl->device_macs += (uint64_t)(r->cy1 - r->cy0) * (r->cx1 - r->cx0) * oc *
@@ -995,12 +1038,13 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     const struct cbr_plan *p = bl->plan;
     const cbr_layer *orig = l;
     int8_t *folded_in = NULL;
-    if (bl->fold) {
+    if (bl->kw_fold) {
         if (!(folded_in = fold_input(l, n, input)))
             return fail(err, len, CBR_ENOMEM, "out of memory for the folded input");
         input = folded_in;
-        l = &bl->folded;
     }
+    if (bl->fold)
+        l = &bl->folded;
     const cbr_layer_desc *d = &l->desc;
     struct exec e = {
         .a = a, .l = l, .bl = bl, .p = p, .R = dev->info.rows, .C = dev->info.cols,
