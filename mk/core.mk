@@ -3,8 +3,10 @@
 #
 #   make test-rtl-core          builds tests/rtl/tb_core.cpp for each shape in CORE_SHAPES
 #                               (one Verilator build at a time) and runs CORE_LAYERS random
-#                               layers on each; CBR_SEED=N replays a seed
-#   make soak-rtl-core N=5000   the same with N random layers per shape
+#                               layers and CORE_JOBS planner jobs (resident regions,
+#                               accumulation chains, row-subtiles, queued RUNs) on each;
+#                               CBR_SEED=N replays a seed
+#   make soak-rtl-core N=5000   the same with N random layers and N/4 jobs per shape
 #   make lint-rtl-core          verilator --lint-only -Wall of cbr_top and of cbr_core in
 #                               several shapes, iverilog -g2005 elaboration, and yosys
 #                               synth_xilinx of cbr_top 16x16 that fails on any latch;
@@ -19,6 +21,7 @@ YOSYS ?= yosys
 CORE_BUILD := $(BUILD)/rtl/core
 CORE_SHAPES ?= 4x4 16x16 4x8
 CORE_LAYERS ?= 500
+CORE_JOBS ?= 150
 CORE_BUDGET ?= 30000
 
 # The files of rtl/cbr.f plus those of the core and the command block it does not list yet
@@ -77,13 +80,14 @@ CORE_TB_BINS = $(CORE_SHAPES:%=$(CORE_BUILD)/tb_%/Vtb)
 rtl-core-tests:
 	@for b in $(CORE_TB_BINS); do $(MAKE) --no-print-directory -j1 $$b || exit 1; done
 
-# $(1): random layers per shape. Runs every shape (a failure fails the target after all
+# $(1): random layers per shape, $(2): planner jobs per shape. Runs every shape (a failure fails the target after all
 # have run) and sums their result lines.
 define CORE_RUN
 	@pass=0; fail=0; bad=0; for b in $(CORE_TB_BINS); do \
-	    echo "== $$b --layers $(1)"; start=$$(date +%s); \
-	    $$b --layers $(1) --budget $(CORE_BUDGET) > $$(dirname $$b)/run.log 2>&1; rc=$$?; \
-	    head -1 $$(dirname $$b)/run.log; grep -E '^(utilization|coverage)|random layers' $$(dirname $$b)/run.log; \
+	    echo "== $$b --layers $(1) --jobs $(2)"; start=$$(date +%s); \
+	    $$b --layers $(1) --jobs $(2) --budget $(CORE_BUDGET) > $$(dirname $$b)/run.log 2>&1; rc=$$?; \
+	    head -1 $$(dirname $$b)/run.log; \
+	    grep -E '^(utilization|coverage|back to back)|random layers|planner jobs' $$(dirname $$b)/run.log; \
 	    grep -E 'MISMATCH|FAILED' $$(dirname $$b)/run.log | head -20; \
 	    line=$$(grep -E '^[0-9]+ passed, [0-9]+ failed$$' $$(dirname $$b)/run.log | tail -1); \
 	    echo "$${line:-no result line} ($$(( $$(date +%s) - start )) s)"; \
@@ -100,11 +104,11 @@ define CORE_RUN
 endef
 
 test-rtl-core: rtl-core-tests ## RTL core: bit-exact against the golden model, 3 shapes (CBR_SEED=N)
-	$(call CORE_RUN,$(CORE_LAYERS))
+	$(call CORE_RUN,$(CORE_LAYERS),$(CORE_JOBS))
 
 N ?= 5000
 soak-rtl-core: rtl-core-tests ## RTL core: N random layers per shape (make soak-rtl-core N=20000)
-	$(call CORE_RUN,$(N))
+	$(call CORE_RUN,$(N),$$(( $(N) / 4 )))
 
 # ---- lint and synthesis ----------------------------------------------------------------------
 # Shapes: top[@PARAM=V,...]

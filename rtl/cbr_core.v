@@ -13,6 +13,13 @@
 // pools that bank into the output buffer while the next block accumulates in the other
 // bank. Nothing waits in steady state, so the array takes a beat every cycle.
 //
+// Across tiles: a start requested while a tile runs is taken the cycle after it finishes
+// (the arguments are copied then), so the host queues the next tile; every tile starts at
+// bank 0, and MODE.ACC_KEEP (no drain: the int32 sums stay in the banks) / MODE.ACC_LOAD
+// (first passes add to the banks) chain the input-channel blocks of a tile over several
+// RUNs. ACT_CB_PITCH sets the stride between input-channel blocks, so a tile can be a window
+// of a larger resident input region.
+//
 //   host (cbr_cmd) --reg port--> cbr_core_regs --run copy, go--> all units
 //   host (cbr_cmd) --buf port--> 4 x cbr_core_buf (act, wgt, param, out)
 //   act buf -> cbr_core_agen -> cbr_array <- cbr_core_wload <- wgt buf
@@ -25,10 +32,10 @@
 module cbr_core #(
     parameter ROWS = 16,                // array rows (input channels per block): power of 2, >= 4
     parameter COLS = 16,                // array columns (output channels per block): power of 2, >= 4
-    parameter ACT_BYTES = 65536,        // activation buffer (buffer 0) bytes: power of 2
-    parameter WGT_BYTES = 65536,        // weight buffer (buffer 1) bytes: power of 2
-    parameter PARAM_ENTRIES = 512,      // parameter buffer (buffer 2) channels (32 bytes each)
-    parameter OUT_BYTES = 65536,        // output buffer (buffer 3) bytes: power of 2
+    parameter ACT_BYTES = 524288,       // activation buffer (buffer 0) bytes: power of 2
+    parameter WGT_BYTES = 262144,       // weight buffer (buffer 1) bytes: power of 2
+    parameter PARAM_ENTRIES = 2048,     // parameter buffer (buffer 2) channels (32 bytes each)
+    parameter OUT_BYTES = 131072,       // output buffer (buffer 3) bytes: power of 2
     parameter ACC_PIXELS = 1024         // accumulator bank size in output pixels: power of 2
 ) (
     input  wire        clk,
@@ -85,9 +92,9 @@ module cbr_core #(
     wire [7:0]      r_sh, r_sw, r_dh, r_dw, r_x_zp, r_y_zp, r_act_min, r_act_max;
     wire [7:0]      r_pkh, r_pkw, r_psh, r_psw, r_ppt, r_ppl;
     wire [DW-1:0]   r_oh, r_ow, r_ph, r_pw;
-    wire            r_leaky;
+    wire            r_leaky, r_acc_load, r_acc_keep;
     wire [1:0]      r_pool;
-    wire [AW_A-1:0] r_act_base;
+    wire [AW_A-1:0] r_act_base, r_cb_pitch;
     wire [AW_W-1:0] r_wgt_base;
     wire [AW_O-1:0] r_out_base;
     wire [AW_P-1:0] r_param_base;
@@ -106,9 +113,9 @@ module cbr_core #(
         .r_kh(r_kh), .r_kw(r_kw), .r_sh(r_sh), .r_sw(r_sw), .r_dh(r_dh), .r_dw(r_dw),
         .r_pt(r_pt), .r_pl(r_pl), .r_oh(r_oh), .r_ow(r_ow), .r_x_zp(r_x_zp),
         .r_y_zp(r_y_zp), .r_act_min(r_act_min), .r_act_max(r_act_max), .r_leaky(r_leaky),
-        .r_pool(r_pool), .r_pkh(r_pkh), .r_pkw(r_pkw), .r_psh(r_psh), .r_psw(r_psw),
+        .r_acc_load(r_acc_load), .r_acc_keep(r_acc_keep), .r_pool(r_pool), .r_pkh(r_pkh), .r_pkw(r_pkw), .r_psh(r_psh), .r_psw(r_psw),
         .r_ppt(r_ppt), .r_ppl(r_ppl), .r_ph(r_ph), .r_pw(r_pw),
-        .r_act_base(r_act_base), .r_wgt_base(r_wgt_base), .r_out_base(r_out_base),
+        .r_act_base(r_act_base), .r_cb_pitch(r_cb_pitch), .r_wgt_base(r_wgt_base), .r_out_base(r_out_base),
         .r_param_base(r_param_base), .r_in_c(r_in_c), .r_out_c(r_out_c)
     );
 
@@ -154,16 +161,16 @@ module cbr_core #(
                        buf_id_q == 2'd2 ? h_rd2 : h_rd3;
 
     // ---- bank scoreboard -------------------------------------------------------------------
-    wire       ld_start, ld_sbank, ld_bias, ld_all, ld_dbank;
+    wire       ld_start, ld_sbank, ld_all, ld_dbank;
     wire       bg_first, bg_bank, acc_full, acc_bank, dr_done, d_bank;
-    wire [1:0] b_busy, b_loading, b_bias, b_par, b_full;
+    wire [1:0] b_busy, b_loading, b_ready, b_par, b_full;
 
     cbr_core_ctrl u_ctrl (
         .clk(clk), .rst(crst), .go(go),
-        .ld_start(ld_start), .ld_sbank(ld_sbank), .ld_bias(ld_bias), .ld_all(ld_all),
+        .ld_start(ld_start), .ld_sbank(ld_sbank), .ld_all(ld_all),
         .ld_dbank(ld_dbank), .bg_first(bg_first), .bg_bank(bg_bank),
         .acc_full(acc_full), .acc_bank(acc_bank), .dr_done(dr_done), .dr_bank(d_bank),
-        .b_busy(b_busy), .b_loading(b_loading), .b_bias(b_bias), .b_par(b_par),
+        .b_busy(b_busy), .b_loading(b_loading), .b_ready(b_ready), .b_par(b_par),
         .b_full(b_full));
 
     // ---- parameters --------------------------------------------------------------------------
@@ -174,8 +181,7 @@ module cbr_core #(
     cbr_core_param #(.COLS(COLS), .AW_P(AW_P)) u_param (
         .clk(clk), .rst(crst), .go(go), .running(running), .n_ob(r_n_ob),
         .param_base(r_param_base), .b_busy(b_busy),
-        .ld_start(ld_start), .ld_sbank(ld_sbank), .ld_bias(ld_bias), .ld_all(ld_all),
-        .ld_dbank(ld_dbank),
+        .ld_start(ld_start), .ld_sbank(ld_sbank), .ld_all(ld_all), .ld_dbank(ld_dbank),
         .p_en(p_en), .p_addr(p_addr), .p_rdata(p_rdata),
         .bias_sel(bias_sel), .bias(bias), .rq_sel(d_bank), .m0(m0), .shift(shift),
         .neg_m0(neg_m0), .neg_shift(neg_shift));
@@ -202,8 +208,8 @@ module cbr_core #(
         .clk(clk), .rst(crst), .go(go), .running(running),
         .in_h(r_in_h), .in_w(r_in_w), .n_cb(r_n_cb), .n_ob(r_n_ob), .kh(r_kh), .kw(r_kw),
         .sh(r_sh), .sw(r_sw), .dh(r_dh), .dw(r_dw), .pt(r_pt), .pl(r_pl), .oh(r_oh),
-        .ow(r_ow), .act_base(r_act_base), .in_c(r_in_c), .out_c(r_out_c), .x_zp(r_x_zp),
-        .w_ok(w_ok), .b_bias(b_bias), .b_loading(b_loading),
+        .ow(r_ow), .act_base(r_act_base), .cb_pitch(r_cb_pitch), .in_c(r_in_c), .out_c(r_out_c), .x_zp(r_x_zp),
+        .w_ok(w_ok), .b_ready(b_ready), .b_loading(b_loading),
         .consume(consume), .consume_final(consume_final), .bg_first(bg_first),
         .bg_bank(bg_bank),
         .a_en(a_en), .a_addr(a_addr), .a_rdata(a_rdata),
@@ -225,7 +231,7 @@ module cbr_core #(
     wire [32*COLS-1:0] d_rdata, d_wdata;
 
     cbr_core_acc #(.COLS(COLS), .PIXW(PIXW)) u_acc (
-        .clk(clk), .rst(crst), .go(go),
+        .clk(clk), .rst(crst), .go(go), .load(r_acc_load),
         .in_valid(out_valid), .in_data(out_data), .in_user(out_user),
         .bias_sel(bias_sel), .bias(bias), .full(acc_full), .full_bank(acc_bank),
         .d_act(d_act), .d_bank(d_bank), .d_re(d_re), .d_raddr(d_raddr), .d_rdata(d_rdata),
@@ -236,7 +242,7 @@ module cbr_core #(
         .clk(clk), .rst(crst), .go(go), .n_ob(r_n_ob), .oh(r_oh), .ow(r_ow),
         .pool(r_pool), .pkh(r_pkh), .pkw(r_pkw), .psh(r_psh), .psw(r_psw), .ppt(r_ppt),
         .ppl(r_ppl), .ph(r_ph), .pw(r_pw), .y_zp(r_y_zp), .act_min(r_act_min),
-        .act_max(r_act_max), .leaky(r_leaky), .out_base(r_out_base),
+        .act_max(r_act_max), .leaky(r_leaky), .keep(r_acc_keep), .out_base(r_out_base),
         .b_full(b_full), .b_par(b_par), .m0(m0), .shift(shift), .neg_m0(neg_m0),
         .neg_shift(neg_shift),
         .d_act(d_act), .d_bank(d_bank), .d_re(d_re), .d_raddr(d_raddr), .d_rdata(d_rdata),

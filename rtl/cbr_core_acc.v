@@ -9,11 +9,12 @@
 // post-processing unless a block has fewer passes than the drain needs cycles.
 //
 // Stage (one beat per cycle, no stall): the array's result for pixel p of a pass arrives at
-// cycle t; the bank is read at t, the sum (the bias instead of the bank's value on the
-// block's first pass; int32, wrapping) is formed at t+1 and written at t+2. The same pixel of
-// the next pass arrives at t+P or later, P >= COLS + 2 (cbr_core_wload), so it reads the
-// value written at t+2 whenever P >= 3. The pixel index is counted here: beats of a pass
-// arrive in raster order, and the first one carries sos.
+// cycle t; the bank is read at t, the sum (the bias instead of the bank's value on the block's
+// first pass, unless ACC_LOAD: then the first pass adds to the partial sums a previous tile
+// left in the bank; int32, wrapping) is formed at t+1 and written at t+2. The same pixel of
+// the next pass arrives at t+P or later, P >= COLS + 2 (cbr_core_wload), so it reads the value
+// written at t+2 whenever P >= 3. The pixel index is counted here: beats of a pass arrive in
+// raster order, and the first one carries sos.
 //
 // While the drain owns a bank (d_act, d_bank) its read and write ports are the drain's.
 module cbr_core_acc #(
@@ -23,6 +24,7 @@ module cbr_core_acc #(
     input  wire                clk,
     input  wire                rst,
     input  wire                go,         // start of a tile
+    input  wire                load,       // ACC_LOAD: first passes add to the bank too
     // array output
     input  wire                in_valid,
     input  wire [32*COLS-1:0]  in_data,    // column sums, lane j at [32j+:32]
@@ -74,7 +76,7 @@ module cbr_core_acc #(
 
     // ---- A1: add ---------------------------------------------------------------------------
     wire [64*COLS-1:0] rd;   // bank b's read register at [32*COLS*b +: 32*COLS]
-    wire [32*COLS-1:0] base = a1_first ? bias : rd[32*COLS*a1_bank +: 32*COLS];
+    wire [32*COLS-1:0] base = a1_first && !load ? bias : rd[32*COLS*a1_bank +: 32*COLS];
     assign bias_sel = a1_bank;
 
     reg               a2_v, a2_full, a2_bank;

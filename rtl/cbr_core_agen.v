@@ -6,18 +6,22 @@
 // Two stages. The pass generator steps (ob, cb, ky, kx) and computes each pass's start: the
 // first tap row and column (iy0 = ky*dh - pad_top, ix0 = kx*dw - pad_left) and its buffer
 // word address, all incrementally (the products HW, dh*IN_W, sh*IN_W, pad_top*IN_W are taken
-// once, at the start of the tile). It runs one pass ahead, into a one-entry slot. The beat
-// generator streams the pass's OUT_H x OUT_W beats, stepping iy, ix and the address by the
-// strides; a tap outside the stored tile (padding, or at/after IN_H / IN_W) is sent as X_ZP in
-// every lane, which the array turns into 0. Addresses are computed modulo the buffer size:
-// an in-range tap's address is exact, an out-of-range one is never used.
+// once, at the start of the tile; channel block cb starts cb * CB_PITCH words after
+// ACT_BASE, CB_PITCH = ACT_CB_PITCH / ROWS, or HW when that register is 0). It runs one pass
+// ahead, into a one-entry slot. The beat generator streams the pass's OUT_H x OUT_W beats,
+// stepping iy, ix and the address by the strides; a tap outside the stored tile (padding, or
+// at/after IN_H / IN_W) is sent as X_ZP in every lane, which the array turns into 0.
+// Addresses are computed modulo the buffer size: an in-range tap's address is exact, an
+// out-of-range one is never used.
 //
 // Pass boundaries cost nothing when the weights of the pass are in the shadow registers
-// (w_ok, cbr_core_wload) and, for the first pass of an output block, when the block's bank
-// is loaded with its biases (b_bias): then the next pass's first beat follows the previous
-// pass's last beat in the next cycle. Otherwise the generator waits, and counts the cycle as
-// stall-in (weights or parameters still loading) or stall-out (the bank is still being
-// drained).
+// (w_ok, cbr_core_wload) and, for the first pass of an output block, when the parameter
+// loader has claimed the block's bank (b_ready: the bank is drained and its biases are being
+// loaded; they are in place long before the first beat reaches the accumulator, which takes
+// at least ROWS + COLS + 2 cycles after the issue, while the COLS biases take COLS + 1 cycles
+// after the claim): then the next pass's first beat follows the previous pass's last beat in
+// the next cycle. Otherwise the generator waits, and counts the cycle as stall-in (weights
+// still loading) or stall-out (the bank is still being drained).
 //
 // Feed pipeline: issue (buffer read) -> buffer data -> lane mux (X_ZP) registered -> array,
 // D_FEED = 2 cycles. The beat's sideband to the accumulator: {sos, first, last, bank, eop}:
@@ -48,12 +52,13 @@ module cbr_core_agen #(
     input  wire [DW-1:0]     oh,
     input  wire [DW-1:0]     ow,
     input  wire [AW_A-1:0]   act_base,  // word address of channel block 0, pixel (0, 0)
+    input  wire [AW_A-1:0]   cb_pitch,  // words between channel blocks; 0: IN_H * IN_W
     input  wire [15:0]       in_c,
     input  wire [15:0]       out_c,
     input  wire [7:0]        x_zp,
     // gating
     input  wire              w_ok,      // the pending pass's weights are loading/loaded
-    input  wire [1:0]        b_bias,    // the bank is loaded for its next block
+    input  wire [1:0]        b_ready,   // the bank is claimed for its next block
     input  wire [1:0]        b_loading, // the bank's parameters are being loaded
     output wire              consume,   // a pass's first beat was issued
     output wire              consume_final,  // ... of the tile's last pass
@@ -95,8 +100,10 @@ module cbr_core_agen #(
     endgenerate
 
     // ---- products taken once per tile ----------------------------------------------------
-    reg            go_d;                 // the cycle after go: products valid from go_d + 1
-    reg [AW_A-1:0] hw, dhw, shw, ptw;    // IN_H*IN_W, dh*IN_W, sh*IN_W, pt*IN_W (mod 2^AW_A)
+    // Registered at the end of the go cycle: valid from the cycle after go, when the pass
+    // generator makes its first step.
+    reg [AW_A-1:0] dhw, shw, ptw;        // dh*IN_W, sh*IN_W, pt*IN_W (mod 2^AW_A)
+    reg [AW_A-1:0] cbs;                  // channel-block stride: cb_pitch, or IN_H*IN_W if 0
     wire [31:0]    p_hw = {16'd0, in_h} * {16'd0, in_w};
     wire [23:0]    p_dhw = {16'd0, dh} * {8'd0, in_w};
     wire [23:0]    p_shw = {16'd0, sh} * {8'd0, in_w};
@@ -105,13 +112,10 @@ module cbr_core_agen #(
         {p_hw[31:AW_A], p_dhw[23:AW_A], p_shw[23:AW_A], p_ptw[31:AW_A]};
 
     always @(posedge clk) begin
-        go_d <= go;
-        hw <= p_hw[AW_A-1:0];
         dhw <= p_dhw[AW_A-1:0];
         shw <= p_shw[AW_A-1:0];
         ptw <= p_ptw[AW_A-1:0];
-        if (rst)
-            go_d <= 1'b0;
+        cbs <= cb_pitch == {AW_A{1'b0}} ? p_hw[AW_A-1:0] : cb_pitch;
     end
 
     // ---- pass generator ------------------------------------------------------------------
@@ -120,7 +124,7 @@ module cbr_core_agen #(
     reg [3:0]      pg_ky, pg_kx;
     reg [11:0]     kyd, kxd;             // ky*dh, kx*dw
     reg [AW_A-1:0] kydw;                 // ky*dh*IN_W
-    reg [AW_A-1:0] cboff;                // act_base + cb*IN_H*IN_W
+    reg [AW_A-1:0] cboff;                // act_base + cb*cbs
     reg [16:0]     cbr, obc;             // cb*ROWS, ob*COLS
 
     // the slot: the next pass
@@ -178,7 +182,7 @@ module cbr_core_agen #(
                     kydw <= {AW_A{1'b0}};
                     if (!cb_last) begin
                         pg_cb <= pg_cb + 16'd1;
-                        cboff <= cboff + hw;
+                        cboff <= cboff + cbs;
                         cbr <= cbr + R17;
                     end else begin
                         pg_cb <= 16'd0;
@@ -206,12 +210,12 @@ module cbr_core_agen #(
             cbr <= 17'd0;
             obc <= 17'd0;
         end
-        if (rst || go) begin
-            pg_act <= 1'b0;
+        if (rst || go)
             s_v <= 1'b0;
-        end
-        if (go_d)
-            pg_act <= 1'b1;   // hw, ptw, ... are valid from the next cycle on
+        if (rst)
+            pg_act <= 1'b0;
+        else if (go)
+            pg_act <= 1'b1;   // ptw, cbs, ... are valid from the next cycle on
     end
 
     // ---- beat generator ------------------------------------------------------------------
@@ -223,7 +227,7 @@ module cbr_core_agen #(
     reg signed [CW-1:0] iy, ix, ix0;
     reg [AW_A-1:0]      arow, acur;
 
-    wire gate = !c_sw || (w_ok && (!c_first || b_bias[c_bank]));
+    wire gate = !c_sw || (w_ok && (!c_first || b_ready[c_bank]));
     wire issue = running && bg_has && gate;
     wire ox_last = ox == ow - 1'b1;
     wire oy_last = oy == oh - 1'b1;
@@ -304,7 +308,7 @@ module cbr_core_agen #(
     wire waiting = running && bg_has && !issue;
     assign ev_busy = issue;
     assign ev_mac = issue ? c_mac : {MW{1'b0}};
-    assign ev_stall_out = waiting && c_sw && w_ok && c_first && !b_bias[c_bank] &&
+    assign ev_stall_out = waiting && c_sw && w_ok && c_first && !b_ready[c_bank] &&
                           !b_loading[c_bank];
     assign ev_stall_in = (waiting && !ev_stall_out) || (running && !bg_has && (pg_act || s_v));
 

@@ -7,10 +7,11 @@
 // requantized and pooled. Four units share a bank in a fixed order, and this module holds
 // the one flag each hand-over needs:
 //
-//   param loader   FREE -> busy, loading          (ld_start; only when !busy)
-//                  bias loaded -> bias            (ld_bias: the first pass may start)
+//   param loader   FREE -> busy, loading, ready   (ld_start; only when !busy: the first pass
+//                                                  may start, its biases are in place
+//                                                  before its first beat reaches the bank)
 //                  all loaded  -> par, !loading   (ld_all: the drain may start)
-//   address gen    first beat of the block issued -> !bias
+//   address gen    first beat of the block issued -> !ready
 //   accumulator    last beat of the block written -> full
 //   drain          outputs written -> FREE        (dr_done clears busy, par, full)
 //
@@ -21,7 +22,6 @@ module cbr_core_ctrl (
     input  wire       go,        // start of a tile
     input  wire       ld_start,  // the parameter loader takes bank ld_sbank
     input  wire       ld_sbank,
-    input  wire       ld_bias,   // the biases of bank ld_dbank are loaded
     input  wire       ld_all,    // all parameters of bank ld_dbank are loaded
     input  wire       ld_dbank,
     input  wire       bg_first,  // the first beat of a block entered, on bank bg_bank
@@ -32,7 +32,7 @@ module cbr_core_ctrl (
     input  wire       dr_bank,
     output reg  [1:0] b_busy,    // holds a block (from ld_start to dr_done)
     output reg  [1:0] b_loading, // the parameter loader is filling it
-    output reg  [1:0] b_bias,    // biases loaded, block not started: the first pass may go
+    output reg  [1:0] b_ready,   // claimed, block not started: the first pass may go
     output reg  [1:0] b_par,     // all parameters loaded
     output reg  [1:0] b_full     // every pass of the block accumulated
 );
@@ -41,15 +41,14 @@ module cbr_core_ctrl (
         if (ld_start) begin
             b_busy[ld_sbank] <= 1'b1;
             b_loading[ld_sbank] <= 1'b1;
+            b_ready[ld_sbank] <= 1'b1;
         end
-        if (ld_bias)
-            b_bias[ld_dbank] <= 1'b1;
         if (ld_all) begin
             b_par[ld_dbank] <= 1'b1;
             b_loading[ld_dbank] <= 1'b0;
         end
         if (bg_first)
-            b_bias[bg_bank] <= 1'b0;
+            b_ready[bg_bank] <= 1'b0;
         if (acc_full)
             b_full[acc_bank] <= 1'b1;
         if (dr_done) begin
@@ -60,7 +59,7 @@ module cbr_core_ctrl (
         if (rst || go) begin
             b_busy <= 2'b00;
             b_loading <= 2'b00;
-            b_bias <= 2'b00;
+            b_ready <= 2'b00;
             b_par <= 2'b00;
             b_full <= 2'b00;
         end

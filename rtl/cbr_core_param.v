@@ -8,10 +8,13 @@
 // parameters must be readable at once. Two sets, one per bank, let block ob+1 be loaded and
 // computed while block ob is still being drained with its own parameters.
 //
-// Order: block by block, each into bank ob % 2 once that bank is free (cbr_core_ctrl). The
-// COLS biases are read first (ld_bias: the block's first pass may start), then M0, shift,
-// M0n, shiftn (ld_all: the block may be drained): 5 * COLS reads of one word per cycle, from
-// word PARAM_BASE/4 + (ob*COLS + j)*8 + k for word k of channel j.
+// Order: block by block, each into bank ob % 2 once that bank is free (cbr_core_ctrl;
+// ld_start claims it and lets the block's first pass start). The COLS biases are read first:
+// written by the end of cycle ld_start + COLS + 1, well before the first beat can reach the
+// accumulator (ROWS + COLS + 2 cycles after it is issued, the cycle after ld_start at the
+// earliest). Then M0, shift, M0n, shiftn (ld_all: the block may be drained): 5 * COLS reads
+// of one word per cycle, from word PARAM_BASE/4 + (ob*COLS + j)*8 + k for word k of channel
+// j.
 module cbr_core_param #(
     parameter COLS = 16,  // array columns: channels per output block
     parameter AW_P = 12   // parameter buffer (32-bit) word-address bits
@@ -25,7 +28,6 @@ module cbr_core_param #(
     input  wire [1:0]       b_busy,      // bank holds a block (cbr_core_ctrl)
     output wire             ld_start,    // pulse: loading of a block into bank ld_sbank begins
     output wire             ld_sbank,
-    output reg              ld_bias,     // pulse: the biases of bank ld_dbank are in place
     output reg              ld_all,      // pulse: all parameters of bank ld_dbank are in place
     output reg              ld_dbank,
     // parameter buffer, compute port (read-only)
@@ -71,7 +73,6 @@ module cbr_core_param #(
         wk <= k;
         wj <= j;
         wbank <= bank;
-        ld_bias <= wv && wk == 3'd0 && wj == JLAST;
         ld_all <= wv && wk == 3'd4 && wj == JLAST;
         ld_dbank <= wbank;
         if (ld_start) begin
@@ -98,12 +99,11 @@ module cbr_core_param #(
         if (rst || go) begin
             act <= 1'b0;
             wv <= 1'b0;
-            ld_bias <= 1'b0;
             ld_all <= 1'b0;
         end
     end
 
-    // ld_bias / ld_all are registered one cycle after the write below, so the flags in
+    // ld_all is registered one cycle after the write below, so the flags in
     // cbr_core_ctrl rise after the registers they announce hold their values.
 
     // The register sets: [bank][channel].

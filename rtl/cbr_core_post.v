@@ -17,6 +17,9 @@
 //
 // Outputs go to the output buffer in order: word OUT_BASE/COLS + k for the k-th pooled
 // pixel of the tile, which is exactly docs/registers.md's layout (ob, y, x).
+//
+// ACC_KEEP (keep): a full bank is released at once, untouched (no requantization, no
+// pooling, no output): its int32 partial sums stay for the next tile's ACC_LOAD.
 module cbr_core_post #(
     parameter COLS = 16,  // array columns: lanes per pixel
     parameter PIXW = 10,  // bank address bits: ACC_PIXELS = 2^PIXW
@@ -42,6 +45,7 @@ module cbr_core_post #(
     input  wire [7:0]         act_min,
     input  wire [7:0]         act_max,
     input  wire               leaky,
+    input  wire               keep,      // ACC_KEEP: release full banks without draining
     input  wire [AW_O-1:0]    out_base,  // word address of the tile's first output pixel
     // bank flags (cbr_core_ctrl) and the requantization pairs of bank d_bank
     input  wire [1:0]         b_full,
@@ -335,7 +339,7 @@ module cbr_core_post #(
                 if (dr_ob == n_ob)
                     st <= S_OFF;
                 else if (b_full[d_bank] && b_par[d_bank]) begin
-                    st <= S_REQ;
+                    st <= keep ? S_FIN : S_REQ;
                     p <= {PIXW{1'b0}};
                 end
             S_REQ: begin

@@ -1,7 +1,8 @@
 `resetall
 `default_nettype none
 // cbr_core_regs - the core's register block (docs/registers.md): ap_ctrl_hs at 0x00, the
-// tile arguments, and the 64-bit performance counters at 0x80.
+// tile arguments (0x10..0x70, 0x78), the 64-bit per-tile counters at 0x80 and the 64-bit
+// cumulative counters at 0xC0.
 //
 // Why a run copy: the host writes the next tile's arguments while the current tile runs
 // (double buffering), so every argument is copied into a run register when ap_start is
@@ -9,16 +10,24 @@
 // bits of every word so registers read back exactly as written; the run copy keeps only the
 // bits the datapath uses, already converted to word addresses of each buffer.
 //
-// Control: ap_start is set by a CTRL write with bit 0 or by core_start (the RUN command),
-// and taken in the first cycle the core is not running: the arguments are copied in that
-// cycle (`take`), `go` pulses the cycle after (every run register valid from then on) and
-// `running` stays high from then until run_done. ap_done is set by run_done and cleared only
-// when the next ap_start is taken (not on read, as HLS has it): every register read can then
-// be retried over a lossy link. RUNS (0x74) counts the starts taken since reset, so the host
-// learns whether a RUN whose answer was lost reached the core.
+// Control: ap_start is set by a CTRL write with bit 0 or by core_start (the RUN command), and
+// taken in the first cycle the core is not running: the arguments are copied in that cycle
+// (`take`), `go` pulses the cycle after (every run register valid from then on) and `running`
+// stays high from then until run_done. A start requested while one is pending merges with it
+// (ap_start is one bit); one requested in the very cycle the pending one is taken stays
+// pending for the next tile, as the argument writes of that cycle do. ap_done is set by
+// run_done and cleared only when the next ap_start is taken (not on read, as HLS has it):
+// every register read can then be retried over a lossy link. RUNS (0x74) counts the starts
+// taken since reset, so the host learns whether a RUN whose answer was lost reached the core.
 // ap_idle = !running; ap_ready = the core would take ap_start now (!running && !ap_start).
 // core_reset (the RESET command) clears ap_start, ap_done and running; arguments, RUNS and
 // the counters keep their values.
+//
+// Counters: the per-tile ones (0x80..0xA4) restart when ap_start is taken; the cumulative
+// TOTAL_* (0xC0..0xE4, same order) count the same events over every tile since the hardware
+// reset (rst only: not core_reset, not ap_start), so a host that queues tiles back to back
+// diffs them around a layer. TOTAL_CYCLES counts the take cycle and the running cycles of
+// every tile, i.e. the sum of the per-tile CYCLES (an aborted tile's cycles included).
 module cbr_core_regs #(
     parameter ROWS = 16,  // array rows: bytes per activation-buffer word
     parameter COLS = 16,  // array columns: bytes per weight- and output-buffer word
@@ -68,6 +77,8 @@ module cbr_core_regs #(
     output reg  [7:0]      r_act_min,
     output reg  [7:0]      r_act_max,
     output reg             r_leaky,
+    output reg             r_acc_load,    // MODE bit 2: the first pass adds to the bank
+    output reg             r_acc_keep,    // MODE bit 3: no drain, the bank keeps the sums
     output reg  [1:0]      r_pool,
     output reg  [7:0]      r_pkh,
     output reg  [7:0]      r_pkw,
@@ -78,6 +89,7 @@ module cbr_core_regs #(
     output reg  [DW-1:0]   r_ph,
     output reg  [DW-1:0]   r_pw,
     output reg  [AW_A-1:0] r_act_base,    // ACT_BASE / ROWS
+    output reg  [AW_A-1:0] r_cb_pitch,    // ACT_CB_PITCH / ROWS (0: IN_H * IN_W)
     output reg  [AW_W-1:0] r_wgt_base,    // WGT_BASE / COLS
     output reg  [AW_O-1:0] r_out_base,    // OUT_BASE / COLS
     output reg  [AW_P-1:0] r_param_base,  // PARAM_BASE / 4
@@ -87,7 +99,9 @@ module cbr_core_regs #(
 
     localparam RB = $clog2(ROWS);
     localparam CB = $clog2(COLS);
-    localparam NARG = 25;  // 0x10 .. 0x70
+    localparam NARG = 25;  // 0x10 .. 0x70; ACT_CB_PITCH (0x78) is held apart (RUNS is 0x74)
+    localparam [9:0] W_CTRL = 10'd0, W_RUNS = 10'd29, W_PITCH = 10'd30, W_CNT = 10'd32,
+                     W_TOT = 10'd48;
 
     // Argument word indices (address = 0x10 + 4 * index).
     localparam A_IN_H = 0, A_IN_W = 1, A_N_CB = 2, A_N_OB = 3, A_KH = 4, A_KW = 5,
@@ -97,9 +111,11 @@ module cbr_core_regs #(
                A_OUT_BASE = 21, A_PARAM_BASE = 22, A_IN_C = 23, A_OUT_C = 24;
 
     reg [32*NARG-1:0] arg_q;
+    reg [31:0]        pitch_q;  // ACT_CB_PITCH
     reg               ap_start, ap_done;
     reg [31:0]        runs;
     reg [63:0]        c_cycles, c_busy, c_macs, c_stall_in, c_stall_out;
+    reg [63:0]        t_cycles, t_busy, t_macs, t_stall_in, t_stall_out;
 
     wire [9:0] widx = reg_addr[11:2];
     wire       is_arg = widx >= 10'd4 && widx < 10'd4 + NARG;
@@ -115,8 +131,8 @@ module cbr_core_regs #(
         go <= take;
         if (reg_we && is_arg)
             arg_q[32*aidx +: 32] <= reg_wdata;
-        if ((reg_we && widx == 10'd0 && reg_wdata[0]) || core_start)
-            ap_start <= 1'b1;
+        if (reg_we && widx == W_PITCH)
+            pitch_q <= reg_wdata;
         if (run_done) begin
             ap_done <= 1'b1;
             running <= 1'b0;
@@ -127,6 +143,9 @@ module cbr_core_regs #(
             running <= 1'b1;
             runs <= runs + 32'd1;
         end
+        // after take: a start requested in the take cycle is the next tile's
+        if ((reg_we && widx == W_CTRL && reg_wdata[0]) || core_start)
+            ap_start <= 1'b1;
         if (rst || core_reset) begin
             ap_start <= 1'b0;
             ap_done <= 1'b0;
@@ -135,6 +154,7 @@ module cbr_core_regs #(
         end
         if (rst) begin
             arg_q <= {(32*NARG){1'b0}};
+            pitch_q <= 32'd0;
             runs <= 32'd0;
         end
     end
@@ -163,6 +183,8 @@ module cbr_core_regs #(
             r_act_min <= arg_q[32*A_ACT +: 8];
             r_act_max <= arg_q[32*A_ACT + 8 +: 8];
             r_leaky <= arg_q[32*A_MODE];
+            r_acc_load <= arg_q[32*A_MODE + 2];
+            r_acc_keep <= arg_q[32*A_MODE + 3];
             r_pool <= arg_q[32*A_MODE + 4 +: 2];
             r_pkh <= arg_q[32*A_POOL_K +: 8];
             r_pkw <= arg_q[32*A_POOL_K + 8 +: 8];
@@ -173,6 +195,7 @@ module cbr_core_regs #(
             r_ph <= arg_q[32*A_POOL_OUT +: DW];
             r_pw <= arg_q[32*A_POOL_OUT + 16 +: DW];
             r_act_base <= arg_q[32*A_ACT_BASE + RB +: AW_A];
+            r_cb_pitch <= pitch_q[RB +: AW_A];
             r_wgt_base <= arg_q[32*A_WGT_BASE + CB +: AW_W];
             r_out_base <= arg_q[32*A_OUT_BASE + CB +: AW_O];
             r_param_base <= arg_q[32*A_PARAM_BASE + 2 +: AW_P];
@@ -199,6 +222,26 @@ module cbr_core_regs #(
         end
     end
 
+    // Cumulative: the same events, never restarted but by rst. take and running never
+    // coincide, so take || running is exactly the cycles the per-tile CYCLES counts.
+    always @(posedge clk) begin
+        if (take || running)
+            t_cycles <= t_cycles + 64'd1;
+        if (running) begin
+            t_busy <= t_busy + {63'd0, ev_busy};
+            t_macs <= t_macs + {{(64-MW){1'b0}}, ev_mac};
+            t_stall_in <= t_stall_in + {63'd0, ev_stall_in};
+            t_stall_out <= t_stall_out + {63'd0, ev_stall_out};
+        end
+        if (rst) begin
+            t_cycles <= 64'd0;
+            t_busy <= 64'd0;
+            t_macs <= 64'd0;
+            t_stall_in <= 64'd0;
+            t_stall_out <= 64'd0;
+        end
+    end
+
     // ---- reads -----------------------------------------------------------------------------
     reg [31:0] rd;
     always @(*) begin
@@ -206,18 +249,29 @@ module cbr_core_regs #(
         if (is_arg)
             rd = arg_q[32*aidx +: 32];
         case (widx)
-            10'd0: rd = {28'd0, !running && !ap_start, !running, ap_done, ap_start};
-            10'd29: rd = runs;
-            10'd32: rd = c_cycles[31:0];
-            10'd33: rd = c_cycles[63:32];
-            10'd34: rd = c_busy[31:0];
-            10'd35: rd = c_busy[63:32];
-            10'd36: rd = c_macs[31:0];
-            10'd37: rd = c_macs[63:32];
-            10'd38: rd = c_stall_in[31:0];
-            10'd39: rd = c_stall_in[63:32];
-            10'd40: rd = c_stall_out[31:0];
-            10'd41: rd = c_stall_out[63:32];
+            W_CTRL: rd = {28'd0, !running && !ap_start, !running, ap_done, ap_start};
+            W_RUNS: rd = runs;
+            W_PITCH: rd = pitch_q;
+            W_CNT + 10'd0: rd = c_cycles[31:0];
+            W_CNT + 10'd1: rd = c_cycles[63:32];
+            W_CNT + 10'd2: rd = c_busy[31:0];
+            W_CNT + 10'd3: rd = c_busy[63:32];
+            W_CNT + 10'd4: rd = c_macs[31:0];
+            W_CNT + 10'd5: rd = c_macs[63:32];
+            W_CNT + 10'd6: rd = c_stall_in[31:0];
+            W_CNT + 10'd7: rd = c_stall_in[63:32];
+            W_CNT + 10'd8: rd = c_stall_out[31:0];
+            W_CNT + 10'd9: rd = c_stall_out[63:32];
+            W_TOT + 10'd0: rd = t_cycles[31:0];
+            W_TOT + 10'd1: rd = t_cycles[63:32];
+            W_TOT + 10'd2: rd = t_busy[31:0];
+            W_TOT + 10'd3: rd = t_busy[63:32];
+            W_TOT + 10'd4: rd = t_macs[31:0];
+            W_TOT + 10'd5: rd = t_macs[63:32];
+            W_TOT + 10'd6: rd = t_stall_in[31:0];
+            W_TOT + 10'd7: rd = t_stall_in[63:32];
+            W_TOT + 10'd8: rd = t_stall_out[31:0];
+            W_TOT + 10'd9: rd = t_stall_out[63:32];
             default: ;
         endcase
     end

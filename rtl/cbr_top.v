@@ -23,14 +23,15 @@ module cbr_top #(
     input  wire        tx_ready
 );
 
-    localparam ACT_BYTES = 65536;      // buffer 0
-    localparam WGT_BYTES = 65536;      // buffer 1
-    localparam PARAM_ENTRIES = 512;    // buffer 2: 32 bytes per channel
-    localparam OUT_BYTES = 65536;      // buffer 3
+    localparam ACT_BYTES = 524288;     // buffer 0 (512 KiB)
+    localparam WGT_BYTES = 262144;     // buffer 1 (256 KiB)
+    localparam PARAM_ENTRIES = 2048;   // buffer 2: 32 bytes per channel (64 KiB)
+    localparam OUT_BYTES = 131072;     // buffer 3 (128 KiB)
     localparam ACC_PIXELS = 1024;      // accumulator bank, output pixels (INFO word 13)
+    localparam MAX_PAYLOAD = 16384;    // longest packet payload, bytes (INFO word 7)
     // CBR_FEAT_* of host/include/cbr.h: LEAKY | MAXPOOL | AVGPOOL | DEPTHWISE (groups, run
     // by the host one group at a time) | DILATION | COUNTERS
-    localparam FEATURES = 32'h3F;
+    localparam FEATURES = 32'h7F;  // docs/protocol.md: bit 6 = scatter BUF_WRITE
 
     wire        reg_we, reg_re, buf_we, buf_re, core_start, core_reset;
     wire [11:0] reg_addr;
@@ -38,7 +39,9 @@ module cbr_top #(
     wire [1:0]  buf_id;
     wire [3:0]  buf_wstrb;
 
+    // REG_BYTES: cbr_cmd's default 256 covers the core's registers (the last is 0xE4).
     cbr_cmd #(
+        .MAX_PAYLOAD(MAX_PAYLOAD),
         .BUF0_BYTES(ACT_BYTES),
         .BUF1_BYTES(WGT_BYTES),
         .BUF2_BYTES(32 * PARAM_ENTRIES),

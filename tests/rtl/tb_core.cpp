@@ -12,9 +12,22 @@
 // of the array, saturation both ways, extreme M0 and shifts, zero points -128 and 127, every
 // activation, leaky, every pooling mode (with ceil mode), groups (run as one tile per group,
 // as the host does), non-zero buffer bases, partial-strobe buffer writes, arguments
-// overwritten while a tile runs (the run copy), and RESET in the middle of a tile.
+// overwritten while a tile runs (the run copy), and RESET in the middle of a tile. Every
+// tile also checks that the cumulative TOTAL_* counters moved by exactly its own counters.
 //
-//   Vtb [--seed N] [--layers N] [--budget CYCLES] [--util-only]
+// Planner jobs (--jobs N): whole layers cut the way the host's tile planner cuts them, run as
+// several RUNs and compared with the golden model: the input stored once as a resident
+// region with a channel-block pitch (ACT_CB_PITCH), output blocks in groups of at most two,
+// input-channel blocks split over a chain of 1..4 RUNs (ACC_KEEP, ACC_LOAD|ACC_KEEP,
+// ACC_LOAD: int32 partial sums stay in the accumulator banks between RUNs, pooling on the
+// last), and (without pooling) conv rows split into row-subtiles that read the region from
+// ACT_BASE at their first row. Half of the jobs queue every RUN while the previous one
+// runs (back to back, no host round trip), half run them one at a time.
+// Directed tests: two tiles queued back to back (both outputs, RUNS, TOTAL_*, the idle gap
+// between them printed), a start requested in the very cycle the pending one is taken, and
+// TOTAL_* across a RESET.
+//
+//   Vtb [--seed N] [--layers N] [--jobs N] [--budget CYCLES] [--util-only] [--only K]
 //
 // --budget bounds the estimated cycles of one random layer (speed of the run, not
 // coverage: large kernels come with small planes). The 3x3 64 -> 64 layer on a 16x16 plane
@@ -41,26 +54,31 @@ extern "C" {
 #ifndef COLS
 #define COLS 16
 #endif
+// cbr_core's defaults (those of cbr_top)
 #ifndef ACT_BYTES
-#define ACT_BYTES 65536
+#define ACT_BYTES 524288
 #endif
 #ifndef WGT_BYTES
-#define WGT_BYTES 65536
+#define WGT_BYTES 262144
 #endif
 #ifndef PARAM_ENTRIES
-#define PARAM_ENTRIES 512
+#define PARAM_ENTRIES 2048
 #endif
 #ifndef OUT_BYTES
-#define OUT_BYTES 65536
+#define OUT_BYTES 131072
 #endif
 #ifndef ACC_PIXELS
 #define ACC_PIXELS 1024
 #endif
 
 enum {
-    REG_CTRL = 0x00, REG_IN_H = 0x10, REG_OUT_C = 0x70, REG_RUNS = 0x74, REG_COUNTERS = 0x80,
+    REG_CTRL = 0x00, REG_IN_H = 0x10, REG_MODE = 0x48, REG_OUT_C = 0x70, REG_RUNS = 0x74,
+    REG_PITCH = 0x78, REG_COUNTERS = 0x80, REG_TOTALS = 0xC0,
 };
 enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4, CTRL_READY = 8 };
+enum { MODE_ACC_LOAD = 1u << 2, MODE_ACC_KEEP = 1u << 3 };
+enum { NREGS = 25 };  // argument words 0x10 .. 0x70
+enum { CNT_CYCLES, CNT_BUSY, CNT_MACS, CNT_STALL_IN, CNT_STALL_OUT, NCNT };
 
 // ---- the DUT behind the cbr_cmd-style ports ---------------------------------------------
 struct Dut {
@@ -146,15 +164,26 @@ struct Dut {
         m->buf_re = 0;
         return m->buf_rdata;
     }
-    // bytes at a word-aligned offset; split_strobes writes each word as two half-word writes
+    // bytes at a word-aligned offset; split_strobes writes each word as several writes of
+    // contiguous byte runs (as cbr_cmd's scatter BUF_WRITE does: 0001, 0110, 1000, ...),
+    // with garbage in the bytes not enabled
     void buf_write(int id, uint32_t off, const std::vector<uint8_t> &b, bool split_strobes) {
+        static const uint8_t splits[5][5] = {
+            {0x3, 0xC, 0}, {0x1, 0x6, 0x8, 0}, {0x7, 0x8, 0}, {0x1, 0x2, 0x4, 0x8, 0},
+            {0x1, 0xE, 0},
+        };
         for (size_t i = 0; i < b.size(); i += 4) {
             uint32_t v = 0;
             for (int k = 0; k < 4 && i + k < b.size(); k++)
                 v |= (uint32_t)b[i + k] << (8 * k);
             if (split_strobes) {
-                buf_write_word(id, off + (uint32_t)i, v, 0x3);
-                buf_write_word(id, off + (uint32_t)i, v ^ 0x0000FFFFu, 0xC); // low half kept
+                const uint8_t *sp = splits[(i / 4) % 5];
+                for (int k = 0; sp[k]; k++) {
+                    uint32_t keep = 0;
+                    for (int j = 0; j < 4; j++)
+                        keep |= (sp[k] >> j & 1u) ? 0xFFu << (8 * j) : 0;
+                    buf_write_word(id, off + (uint32_t)i, v ^ (~keep & 0x5AC3A55Au), sp[k]);
+                }
             } else {
                 buf_write_word(id, off + (uint32_t)i, v);
             }
@@ -173,6 +202,32 @@ struct Dut {
         uint64_t lo = reg_read(REG_COUNTERS + 8 * k);
         uint64_t hi = reg_read(REG_COUNTERS + 8 * k + 4);
         return lo | hi << 32;
+    }
+    // cumulative counter k (TOTAL_*); the high word is read first and again after the low
+    // one, so a carry between the two reads is seen
+    uint64_t total(int k) {
+        for (;;) {
+            uint64_t hi = reg_read(REG_TOTALS + 8 * k + 4);
+            uint64_t lo = reg_read(REG_TOTALS + 8 * k);
+            if (reg_read(REG_TOTALS + 8 * k + 4) == hi)
+                return lo | hi << 32;
+        }
+    }
+    void totals(uint64_t *t) {
+        for (int k = 0; k < NCNT; k++)
+            t[k] = total(k);
+    }
+    void pulse_reset() {
+        m->core_reset = 1;
+        tick();
+        m->core_reset = 0;
+        tick();
+    }
+    // RUN as cbr_cmd sends it: a one-cycle core_start pulse
+    void pulse_start() {
+        m->core_start = 1;
+        tick();
+        m->core_start = 0;
     }
 };
 
@@ -239,7 +294,15 @@ static int32_t rnd_shift(tb::Rng &r) {
     }
 }
 
-static bool make_layer(tb::Rng &r, uint64_t budget, Layer &L) {
+// Restrictions for the planner jobs.
+struct LayerOpts {
+    bool dense = false;               // groups = 1
+    bool no_pool = false;
+    uint32_t cg_min = 0, cg_max = 0;  // input channels, when cg_max != 0
+    uint32_t og_max = 0;              // output channels at most, when != 0
+};
+
+static bool make_layer(tb::Rng &r, uint64_t budget, Layer &L, const LayerOpts &lo = LayerOpts{}) {
     cbr_layer_desc &d = L.d;
     d = cbr_layer_desc{};
     d.kh = (uint32_t)r.range(1, 11);
@@ -275,7 +338,11 @@ static bool make_layer(tb::Rng &r, uint64_t budget, Layer &L) {
     d.groups = 1;
     uint32_t cg = (uint32_t)(r.chance(0.3) ? r.range(1, ROWS) : r.range(1, 3 * ROWS + 2));
     uint32_t og = (uint32_t)(r.chance(0.3) ? r.range(1, COLS) : r.range(1, 3 * COLS + 2));
-    if (r.chance(0.12)) {
+    if (lo.cg_max) {
+        cg = (uint32_t)r.range(lo.cg_min, lo.cg_max);
+        if (lo.og_max)
+            og = (uint32_t)r.range(1, lo.og_max);
+    } else if (!lo.dense && r.chance(0.12)) {
         d.groups = (uint32_t)r.range(2, 3);
         if (r.chance(0.4)) { // depthwise
             cg = 1;
@@ -298,7 +365,7 @@ static bool make_layer(tb::Rng &r, uint64_t budget, Layer &L) {
             d.clamp_max = std::min<int32_t>(127, std::max(d.output_zp, -128) +
                                                      (int32_t)r.range(0, 60));
     }
-    d.pool.kind = (cbr_pool_kind)r.range(0, 3);
+    d.pool.kind = lo.no_pool ? CBR_POOL_NONE : (cbr_pool_kind)r.range(0, 3);
     if (d.pool.kind == CBR_POOL_MAX || d.pool.kind == CBR_POOL_AVG) {
         d.pool.kh = (uint32_t)r.range(1, 4);
         d.pool.kw = r.chance(0.6) ? d.pool.kh : (uint32_t)r.range(1, 4);
@@ -431,8 +498,16 @@ struct RunOpts {
     bool split_strobes = false;   // partial-strobe writes of the activations
     bool clobber_args = false;    // overwrite the arguments while the tile runs
     bool readback = false;        // read the weight buffer back and compare
+    bool run_pulse = false;       // start with core_start (RUN) instead of a CTRL write
     uint32_t act_base = 0, wgt_base = 0, out_base = 0, param_base = 0;
+    uint32_t cb_pitch = 0;        // ACT_CB_PITCH; 0: the blocks follow each other
 };
+
+// Bytes of the activation region of a tile of n_cb blocks with this ACT_CB_PITCH.
+static size_t act_span(const Layer &L, uint32_t n_cb, uint32_t cb_pitch) {
+    size_t plane = (size_t)L.d.in_h * L.d.in_w * ROWS;
+    return (size_t)(n_cb - 1) * (cb_pitch ? cb_pitch : plane) + plane;
+}
 
 struct RunResult {
     bool finished = false;
@@ -448,12 +523,14 @@ static RunResult run_group(Dut &dut, tb::Score &score, const Layer &L, uint32_t 
     const uint32_t R = ROWS, C = COLS;
     RunResult res;
 
-    // activations: channel-blocked NHWC, zero past the group's channels
-    std::vector<uint8_t> act(t.act_bytes, 0);
+    // activations: channel-blocked NHWC, zero past the group's channels, channel block cb
+    // at cb * pitch
+    std::vector<uint8_t> act(act_span(L, t.n_cb, o.cb_pitch), 0);
     const size_t plane = (size_t)d.in_h * d.in_w;
+    const size_t pitch = o.cb_pitch ? o.cb_pitch : plane * R;
     for (uint32_t c = 0; c < t.cg; c++)
         for (size_t px = 0; px < plane; px++)
-            act[((size_t)(c / R) * plane + px) * R + c % R] =
+            act[(size_t)(c / R) * pitch + px * R + c % R] =
                 (uint8_t)L.x[(size_t)(g * t.cg + c) * plane + px];
     // weights and parameters
     std::vector<uint8_t> wgt(t.wgt_bytes, 0), par((size_t)t.og * 32, 0);
@@ -505,21 +582,30 @@ static RunResult run_group(Dut &dut, tb::Score &score, const Layer &L, uint32_t 
         L.ph | L.pw << 16, o.act_base, o.wgt_base, o.out_base, o.param_base, t.cg, t.og,
     };
     const int nregs = (int)(sizeof regs / sizeof regs[0]);
+    static_assert(sizeof regs / sizeof regs[0] == NREGS, "argument words");
     for (int i = 0; i < nregs; i++)
         dut.reg_write(REG_IN_H + 4 * i, regs[i]);
+    dut.reg_write(REG_PITCH, o.cb_pitch);
     bool rb_ok = true;
     for (int i = 0; i < nregs; i++)
         rb_ok &= dut.reg_read(REG_IN_H + 4 * i) == regs[i];
+    rb_ok &= dut.reg_read(REG_PITCH) == o.cb_pitch;
     score.check(rb_ok, "%s: registers do not read back", L.name.c_str());
 
     uint32_t ctrl = dut.reg_read(REG_CTRL);
     score.check((ctrl & (CTRL_IDLE | CTRL_START)) == CTRL_IDLE,
                 "%s: CTRL = 0x%x before start, expected idle", L.name.c_str(), ctrl);
     const uint32_t runs_before = dut.reg_read(REG_RUNS);
-    dut.reg_write(REG_CTRL, CTRL_START);
+    uint64_t tot0[NCNT], tot1[NCNT];
+    dut.totals(tot0);
+    if (o.run_pulse)
+        dut.pulse_start();
+    else
+        dut.reg_write(REG_CTRL, CTRL_START);
     if (o.clobber_args) {
         for (int i = 0; i < nregs; i++)
             dut.reg_write(REG_IN_H + 4 * i, (uint32_t)(0x5A5A5A5Au * (i + 1)));
+        dut.reg_write(REG_PITCH, 0xA5A5A5A5u);
     }
     const uint64_t limit = 4 * estimate(L) + 20000;
     const uint64_t start = dut.cycles;
@@ -536,10 +622,7 @@ static RunResult run_group(Dut &dut, tb::Score &score, const Layer &L, uint32_t 
     }
     if (!score.check(res.finished, "%s: no ap_done within %" PRIu64 " cycles (CTRL = 0x%x)",
                      L.name.c_str(), limit, ctrl)) {
-        dut.m->core_reset = 1;
-        dut.tick();
-        dut.m->core_reset = 0;
-        dut.tick();
+        dut.pulse_reset();
         return res;
     }
     /* ap_done stays until the next start (reads are idempotent); RUNS counted this start. */
@@ -553,6 +636,16 @@ static RunResult run_group(Dut &dut, tb::Score &score, const Layer &L, uint32_t 
     res.macs = dut.counter(2);
     res.stall_in = dut.counter(3);
     res.stall_out = dut.counter(4);
+    dut.totals(tot1);
+    const uint64_t tile_cnt[NCNT] = {res.cycles, res.busy, res.macs, res.stall_in, res.stall_out};
+    bool tot_ok = true;
+    for (int k = 0; k < NCNT; k++)
+        tot_ok &= tot1[k] - tot0[k] == tile_cnt[k];
+    score.check(tot_ok, "%s: TOTAL_* moved by %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64
+                "/%" PRIu64 ", the tile's counters are %" PRIu64 "/%" PRIu64 "/%" PRIu64
+                "/%" PRIu64 "/%" PRIu64, L.name.c_str(), tot1[0] - tot0[0], tot1[1] - tot0[1],
+                tot1[2] - tot0[2], tot1[3] - tot0[3], tot1[4] - tot0[4], tile_cnt[0],
+                tile_cnt[1], tile_cnt[2], tile_cnt[3], tile_cnt[4]);
 
     std::vector<uint8_t> out = dut.buf_read(3, o.out_base, t.out_bytes);
     const size_t oplane = (size_t)L.ph * L.pw;
@@ -608,15 +701,420 @@ static bool run_layer(Dut &dut, tb::Score &score, const Layer &L, const RunOpts 
     return ok;
 }
 
+// ---- RUN lists: back to back or one at a time ---------------------------------------------
+struct TileRun {
+    uint32_t regs[NREGS];
+    uint32_t pitch;           // ACT_CB_PITCH
+    uint64_t beats, macs;     // expected BUSY and MACS
+    bool pulse;               // start with core_start (RUN) instead of a CTRL write
+};
+
+struct QueueStats {
+    // idle cycles of the array between the last beat of a tile and the first of the next,
+    // measured when the next tile was queued before that last beat; [1]: after ACC_KEEP
+    uint64_t gap_n[2] = {0, 0}, gap_min[2] = {UINT64_MAX, UINT64_MAX}, gap_max[2] = {0, 0};
+    // one at a time: cycles from taking ap_start to the first beat
+    uint64_t start_n = 0, start_min = UINT64_MAX, start_max = 0;
+    void gap(int k, uint64_t g) {
+        gap_n[k]++;
+        gap_min[k] = std::min(gap_min[k], g);
+        gap_max[k] = std::max(gap_max[k], g);
+    }
+    void startup(uint64_t s) {
+        start_n++;
+        start_min = std::min(start_min, s);
+        start_max = std::max(start_max, s);
+    }
+};
+
+static void write_tile(Dut &dut, const TileRun &t) {
+    for (int i = 0; i < NREGS; i++)
+        dut.reg_write(REG_IN_H + 4 * i, t.regs[i]);
+    dut.reg_write(REG_PITCH, t.pitch);
+}
+
+static void start_tile(Dut &dut, const TileRun &t) {
+    if (t.pulse)
+        dut.pulse_start();
+    else
+        dut.reg_write(REG_CTRL, CTRL_START);
+}
+
+// TOTAL_BUSY_LO relative to base (the tiles here issue far fewer than 2^32 beats).
+static uint32_t busy_since(Dut &dut, uint32_t base, uint64_t *cycle) {
+    *cycle = dut.cycles;  // the cycle of the read: it sees the beats issued before it
+    return dut.reg_read(REG_TOTALS + 8 * CNT_BUSY) - base;
+}
+
+// Runs the tiles in order; queued: each tile's arguments and start are written as soon as
+// the previous tile was taken, while it runs. Checks the counters; outputs are the caller's.
+static bool run_tiles(Dut &dut, tb::Score &score, const char *name,
+                      const std::vector<TileRun> &tiles, bool queued, uint64_t limit,
+                      QueueStats &qs) {
+    const uint32_t runs0 = dut.reg_read(REG_RUNS);
+    uint64_t tot0[NCNT], tot1[NCNT];
+    dut.totals(tot0);
+    const uint32_t busy0 = (uint32_t)tot0[CNT_BUSY];
+    const uint64_t t_begin = dut.cycles;
+    uint64_t beats = 0, macs = 0;
+    for (const TileRun &t : tiles) {
+        beats += t.beats;
+        macs += t.macs;
+    }
+    auto timed_out = [&]() { return dut.cycles - t_begin > limit; };
+    uint64_t c;
+
+    if (!queued) {
+        for (size_t i = 0; i < tiles.size(); i++) {
+            const TileRun &t = tiles[i];
+            write_tile(dut, t);
+            uint32_t ctrl = dut.reg_read(REG_CTRL);
+            score.check((ctrl & (CTRL_IDLE | CTRL_START)) == CTRL_IDLE,
+                        "%s: CTRL = 0x%x before tile %zu", name, ctrl, i);
+            uint64_t pre[NCNT];
+            dut.totals(pre);
+            const uint64_t c_w = dut.cycles;  // ap_start set here, taken in the next cycle
+            start_tile(dut, t);
+            const uint32_t b0 = (uint32_t)pre[CNT_BUSY];
+            while (busy_since(dut, b0, &c) == 0 && !timed_out()) {
+            }
+            qs.startup(c - c_w - 2);
+            for (;;) {
+                for (int k = 0; k < 15; k++)
+                    dut.tick();
+                ctrl = dut.reg_read(REG_CTRL);
+                if ((ctrl & (CTRL_DONE | CTRL_START)) == CTRL_DONE || timed_out())
+                    break;
+            }
+            if (!score.check((ctrl & (CTRL_DONE | CTRL_START)) == CTRL_DONE,
+                             "%s: tile %zu of %zu: no ap_done within %" PRIu64 " cycles", name,
+                             i, tiles.size(), limit)) {
+                dut.pulse_reset();
+                return false;
+            }
+            uint64_t cnt[NCNT], post[NCNT];
+            for (int k = 0; k < NCNT; k++)
+                cnt[k] = dut.counter(k);
+            dut.totals(post);
+            bool tot_ok = true;
+            for (int k = 0; k < NCNT; k++)
+                tot_ok &= post[k] - pre[k] == cnt[k];
+            score.check(cnt[CNT_BUSY] == t.beats && cnt[CNT_MACS] == t.macs,
+                        "%s: tile %zu: BUSY %" PRIu64 " MACS %" PRIu64 ", expected %" PRIu64
+                        " %" PRIu64, name, i, cnt[CNT_BUSY], cnt[CNT_MACS], t.beats, t.macs);
+            score.check(cnt[CNT_BUSY] + cnt[CNT_STALL_IN] + cnt[CNT_STALL_OUT] <=
+                            cnt[CNT_CYCLES], "%s: tile %zu: BUSY + stalls > CYCLES", name, i);
+            score.check(tot_ok, "%s: tile %zu: TOTAL_* did not move by the tile's counters",
+                        name, i);
+        }
+    } else {
+        write_tile(dut, tiles[0]);
+        start_tile(dut, tiles[0]);
+        uint64_t cum = 0;  // beats of the tiles before tile i
+        for (size_t i = 0; i < tiles.size(); i++) {
+            // wait for tile i's first beat (it was taken), noting when tile i-1's last went
+            uint32_t first = busy_since(dut, busy0, &c), v = first;
+            uint64_t c_eq = 0;
+            bool seen_eq = false;
+            for (;;) {
+                if (v == cum && !seen_eq) {
+                    seen_eq = true;
+                    c_eq = c;
+                }
+                if (v > cum || timed_out())
+                    break;
+                v = busy_since(dut, busy0, &c);
+            }
+            if (!score.check(v > cum, "%s: tile %zu of %zu (queued) did not start within %"
+                             PRIu64 " cycles (RUNS %u, expected %zu)", name, i, tiles.size(),
+                             limit, dut.reg_read(REG_RUNS) - runs0, i + 1)) {
+                dut.pulse_reset();
+                return false;
+            }
+            if (i > 0 && seen_eq && first < cum)
+                qs.gap((tiles[i - 1].regs[REG_MODE / 4 - 4] & MODE_ACC_KEEP) ? 1 : 0,
+                       c - c_eq - 1);
+            cum += tiles[i].beats;
+            if (i + 1 < tiles.size()) {
+                write_tile(dut, tiles[i + 1]);
+                start_tile(dut, tiles[i + 1]);
+                if (tiles[i].beats > 200) {  // tile i still runs: the start is held pending
+                    uint32_t ctrl = dut.reg_read(REG_CTRL);
+                    uint32_t runs = dut.reg_read(REG_RUNS);
+                    score.check((ctrl & (CTRL_START | CTRL_IDLE)) == CTRL_START &&
+                                    runs - runs0 == i + 1,
+                                "%s: tile %zu queued while %zu runs: CTRL 0x%x, RUNS +%u",
+                                name, i + 1, i, ctrl, runs - runs0);
+                }
+            }
+        }
+        uint32_t ctrl = 0;
+        for (;;) {
+            for (int k = 0; k < 15; k++)
+                dut.tick();
+            ctrl = dut.reg_read(REG_CTRL);
+            if ((ctrl & (CTRL_DONE | CTRL_START | CTRL_IDLE)) == (CTRL_DONE | CTRL_IDLE) ||
+                timed_out())
+                break;
+        }
+        if (!score.check((ctrl & (CTRL_DONE | CTRL_START | CTRL_IDLE)) ==
+                             (CTRL_DONE | CTRL_IDLE),
+                         "%s: queued tiles not done within %" PRIu64 " cycles", name, limit)) {
+            dut.pulse_reset();
+            return false;
+        }
+    }
+    dut.totals(tot1);
+    const uint32_t runs = dut.reg_read(REG_RUNS) - runs0;
+    score.check(runs == tiles.size(), "%s: RUNS counted %u of %zu tiles", name, runs,
+                tiles.size());
+    score.check(tot1[CNT_BUSY] - tot0[CNT_BUSY] == beats &&
+                    tot1[CNT_MACS] - tot0[CNT_MACS] == macs,
+                "%s: TOTAL_BUSY +%" PRIu64 " TOTAL_MACS +%" PRIu64 ", expected %" PRIu64
+                " %" PRIu64, name, tot1[CNT_BUSY] - tot0[CNT_BUSY],
+                tot1[CNT_MACS] - tot0[CNT_MACS], beats, macs);
+    const uint64_t tc = tot1[CNT_CYCLES] - tot0[CNT_CYCLES];
+    score.check(tot1[CNT_BUSY] - tot0[CNT_BUSY] + tot1[CNT_STALL_IN] - tot0[CNT_STALL_IN] +
+                    tot1[CNT_STALL_OUT] - tot0[CNT_STALL_OUT] <= tc &&
+                    tc <= dut.cycles - t_begin,
+                "%s: TOTAL_CYCLES +%" PRIu64 " out of bounds", name, tc);
+    return true;
+}
+
+// ---- planner jobs ---------------------------------------------------------------------------
+// How a job is cut; -1: random.
+struct JobSpec {
+    int chain = -1;     // RUNs per input-channel chain, 1..4
+    int subtiles = -1;  // row-subtiles (1 with pooling)
+    int ob_group = -1;  // output blocks per RUN (<= 2 in a chain)
+    int queued = -1;
+    int pitch_extra = -1;  // ROWS-byte words between the planes of the region
+};
+
+struct JobInfo {  // what run_job did, for the coverage line
+    int chain = 0, subtiles = 0, ob_group = 0, runs = 0;
+    bool queued = false, pitch = false, pooled = false;
+};
+
+// Random cut points: n parts of [0, total), each non-empty.
+static std::vector<uint32_t> cuts(tb::Rng &rng, uint32_t total, uint32_t n) {
+    std::vector<uint32_t> c{0, total};
+    while (c.size() < n + 1) {
+        uint32_t p = (uint32_t)rng.range(1, total - 1);
+        if (std::find(c.begin(), c.end(), p) == c.end())
+            c.push_back(p);
+    }
+    std::sort(c.begin(), c.end());
+    return c;
+}
+
+// Layer L (groups = 1) as the tile planner runs it. Returns false if it does not fit (not
+// counted) or on a failure (counted in score); *ran says which. dry: only decide whether it
+// fits (the same random draws up to that point).
+static bool run_job(Dut &dut, tb::Score &score, tb::Rng &rng, const Layer &L, JobSpec sp,
+                    QueueStats &qs, JobInfo &ji, bool *ran, bool dry = false) {
+    *ran = false;
+    const cbr_layer_desc &d = L.d;
+    const uint32_t R = ROWS, C = COLS;
+    const uint32_t cg = d.in_c, og = d.out_c;
+    const uint32_t n_cb = div_up(cg, R), n_ob = div_up(og, C);
+    const bool pooled = d.pool.kind != CBR_POOL_NONE;
+
+    int K = sp.chain >= 0 ? sp.chain : (int)rng.range(1, std::min<uint32_t>(4, n_cb));
+    int S = sp.subtiles >= 0 ? sp.subtiles
+            : (pooled || L.oh < 2 || rng.chance(0.3)) ? 1
+                                                     : (int)rng.range(2, std::min<uint32_t>(4, L.oh));
+    int G = sp.ob_group >= 0 ? sp.ob_group
+            : K > 1 ? (int)rng.range(1, std::min<uint32_t>(2, n_ob))
+                    : (rng.chance(0.5) ? (int)n_ob : (int)rng.range(1, n_ob));
+    bool queued = sp.queued >= 0 ? sp.queued != 0 : rng.chance(0.5);
+    if ((uint32_t)K > n_cb || (pooled && S > 1) || (uint32_t)S > L.oh || (K > 1 && G > 2))
+        return false;
+    std::vector<uint32_t> cbc = cuts(rng, n_cb, (uint32_t)K);
+    std::vector<uint32_t> yc = cuts(rng, L.oh, (uint32_t)S);
+
+    // the resident region: every channel block of the whole input, pitch apart
+    const size_t plane = (size_t)d.in_h * d.in_w * R;
+    size_t pitch = plane + (size_t)R * (sp.pitch_extra >= 0 ? (uint32_t)sp.pitch_extra
+                                        : rng.chance(0.5) ? 0 : (uint32_t)rng.range(1, 40));
+    if ((n_cb - 1) * pitch + plane > ACT_BYTES)
+        pitch = plane;
+    const size_t region = (n_cb - 1) * pitch + plane;
+    const size_t wbytes = (size_t)n_ob * n_cb * d.kh * d.kw * R * C;
+    const uint32_t rows_out = pooled ? L.ph : L.oh, cols_out = pooled ? L.pw : L.ow;
+    const size_t obytes = (size_t)n_ob * rows_out * cols_out * C;
+    if (region > ACT_BYTES || wbytes > WGT_BYTES || obytes > OUT_BYTES || og > PARAM_ENTRIES)
+        return false;
+    const uint32_t A = (uint32_t)rng.range(0, (ACT_BYTES - region) / R) * R;
+    const uint32_t WB = (uint32_t)rng.range(0, (WGT_BYTES - wbytes) / C) * C;
+    const uint32_t OB = (uint32_t)rng.range(0, (OUT_BYTES - obytes) / C) * C;
+    const uint32_t PB = (uint32_t)rng.range(0, (PARAM_ENTRIES - og) * 8) * 4;
+    *ran = true;
+    if (dry)
+        return true;
+    ji = JobInfo{K, S, G, 0, queued, pitch != plane, pooled};
+
+    std::vector<int8_t> gold((size_t)og * rows_out * cols_out);
+    if (cbr_golden_layer(&d, 1, L.x.data(), gold.data()) < 0)
+        return score.check(false, "%s: golden model failed", L.name.c_str());
+
+    // buffers
+    std::vector<uint8_t> act(region, 0), wgt(wbytes, 0), par((size_t)og * 32, 0);
+    const size_t hw = (size_t)d.in_h * d.in_w;
+    for (uint32_t c = 0; c < cg; c++)
+        for (size_t px = 0; px < hw; px++)
+            act[(c / R) * pitch + px * R + c % R] = (uint8_t)L.x[c * hw + px];
+    for (uint32_t o = 0; o < og; o++) {
+        put32(par, (size_t)o * 32 + 0, (uint32_t)d.bias[o]);
+        put32(par, (size_t)o * 32 + 4, (uint32_t)d.multiplier[o]);
+        put32(par, (size_t)o * 32 + 8, (uint32_t)d.shift[o]);
+        put32(par, (size_t)o * 32 + 12, d.neg_multiplier ? (uint32_t)d.neg_multiplier[o] : 0);
+        put32(par, (size_t)o * 32 + 16, d.neg_shift ? (uint32_t)d.neg_shift[o] : 0);
+    }
+    // weights: one block per (output group, chain part), each in the loop-nest layout of
+    // its own N_OB x N_CB
+    std::vector<uint32_t> woff;
+    {
+        size_t at = 0;
+        for (uint32_t ob0 = 0; ob0 < n_ob; ob0 += (uint32_t)G) {
+            uint32_t nob = std::min<uint32_t>((uint32_t)G, n_ob - ob0);
+            for (int k = 0; k < K; k++) {
+                uint32_t cb0 = cbc[k], nb = cbc[k + 1] - cbc[k];
+                woff.push_back((uint32_t)at);
+                for (uint32_t obl = 0; obl < nob; obl++)
+                    for (uint32_t cbl = 0; cbl < nb; cbl++)
+                        for (uint32_t ky = 0; ky < d.kh; ky++)
+                            for (uint32_t kx = 0; kx < d.kw; kx++)
+                                for (uint32_t r = 0; r < R; r++)
+                                    for (uint32_t j = 0; j < C; j++, at++) {
+                                        uint32_t oc = (ob0 + obl) * C + j;
+                                        uint32_t c = (cb0 + cbl) * R + r;
+                                        if (oc < og && c < cg)
+                                            wgt[at] = (uint8_t)d.weights[
+                                                (((size_t)oc * cg + c) * d.kh + ky) * d.kw + kx];
+                                    }
+            }
+        }
+    }
+    dut.buf_write(0, A, act, rng.chance(0.1));
+    dut.buf_write(1, WB, wgt, false);
+    dut.buf_write(2, PB, par, false);
+
+    // the RUNs
+    const cbr_pool &pl = d.pool;
+    uint32_t pk = 0, ps = 0, pp = 0;
+    if (pl.kind == CBR_POOL_MAX || pl.kind == CBR_POOL_AVG) {
+        pk = pl.kh | pl.kw << 8;
+        ps = pl.stride_h | pl.stride_w << 8;
+        pp = pl.pad_top | pl.pad_left << 8;
+    } else if (pl.kind == CBR_POOL_GAVG) {
+        pk = (L.oh & 0xFF) | (L.ow & 0xFF) << 8;
+    }
+    struct Out { uint32_t ob0, nob, y0, rows, base; };
+    std::vector<Out> outs;
+    std::vector<TileRun> tiles;
+    uint32_t oat = OB, gi = 0;
+    for (uint32_t ob0 = 0; ob0 < n_ob; ob0 += (uint32_t)G, gi++) {
+        const uint32_t nob = std::min<uint32_t>((uint32_t)G, n_ob - ob0);
+        const uint32_t oc_n = std::min(og, (ob0 + nob) * C) - ob0 * C;
+        for (int s = 0; s < S; s++) {
+            const uint32_t y0 = yc[s], y1 = yc[s + 1];
+            const uint32_t rows = S == 1 ? rows_out : y1 - y0;
+            // first input row of the subtile, and the padding rows above it
+            int64_t t0 = (int64_t)y0 * d.stride_h - d.pad_top;
+            uint32_t r0 = t0 > 0 ? (uint32_t)t0 : 0, pad_s = t0 < 0 ? (uint32_t)-t0 : 0;
+            uint32_t ih = r0 < d.in_h ? d.in_h - r0 : 0;  // rows available from r0
+            if (ih && rng.chance(0.5)) {  // or only the rows the subtile reads
+                int64_t last = (int64_t)(y1 - 1) * d.stride_h - d.pad_top +
+                               (int64_t)(d.kh - 1) * d.dilation_h;
+                int64_t need = std::min<int64_t>(d.in_h, last + 1) - r0;
+                ih = need > 0 ? (uint32_t)need : 0;
+            }
+            outs.push_back(Out{ob0, nob, S == 1 ? 0 : y0, rows, oat});
+            for (int k = 0; k < K; k++) {
+                const uint32_t cb0 = cbc[k], nb = cbc[k + 1] - cbc[k];
+                const uint32_t ic_n = std::min(cg, (cb0 + nb) * R) - cb0 * R;
+                uint32_t mode = (d.act == CBR_ACT_LEAKY ? 1u : 0u) | (uint32_t)pl.kind << 4;
+                if (k > 0)
+                    mode |= MODE_ACC_LOAD;
+                if (k < K - 1)
+                    mode |= MODE_ACC_KEEP;
+                TileRun t;
+                const uint32_t regs[NREGS] = {
+                    ih, d.in_w, nb, nob, d.kh, d.kw,
+                    d.stride_h | d.stride_w << 8, d.dilation_h | d.dilation_w << 8,
+                    pad_s | d.pad_left << 16, y1 - y0, L.ow,
+                    (uint32_t)d.input_zp, (uint32_t)d.output_zp,
+                    ((uint32_t)L.act_min & 0xFF) | ((uint32_t)L.act_max & 0xFF) << 8, mode,
+                    pk, ps, pp, rows | (S == 1 ? cols_out : L.ow) << 16,
+                    (uint32_t)(A + cb0 * pitch + (ih ? (size_t)r0 * d.in_w * R : 0)),
+                    WB + woff[gi * K + k], oat, PB + ob0 * C * 32, ic_n, oc_n,
+                };
+                memcpy(t.regs, regs, sizeof regs);
+                // 0 is the default pitch only when the tile's plane is the region's
+                t.pitch = (r0 == 0 && ih == d.in_h && pitch == plane && rng.chance(0.5))
+                              ? 0 : (uint32_t)pitch;
+                t.beats = (uint64_t)nob * nb * d.kh * d.kw * (y1 - y0) * L.ow;
+                t.macs = (uint64_t)(y1 - y0) * L.ow * oc_n * ic_n * d.kh * d.kw;
+                t.pulse = rng.chance(0.5);
+                tiles.push_back(t);
+            }
+            oat += nob * rows * (S == 1 ? cols_out : L.ow) * C;
+        }
+    }
+    ji.runs = (int)tiles.size();
+    uint64_t limit = 0;
+    {
+        Tile tl = tile_of(L);
+        limit = 4 * estimate(L) * (uint64_t)(K * S) + 40 * tiles.size() * (NREGS + 10) +
+                20000 + (uint64_t)tl.n_ob * 1000;
+    }
+    char name[512];
+    snprintf(name, sizeof name, "%s [job: chain %d, subtiles %d, ob per run %d, %s, pitch %zu]",
+             L.name.c_str(), K, S, G, queued ? "queued" : "one at a time", pitch);
+    if (!run_tiles(dut, score, name, tiles, queued, limit, qs))
+        return false;
+
+    // outputs of the last RUN of each chain
+    unsigned bad = 0;
+    size_t total = 0;
+    for (const Out &o : outs) {
+        const uint32_t cols = S == 1 ? cols_out : L.ow;
+        std::vector<uint8_t> out = dut.buf_read(3, o.base, (size_t)o.nob * o.rows * cols * C);
+        for (uint32_t obl = 0; obl < o.nob; obl++)
+            for (uint32_t j = 0; j < C; j++) {
+                uint32_t oc = (o.ob0 + obl) * C + j;
+                if (oc >= og)
+                    continue;
+                for (uint32_t y = 0; y < o.rows; y++)
+                    for (uint32_t x = 0; x < cols; x++, total++) {
+                        int8_t got = (int8_t)out[(((size_t)obl * o.rows + y) * cols + x) * C + j];
+                        int8_t want = gold[((size_t)oc * rows_out + o.y0 + y) * cols_out + x];
+                        if (got != want && bad++ < 4)
+                            fprintf(stderr, "  %s: o=%u y=%u x=%u: got %d, golden %d\n", name,
+                                    oc, o.y0 + y, x, got, want);
+                    }
+            }
+    }
+    return score.check(bad == 0 && total == gold.size(), "%s: %u of %zu outputs differ", name,
+                       bad, gold.size());
+}
+
 int main(int argc, char **argv) {
     const uint64_t seed = tb::seed_from_args(argc, argv);
     int n_layers = 200;
     uint64_t budget = 30000;
     bool util_only = false;
-    int only = 0;  // run only the random layer of this number (1-based), for replays
+    int n_jobs = 100;
+    int only = 0;      // run only the random layer of this number (1-based), for replays
+    int only_job = 0;  // run only the planner job of this number (1-based)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only-job") && i + 1 < argc)
+            only_job = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--jobs") && i + 1 < argc)
+            n_jobs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--layers") && i + 1 < argc)
             n_layers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--budget") && i + 1 < argc)
@@ -624,8 +1122,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--util-only"))
             util_only = true;
     }
-    printf("tb_core ROWS=%d COLS=%d ACC_PIXELS=%d seed=%" PRIu64 " layers=%d budget=%" PRIu64
-           "\n", ROWS, COLS, ACC_PIXELS, seed, n_layers, budget);
+    printf("tb_core ROWS=%d COLS=%d ACC_PIXELS=%d seed=%" PRIu64 " layers=%d jobs=%d budget=%"
+           PRIu64 "\n", ROWS, COLS, ACC_PIXELS, seed, n_layers, n_jobs, budget);
     fflush(stdout);
     tb::Rng rng(seed);
     tb::Score score("tb_core");
@@ -641,13 +1139,13 @@ int main(int argc, char **argv) {
         Layer L;
         make_fixed(rng, L, 64, 64, 16, 16, 3, 1);
         RunResult r;
-        bool ok = only ? true : run_layer(dut, score, L, RunOpts{}, &r);
+        bool ok = (only || only_job) ? true : run_layer(dut, score, L, RunOpts{}, &r);
         double util = r.cycles ? (double)r.macs / ((double)ROWS * COLS * (double)r.cycles) : 0;
         printf("utilization %s on %dx%d: %" PRIu64 " MACs in %" PRIu64 " cycles = %.2f%% "
                "(busy %" PRIu64 ", stall in %" PRIu64 ", stall out %" PRIu64 ")%s\n",
                L.name.c_str(), ROWS, COLS, r.macs, r.cycles, 100 * util, r.busy, r.stall_in,
                r.stall_out, ok ? "" : " [MISMATCH]");
-        if (ROWS == 16 && COLS == 16 && !only)
+        if (ROWS == 16 && COLS == 16 && !only && !only_job)
             score.check(util >= 0.90, "utilization %.2f%% of the 3x3 64->64 16x16 layer is "
                         "below 90%%", 100 * util);
     }
@@ -659,19 +1157,106 @@ int main(int argc, char **argv) {
         Layer L;
         make_fixed(rng, L, 2 * ROWS, 2 * COLS, 10, 10, 3, 1);
         RunOpts o;
-        if (only)
+        if (only || only_job)
             goto random_layers;
-        // start the previous tile again, reset after a while, check idle
+        // start the previous tile again, reset after a while, check idle; the counters keep
+        // the aborted tile's cycles: the take cycle and 300 running ones
+        uint64_t tot0[NCNT], tot1[NCNT];
+        dut.totals(tot0);
         dut.reg_write(REG_CTRL, CTRL_START);
         for (int i = 0; i < 300; i++)
             dut.tick();
-        dut.m->core_reset = 1;
-        dut.tick();
-        dut.m->core_reset = 0;
-        dut.tick();
+        dut.pulse_reset();
         uint32_t ctrl = dut.reg_read(REG_CTRL);
         score.check(ctrl == (CTRL_IDLE | CTRL_READY), "CTRL = 0x%x after RESET mid-tile", ctrl);
+        dut.totals(tot1);
+        uint64_t cyc = dut.counter(CNT_CYCLES);
+        score.check(tot1[CNT_CYCLES] - tot0[CNT_CYCLES] == 301 && cyc == 301,
+                    "RESET mid-tile: TOTAL_CYCLES +%" PRIu64 ", CYCLES %" PRIu64 ", expected 301",
+                    tot1[CNT_CYCLES] - tot0[CNT_CYCLES], cyc);
+        score.check(tot1[CNT_BUSY] > tot0[CNT_BUSY] &&
+                        tot1[CNT_BUSY] - tot0[CNT_BUSY] == dut.counter(CNT_BUSY),
+                    "RESET mid-tile: TOTAL_BUSY +%" PRIu64 " is not the tile's BUSY",
+                    tot1[CNT_BUSY] - tot0[CNT_BUSY]);
         run_layer(dut, score, L, o);
+    }
+
+    // ---- back to back: tiles queued while the previous one runs --------------------------
+    {
+        // The 3x3 layer of 4 x 4 blocks on a 16x16 plane, cut three ways: two RUNs of two
+        // output blocks each, queued (the gap after a tile that writes outputs); the same as
+        // chains of two RUNs (the gap after an ACC_KEEP tile); two row-subtiles one at a time
+        // (the start-up).
+        Layer F;
+        make_fixed(rng, F, 4 * ROWS, 4 * COLS, 16, 16, 3, 1);
+        QueueStats q;
+        JobInfo ji;
+        bool ran = false;
+        JobSpec a, b, c;
+        a.chain = 1, a.subtiles = 1, a.ob_group = 2, a.queued = 1, a.pitch_extra = 0;
+        b.chain = 2, b.subtiles = 1, b.ob_group = 2, b.queued = 1, b.pitch_extra = 3;
+        c.chain = 1, c.subtiles = 2, c.ob_group = 4, c.queued = 0, c.pitch_extra = 0;
+        if (!only && !only_job) {
+            tb::Rng jr(rng.next());
+            run_job(dut, score, jr, F, a, q, ji, &ran);
+            score.check(ran, "back to back: job a did not fit");
+            run_job(dut, score, jr, F, b, q, ji, &ran);
+            score.check(ran, "back to back: job b did not fit");
+            run_job(dut, score, jr, F, c, q, ji, &ran);
+            score.check(ran, "back to back: job c did not fit");
+            printf("back to back (%s): array idle between the last beat of a tile and the first "
+                   "of the queued next: %" PRIu64 " cycles after a tile with outputs (16x16 "
+                   "plane), %" PRIu64 "..%" PRIu64 " after an ACC_KEEP tile; start-up (ap_start "
+                   "taken to first beat) %" PRIu64 " cycles\n", F.name.c_str(), q.gap_min[0],
+                   q.gap_min[1], q.gap_max[1], q.start_min);
+            score.check(q.gap_n[0] >= 2 && q.gap_n[1] == 2 && q.start_n == 2,
+                        "back to back: gaps measured %" PRIu64 "/%" PRIu64 ", start-ups %" PRIu64,
+                        q.gap_n[0], q.gap_n[1], q.start_n);
+            score.check(q.start_max <= 6, "start-up %" PRIu64 " cycles", q.start_max);
+        }
+
+        // A start requested in the very cycle the pending one is taken is the next tile's:
+        // tile A started at cycle w is taken at w+1 and done at w + CYCLES; starts written at
+        // w+1 (A's take) and w+1+CYCLES (the second tile's take) must both stay pending.
+        Layer L;
+        make_fixed(rng, L, ROWS + 1, COLS + 1, 6, 7, 3, 1);
+        if (!only && !only_job) {
+            RunResult r0;
+            run_layer(dut, score, L, RunOpts{}, &r0);
+            const Tile t = tile_of(L);
+            std::vector<uint8_t> out0 = dut.buf_read(3, 0, t.out_bytes);
+            const uint32_t runs0 = dut.reg_read(REG_RUNS);
+            uint64_t tot0[NCNT], tot1[NCNT];
+            dut.totals(tot0);
+            const uint64_t w = dut.cycles;
+            dut.reg_write(REG_CTRL, CTRL_START);  // cycle w
+            dut.reg_write(REG_CTRL, CTRL_START);  // w+1: A is taken
+            while (dut.cycles < w + r0.cycles)
+                dut.tick();
+            uint32_t runs_a = dut.reg_read(REG_RUNS) - runs0;  // w + CYCLES: A's last cycle
+            dut.pulse_start();                                   // the second tile's take
+            uint32_t runs_b = dut.reg_read(REG_RUNS) - runs0;
+            uint32_t ctrl = dut.reg_read(REG_CTRL);
+            score.check(runs_a == 1 && runs_b == 2 && (ctrl & (CTRL_START | CTRL_IDLE)) ==
+                            CTRL_START, "start in the take cycle: RUNS +%u then +%u, CTRL 0x%x",
+                        runs_a, runs_b, ctrl);
+            for (int i = 0; i < 100000 && (ctrl & (CTRL_START | CTRL_IDLE)) != CTRL_IDLE; i++) {
+                for (int k = 0; k < 15; k++)
+                    dut.tick();
+                ctrl = dut.reg_read(REG_CTRL);
+            }
+            dut.totals(tot1);
+            const uint32_t runs = dut.reg_read(REG_RUNS) - runs0;
+            score.check(runs == 3 && (ctrl & CTRL_DONE) &&
+                            tot1[CNT_CYCLES] - tot0[CNT_CYCLES] == 3 * r0.cycles &&
+                            tot1[CNT_BUSY] - tot0[CNT_BUSY] == 3 * r0.busy,
+                        "start in the take cycle: RUNS +%u (3), TOTAL_CYCLES +%" PRIu64 " (%"
+                        PRIu64 "), TOTAL_BUSY +%" PRIu64 " (%" PRIu64 ")", runs,
+                        tot1[CNT_CYCLES] - tot0[CNT_CYCLES], 3 * r0.cycles,
+                        tot1[CNT_BUSY] - tot0[CNT_BUSY], 3 * r0.busy);
+            score.check(dut.buf_read(3, 0, t.out_bytes) == out0,
+                        "start in the take cycle: outputs differ");
+        }
     }
 
     // ---- random layers ----------------------------------------------------------------
@@ -691,19 +1276,25 @@ random_layers:
         o.split_strobes = rng.chance(0.1);
         o.clobber_args = rng.chance(0.2);
         o.readback = rng.chance(0.1);
+        o.run_pulse = rng.chance(0.3);
         Tile t = tile_of(L);
+        if (rng.chance(0.3)) {  // channel blocks further apart than the plane (or exactly)
+            uint32_t p = L.d.in_h * L.d.in_w * ROWS + ROWS * (uint32_t)rng.range(0, 50);
+            if (act_span(L, t.n_cb, p) <= ACT_BYTES)
+                o.cb_pitch = p;
+        }
         if (rng.chance(0.5)) {
             // bases: aligned to the word, anywhere the data still fits
-            o.act_base = (uint32_t)rng.range(0, (ACT_BYTES - t.act_bytes) / ROWS) * ROWS;
+            o.act_base = (uint32_t)rng.range(0, (ACT_BYTES - act_span(L, t.n_cb, o.cb_pitch)) /
+                                             ROWS) * ROWS;
             o.wgt_base = (uint32_t)rng.range(0, (WGT_BYTES - t.wgt_bytes) / COLS) * COLS;
             o.out_base = (uint32_t)rng.range(0, (OUT_BYTES - t.out_bytes) / COLS) * COLS;
             o.param_base = (uint32_t)rng.range(0, (PARAM_ENTRIES - t.og) * 8) * 4;
         }
-        if (only && made != only)
+        if ((only && made != only) || only_job)
             continue;
         {
             const cbr_layer_desc &d = L.d;
-            Tile t = tile_of(L);
             cov_k[d.kh]++;
             if (d.kw != d.kh)
                 cov_k[d.kw]++;
@@ -753,6 +1344,58 @@ random_layers:
            cov_ceil, cov_act[0], cov_act[1], cov_act[2], cov_act[3], cov_groups, cov_dw,
            cov_multi_cb, cov_multi_ob, cov_partial, cov_zp_edge);
     score.check(made == n_layers, "only %d of %d random layers could be made", made, n_layers);
-    (void)only;
+
+    // ---- planner jobs -------------------------------------------------------------------
+    // Each job has its own generator, seeded from this one, so --only-job K replays job K.
+    tb::Rng jrng(seed ^ 0x6A6F6273ull);
+    int jobs = 0, failed_jobs = 0, job_runs = 0;
+    int cov_chain[5] = {0}, cov_sub = 0, cov_q = 0, cov_pitch = 0, cov_jpool = 0, cov_ob2 = 0;
+    QueueStats jq;
+    sim_cycles0 = dut.cycles;
+    for (int attempt = 0; jobs < n_jobs && attempt < n_jobs * 200; attempt++) {
+        tb::Rng r(jrng.next());
+        if (only)
+            break;
+        Layer L;
+        LayerOpts lo;
+        lo.dense = true;
+        lo.no_pool = r.chance(0.5);  // row-subtiles are made only without pooling
+        lo.cg_min = 1;
+        lo.cg_max = 5 * ROWS;
+        lo.og_max = 4 * COLS;
+        if (!make_layer(r, budget, L, lo))
+            continue;
+        JobInfo ji;
+        bool ran = false;
+        tb::Rng rd = r;
+        run_job(dut, score, rd, L, JobSpec{}, jq, ji, &ran, true);
+        if (!ran)
+            continue;
+        jobs++;
+        if (only_job && jobs != only_job)
+            continue;
+        bool ok = run_job(dut, score, r, L, JobSpec{}, jq, ji, &ran);
+        job_runs += ji.runs;
+        cov_chain[ji.chain]++;
+        cov_sub += ji.subtiles > 1;
+        cov_q += ji.queued;
+        cov_pitch += ji.pitch;
+        cov_jpool += ji.pooled;
+        cov_ob2 += ji.chain > 1 && ji.ob_group == 2;
+        if (!ok) {
+            failed_jobs++;
+            fprintf(stderr, "FAILED job %d (--only-job %d): %s\n", jobs, jobs, L.name.c_str());
+        }
+    }
+    printf("%d planner jobs (%d RUNs), %d failed, %" PRIu64 " simulated cycles\n", jobs,
+           job_runs, failed_jobs, dut.cycles - sim_cycles0);
+    printf("coverage: chains of 1/2/3/4 RUNs %d/%d/%d/%d (2 output blocks per RUN %d); "
+           "row-subtiles %d; queued %d; pitch > plane %d; pooled %d; gaps after a tile with "
+           "outputs %" PRIu64 "..%" PRIu64 ", after ACC_KEEP %" PRIu64 "..%" PRIu64 "\n",
+           cov_chain[1], cov_chain[2], cov_chain[3], cov_chain[4], cov_ob2, cov_sub, cov_q,
+           cov_pitch, cov_jpool, jq.gap_n[0] ? jq.gap_min[0] : 0, jq.gap_max[0],
+           jq.gap_n[1] ? jq.gap_min[1] : 0, jq.gap_max[1]);
+    if (!only && !only_job)
+        score.check(jobs == n_jobs, "only %d of %d planner jobs could be made", jobs, n_jobs);
     return score.finish();
 }
