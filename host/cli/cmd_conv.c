@@ -370,6 +370,7 @@ static void print_stats(const cbr_device_info *info, const cbr_stats *st)
         printf("bytes to device:   %" PRIu64 "\n", st->bytes_to_device);
         printf("bytes from device: %" PRIu64 "\n", st->bytes_from_device);
         printf("cycles:            %" PRIu64 "\n", st->cycles);
+        printf("core cycles:       %" PRIu64 "\n", st->core_cycles);
         printf("array-busy cycles: %" PRIu64 "\n", st->busy_cycles);
         printf("link-stall cycles: %" PRIu64 "\n", st->link_stall_cycles);
         printf("utilization:       %.1f%% of %ux%u\n", 100.0 * cbr_stats_utilization(st),

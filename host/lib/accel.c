@@ -375,6 +375,7 @@ struct board_layer {
     cbr_layer folded;
     int8_t *fold_w;
     uint32_t groups;
+    struct cbr_caps caps;    /* what the plan was made for (CBR_PLAN_CAPS may shrink INFO's) */
     uint8_t **wgt;           /* [g * n_wsets + w]: packed weights */
     uint8_t **param;         /* likewise: packed parameters */
     uint64_t device_macs;    /* what the device counts for one job (tiles may overlap) */
@@ -544,15 +545,51 @@ static void pack_wset(const cbr_layer *l, const struct cbr_plan *p, const struct
     }
 }
 
+/*
+ * CBR_PLAN_CAPS="act=N,wgt=N,out=N,param=N,acc=N" (any subset) makes the planner use less of
+ * the device than INFO reports: buffer bytes, parameter entries, accumulator pixels. Larger
+ * values than the device's are ignored. For tests (many tiles on small layers) and for
+ * measuring how buffer sizes matter without rebuilding the RTL.
+ */
+static int limit_caps(struct cbr_caps *k, char *err, size_t len)
+{
+    const char *env = getenv("CBR_PLAN_CAPS");
+    if (!env || !*env)
+        return 0;
+    const char *p = env;
+    while (*p) {
+        static const char *const names[] = {"act", "wgt", "out", "param", "acc"};
+        uint32_t *fields[] = {&k->act_bytes, &k->wgt_bytes, &k->out_bytes, &k->param_entries,
+                              &k->acc_pixels};
+        size_t i, n = strcspn(p, "=");
+        for (i = 0; i < 5; i++)
+            if (strlen(names[i]) == n && !strncmp(p, names[i], n))
+                break;
+        char *end;
+        unsigned long v = i < 5 && p[n] == '=' ? strtoul(p + n + 1, &end, 0) : 0;
+        if (i == 5 || p[n] != '=' || end == p + n + 1 || (*end && *end != ',') || v == 0 ||
+            v > UINT32_MAX)
+            return fail(err, len, CBR_EINVAL, "CBR_PLAN_CAPS='%s': expected name=N[,...] "
+                        "with names act, wgt, out, param, acc and N > 0", env);
+        if (v < *fields[i])
+            *fields[i] = (uint32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
 static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t len)
 {
     struct accel *a = dev->priv;
     const cbr_device_info *in = &dev->info;
-    const struct cbr_caps caps = {
+    struct cbr_caps caps = {
         .rows = in->rows, .cols = in->cols, .act_bytes = in->act_buf_bytes,
         .wgt_bytes = in->wgt_buf_bytes, .out_bytes = in->out_buf_bytes,
         .param_entries = in->param_entries, .acc_pixels = a->acc_pixels,
     };
+    int lrc = limit_caps(&caps, err, len);
+    if (lrc < 0)
+        return lrc;
     struct board_layer *bl = calloc(1, sizeof *bl);
     if (!bl)
         return fail(err, len, CBR_ENOMEM, "out of memory");
@@ -564,6 +601,7 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
     const cbr_layer *orig = l;
     if (bl->fold)
         l = &bl->folded;
+    bl->caps = caps;
     int rc = cbr_plan_make(l, &caps, &bl->plan, err, len);
     if (rc < 0) {
         free_board_layer(bl);
@@ -720,6 +758,7 @@ struct exec {
     uint32_t out_half;       /* the output buffer's halves alternate per tile */
     uint32_t runs0;          /* RUNS when the layer started */
     uint32_t started;        /* tiles started by this layer */
+    uint64_t est_prev, est_last; /* device cycle when the last two started tiles end, about */
     char *err;
     size_t len;
 };
@@ -934,12 +973,50 @@ static int read_output(struct exec *e, const struct step *s)
     return 0;
 }
 
+/* The device's cycle count, when the transport knows it. */
+static bool link_now(const struct exec *e, uint64_t *now)
+{
+    struct cbr_link_stats st;
+    if (!e->a->tr->ops->stats || !e->a->tr->ops->idle)
+        return false;
+    e->a->tr->ops->stats(e->a->tr, &st);
+    *now = st.cycles;
+    return true;
+}
+
+/* A start was queued: when will that tile be done, about? Beats plus the drain and the
+ * start-up, from when the one before it is done. */
+static void estimate_tile(struct exec *e, const struct step *s)
+{
+    uint64_t now;
+    if (!link_now(e, &now))
+        return;
+    const struct plan_run *run = &e->p->runs[s->k];
+    uint64_t px = (uint64_t)(run->cy1 - run->cy0) * (run->cx1 - run->cx0);
+    uint64_t beats = px * run->n_ob * e->p->regions[run->region].n_cb * e->l->desc.kh *
+                     e->l->desc.kw;
+    e->est_prev = e->est_last;
+    e->est_last = (e->est_last > now ? e->est_last : now) + beats + px + 64;
+}
+
 /* Wait until the core has taken `count` starts of this layer (a later start being taken
- * means every earlier tile finished), or, with all, until it is idle and done. */
+ * means every earlier tile finished), or, with all, until it is idle and done. While the
+ * tile should still be running, let the time pass without polling: polls would load the
+ * link that the next tile's data needs. */
 static int wait_runs(struct exec *e, uint32_t count, bool all)
 {
     double deadline = now_ms() + RUN_TIMEOUT_MS;
-    for (;;) {
+    uint64_t now, backoff = 32;
+    if (link_now(e, &now)) {
+        uint64_t target = all ? e->est_last : e->est_prev;
+        if (target > now)
+            e->a->tr->ops->idle(e->a->tr, target - now);
+    }
+    for (bool first = true;; first = false) {
+        if (!first && link_now(e, &now)) {
+            e->a->tr->ops->idle(e->a->tr, backoff);
+            backoff = backoff < 4096 ? backoff * 2 : backoff;
+        }
         uint32_t v[2];
         int rc = reg_read(e->a, REG_CTRL, &v[0], 1, e->err, e->len);
         if (rc == 0)
@@ -1005,6 +1082,7 @@ static int run_schedule(struct exec *e, uint32_t n)
             (rc = start_core(e->a, e->runs0 + e->started, e->err, e->len)) < 0)
             return rc;
         e->started++;
+        estimate_tile(e, &cur);
         if (have_prev) {
             /* cur started means prev finished */
             if ((rc = wait_runs(e, e->started, false)) < 0 || (rc = read_output(e, &prev)) < 0)
@@ -1049,9 +1127,9 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     struct exec e = {
         .a = a, .l = l, .bl = bl, .p = p, .R = dev->info.rows, .C = dev->info.cols,
         .input = input, .output = output, .out_c_total = d->out_c, .err = err, .len = len,
-        .act = {.size = dev->info.act_buf_bytes}, .wgt = {.size = dev->info.wgt_buf_bytes},
-        .par = {.size = dev->info.param_entries * PARAM_BYTES},
-        .out_half = dev->info.out_buf_bytes / 2,
+        .act = {.size = bl->caps.act_bytes}, .wgt = {.size = bl->caps.wgt_bytes},
+        .par = {.size = bl->caps.param_entries * PARAM_BYTES},
+        .out_half = bl->caps.out_bytes / 2,
         .scatter = (dev->info.features & CBR_FEAT_SCATTER) != 0,
     };
     for (int i = 0; i < 2; i++)

@@ -199,6 +199,13 @@ static void sim_stats(struct cbr_transport *t, struct cbr_link_stats *st)
     st->bytes_in = c.d2h_bytes;
 }
 
+static void sim_idle(struct cbr_transport *t, uint64_t cycles)
+{
+    struct sim_tr *s = (struct sim_tr *)t;
+    uint8_t none;
+    s->run(s->sim, &none, 0, cycles); /* stops early if a response is waiting; keeps it */
+}
+
 static void sim_close(struct cbr_transport *t)
 {
     struct sim_tr *s = (struct sim_tr *)t;
@@ -216,6 +223,7 @@ static const struct cbr_transport_ops sim_ops = {
     .send = sim_send,
     .recv = sim_recv,
     .stats = sim_stats,
+    .idle = sim_idle,
     .close = sim_close,
 };
 

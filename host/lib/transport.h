@@ -31,6 +31,10 @@ struct cbr_transport_ops {
                 char *err, size_t errlen);
     /* Optional: link statistics. */
     void (*stats)(struct cbr_transport *t, struct cbr_link_stats *s);
+    /* Optional: let about `cycles` device cycles pass without traffic (the simulator clocks
+     * the model; a real link would sleep). The driver waits this way for a tile it knows is
+     * long instead of polling the link busy. */
+    void (*idle)(struct cbr_transport *t, uint64_t cycles);
     void (*close)(struct cbr_transport *t);
 };
 
