@@ -43,5 +43,6 @@ void cli_bad_option(int c, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_conv(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ static const struct {
     {"devices", cmd_devices, "list the devices this build can open"},
     {"info", cmd_info, "show what a device reports (array, buffers, limits, features)"},
     {"conv", cmd_conv, "run one int8 conv + requant + activation (+ pool) layer on .npy files"},
+    {"bench", cmd_bench, "run the conv layers of LeNet-5, ResNet-18, VGG-16, MobileNetV1"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,39 @@
+# mk/bench.mk - `make bench`: the conv layers of LeNet-5, ResNet-18, VGG-16 and MobileNetV1
+# on the simulated board (docs/bench.md). Writes build/bench.txt (the table), build/bench.json
+# and a roofline plot per suite, build/roofline_<suite>.svg.
+#
+#   make bench                                    sim:16x16, every suite, 200 MHz, 400 MB/s
+#   make bench BENCH_SUITE=lenet BENCH_DEVICE=sim:8x8 BENCH_LINK=800
+#   make bench BENCH_ARGS="--seed 1 --no-verify"
+#
+# The table and the plots are produced even when some layers are refused or differ; the
+# target then fails with cbr bench's exit status.
+
+BENCH_DEVICE ?= sim:$(SIM_DEFAULT)
+BENCH_SUITE ?= all
+BENCH_CLOCK ?= 200
+BENCH_LINK ?= 400
+BENCH_ARGS ?=
+
+# The sim board the device needs (none for cpu); expanded when the recipe runs, after
+# mk/sim.mk has set SIM_DEFAULT.
+bench_sim_lib = $(patsubst sim:%,$(BUILD)/sim/libcbrsim_%.so,$(filter sim:%,$(patsubst sim,sim:$(SIM_DEFAULT),$(BENCH_DEVICE))))
+
+.PHONY: bench test-bench
+bench: $(CBR) ## cbr bench of 4 networks on sim:16x16 -> build/bench.{txt,json}, build/roofline_*.svg
+	$(if $(bench_sim_lib),$(MAKE) --no-print-directory $(bench_sim_lib))
+	@rm -f $(BUILD)/bench.json $(BUILD)/bench.txt $(BUILD)/roofline_*.svg
+	@set -o pipefail; rc=0; \
+	echo "$(CBR) bench -d $(BENCH_DEVICE) --suite $(BENCH_SUITE) --clock $(BENCH_CLOCK) --link $(BENCH_LINK) --json $(BUILD)/bench.json $(BENCH_ARGS) | tee $(BUILD)/bench.txt"; \
+	$(CBR) bench -d $(BENCH_DEVICE) --suite $(BENCH_SUITE) --clock $(BENCH_CLOCK) \
+	    --link $(BENCH_LINK) --json $(BUILD)/bench.json $(BENCH_ARGS) \
+	    | tee $(BUILD)/bench.txt || rc=$$?; \
+	if [ -f $(BUILD)/bench.json ]; then \
+	    $(PYTHON) tools/roofline.py $(BUILD)/bench.json $(BUILD) || rc=1; \
+	fi; \
+	exit $$rc
+
+# Part of `make test-cli` (and so of `make test` and `make test-san`).
+test-cli: test-bench
+test-bench: $(CBR) ## cbr bench and tools/roofline.py: options, JSON schema, MACs, errors
+	CBR=$(CBR) $(PYTHON) tests/cli/test_bench.py

@@ -1,0 +1,478 @@
+#!/usr/bin/python3
+"""Tests of `cbr bench` and tools/roofline.py (standard library only).
+
+On the cpu device (always there): the JSON file's schema and keys, MACs against the formula
+and the networks' real shapes, traffic numbers, the replayable seed, the --list shapes of
+every suite; bad options and paths (exit 2 or 1, a message naming the problem, no JSON file
+left); roofline.py on a good and on bad files. If the program's sim board is built
+(build/sim/libcbrsim_16x16.so), also LeNet on it: cycles, utilization, verified. Run from
+the repo root:
+
+    CBR=build/bin/cbr /usr/bin/python3 tests/cli/test_bench.py
+
+Exits non-zero on any failure; the last line is "N passed, M failed".
+"""
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+sys.dont_write_bytecode = True
+
+TIMEOUT = 120
+CBR = os.environ.get("CBR", "build/bin/cbr")
+PYTHON = sys.executable or "/usr/bin/python3"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOFLINE = os.path.join(ROOT, "tools", "roofline.py")
+
+passed = 0
+failed = 0
+
+
+def check(ok, what, details=()):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL: " + what)
+        for line in details:
+            print("    " + str(line))
+        sys.stdout.flush()
+    return ok
+
+
+def run(argv, prog=None, env=None):
+    cmd = (prog or [CBR]) + argv
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
+                           env=env)
+        return p.returncode, p.stdout.decode("utf-8", "replace"), \
+            p.stderr.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        return "timeout", "", ""
+    except OSError as e:
+        return "exec failed: %s" % e, "", ""
+
+
+def cmdline(argv, prog=None):
+    return shlex.join((prog or [CBR]) + argv)
+
+
+# The networks' conv layers: (name, in (C,H,W), out (O,OH,OW), kernel, stride, pad, groups).
+LENET = [
+    ("lenet.conv1 5x5", (1, 32, 32), (6, 28, 28), 5, 1, 0, 1),
+    ("lenet.conv2 5x5", (6, 14, 14), (16, 10, 10), 5, 1, 0, 1),
+    ("lenet.conv3 5x5", (16, 5, 5), (120, 1, 1), 5, 1, 0, 1),
+]
+# Conv MACs at batch 1 of the reference models (torchvision / the papers).
+SUITE_MACS = {"lenet": (3, 405600), "resnet18": (20, 1813561344),
+              "vgg16": (13, 15346630656), "mobilenetv1": (27, 567716352)}
+
+LAYER_KEYS = ["suite", "name", "kind", "kernel", "stride", "pad", "groups", "in_shape",
+              "out_shape", "status", "error", "macs", "cycles", "core_cycles", "utilization",
+              "compute_utilization", "bytes_to_device", "bytes_from_device",
+              "bytes_compulsory", "traffic_ratio", "link_stall_cycles", "time_us", "bound",
+              "verified"]
+TOTAL_KEYS = ["suite", "subset", "name", "layers", "layers_failed", "macs", "cycles",
+              "core_cycles", "utilization", "compute_utilization", "bytes_to_device",
+              "bytes_from_device", "bytes_compulsory", "traffic_ratio", "link_stall_cycles",
+              "time_us", "bound"]
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def conv_macs(cin, out, k, groups):
+    c, _, _ = cin
+    o, oh, ow = out
+    return oh * ow * o * (c // groups) * k * k
+
+
+def load_json(path, what):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        check(False, what + ": JSON unreadable", [e])
+        return None
+
+
+def check_schema(d, what, device):
+    problems = []
+    for key in ("layers", "totals", "device", "clock_mhz", "link_mbps", "seed"):
+        if key not in d:
+            problems.append("top level lacks '%s'" % key)
+    if problems:
+        return check(False, what + ": schema", problems)
+    if not isinstance(d["layers"], list) or not isinstance(d["totals"], list):
+        problems.append("layers/totals are not lists")
+    if not isinstance(d["device"], dict) or d["device"].get("uri") != device:
+        problems.append("device is %r, want uri %r" % (d["device"], device))
+    for i, L in enumerate(d["layers"]):
+        missing = [k for k in LAYER_KEYS if k not in L]
+        if missing:
+            problems.append("layer %d lacks %s" % (i, missing))
+            continue
+        for k in ("macs", "cycles", "core_cycles", "bytes_to_device", "bytes_from_device",
+                  "bytes_compulsory", "link_stall_cycles"):
+            v = L[k]
+            if v is not None and (not is_int(v) or v < 0):
+                problems.append("layer %s: %s = %r is not a non-negative integer or null" %
+                                (L["name"], k, v))
+        for k in ("utilization", "compute_utilization", "traffic_ratio", "time_us"):
+            v = L[k]
+            if v is not None and (not isinstance(v, (int, float)) or v < 0):
+                problems.append("layer %s: %s = %r" % (L["name"], k, v))
+        for k in ("utilization", "compute_utilization"):
+            if L[k] is not None and L[k] > 1.0:
+                problems.append("layer %s: %s = %r > 1" % (L["name"], k, L[k]))
+        if L["bound"] not in (None, "link", "compute"):
+            problems.append("layer %s: bound %r" % (L["name"], L["bound"]))
+        if L["verified"] not in (None, True, False):
+            problems.append("layer %s: verified %r" % (L["name"], L["verified"]))
+        if L["status"] not in ("ok", "refused", "failed"):
+            problems.append("layer %s: status %r" % (L["name"], L["status"]))
+        if L["status"] == "ok" and L["error"] is not None:
+            problems.append("layer %s: ok with an error %r" % (L["name"], L["error"]))
+        if L["kernel"] not in L["name"]:
+            problems.append("layer %s: the name lacks the kernel %s" % (L["name"], L["kernel"]))
+    for i, t in enumerate(d["totals"]):
+        missing = [k for k in TOTAL_KEYS if k not in t]
+        if missing:
+            problems.append("total %d lacks %s" % (i, missing))
+    return check(not problems, what + ": schema", problems)
+
+
+# ---- cpu --------------------------------------------------------------------------------
+
+def test_help():
+    rc, so, se = run(["bench", "--help"])
+    want = ["-d", "--suite", "lenet", "resnet18", "vgg16", "mobilenetv1", "all", "--clock",
+            "--link", "--json", "--seed", "--no-verify", "--list", "CBR_SIM_LINK", "util",
+            "bound", "Exit status"]
+    missing = [w for w in want if w not in so]
+    check(rc == 0 and not missing and not se, "cbr bench --help",
+          ["exit %s" % rc, "missing: %s" % missing, "stderr: %s" % se.strip()])
+    rc, so, _ = run(["--help"])
+    check(rc == 0 and "bench" in so, "cbr --help lists bench", ["exit %s" % rc])
+
+
+def test_list():
+    rc, so, se = run(["bench", "--list"])
+    if not check(rc == 0, "bench --list", ["exit %s, stderr %s" % (rc, se.strip())]):
+        return
+    for suite, (n, macs) in SUITE_MACS.items():
+        line = [ln for ln in so.splitlines() if ln.startswith(suite + " (")]
+        want = "%d conv layers, %d MACs" % (n, macs)
+        check(len(line) == 1 and want in line[0], "--list %s: %s" % (suite, want),
+              ["got %r" % line])
+        rows = [ln.split() for ln in so.splitlines() if ln.startswith(suite + ".")]
+        total = sum(int(r[-1]) for r in rows)
+        check(len(rows) == n and total == macs, "--list %s: rows sum to the total" % suite,
+              ["%d rows, %d MACs" % (len(rows), total)])
+    dw = [ln for ln in so.splitlines() if ln.startswith("mobilenetv1.") and " depthwise " in ln]
+    check(len(dw) == 13, "--list mobilenetv1: 13 depthwise layers", ["got %d" % len(dw)])
+    ds = [ln for ln in so.splitlines() if ln.startswith("resnet18.") and "downsample" in ln]
+    check(len(ds) == 3 and all(" 1x1 " in ln for ln in ds),
+          "--list resnet18: 3 1x1 downsample convs", ds)
+
+
+def test_cpu_lenet(tmp):
+    path = os.path.join(tmp, "lenet.json")
+    argv = ["bench", "-d", "cpu", "--suite", "lenet", "--json", path, "--seed", "7"]
+    rc, so, se = run(argv)
+    if not check(rc == 0, "cpu lenet: exit 0", ["exit %s" % rc, "stderr: %s" % se.strip(),
+                                                "command: " + cmdline(argv)]):
+        return None
+    d = load_json(path, "cpu lenet")
+    if d is None or not check_schema(d, "cpu lenet", "cpu"):
+        return None
+    problems = []
+    if d["seed"] != 7 or d["clock_mhz"] != 200 or d["link_mbps"] != 400:
+        problems.append("seed/clock/link = %r/%r/%r" % (d["seed"], d["clock_mhz"],
+                                                         d["link_mbps"]))
+    if "seed 7" not in so or "--seed 7" not in so:
+        problems.append("the seed is not printed: %r" % so[:300])
+    if [L["name"] for L in d["layers"]] != [x[0] for x in LENET]:
+        problems.append("layers %r" % [L["name"] for L in d["layers"]])
+    for L, (name, cin, out, k, s, p, g) in zip(d["layers"], LENET):
+        if L["in_shape"] != [1] + list(cin) or L["out_shape"] != [1] + list(out):
+            problems.append("%s: shapes %r -> %r" % (name, L["in_shape"], L["out_shape"]))
+        if (L["kernel"], L["stride"], L["pad"], L["groups"]) != ("%dx%d" % (k, k), s, p, g):
+            problems.append("%s: kernel/stride/pad/groups %r" % (
+                name, (L["kernel"], L["stride"], L["pad"], L["groups"])))
+        if L["macs"] != conv_macs(cin, out, k, g):
+            problems.append("%s: macs %r, want %d" % (name, L["macs"], conv_macs(cin, out, k, g)))
+        c, h, w = cin
+        o, oh, ow = out
+        if not is_int(L["bytes_compulsory"]) or \
+                L["bytes_compulsory"] < c * h * w + o * c * k * k + o * oh * ow:
+            problems.append("%s: bytes_compulsory %r below input + weights + output" % (
+                name, L["bytes_compulsory"]))
+        if L["status"] != "ok" or L["cycles"] is not None or L["utilization"] is not None:
+            problems.append("%s: on cpu want status ok, cycles and utilization null: %r" % (
+                name, {k2: L[k2] for k2 in ("status", "cycles", "utilization")}))
+        z, sat = L.get("outputs_at_zero_point"), L.get("outputs_saturated")
+        if not (isinstance(z, (int, float)) and 0.2 < z < 0.9 and
+                isinstance(sat, (int, float)) and sat < 0.1):
+            problems.append("%s: outputs at the zero point %r, saturated %r: requant params "
+                            "are not realistic" % (name, z, sat))
+        if name not in so:
+            problems.append("%s: not in the table" % name)
+    tots = [t for t in d["totals"] if t["suite"] == "lenet" and t["subset"] == "all"]
+    if len(tots) != 1 or tots[0]["macs"] != 405600 or tots[0]["layers"] != 3:
+        problems.append("lenet total %r" % tots)
+    if sorted(os.listdir(tmp)) != ["lenet.json"]:
+        problems.append("files beside the JSON: %r" % os.listdir(tmp))
+    check(not problems, "cpu lenet: values", problems)
+
+    # The same seed replays the same data; another seed gives other data.
+    path2 = os.path.join(tmp, "lenet2.json")
+    rc, _, se = run(["bench", "-d", "cpu", "--suite=lenet", "--json=" + path2, "--seed=7"])
+    d2 = load_json(path2, "cpu lenet replay") if rc == 0 else None
+    key = lambda dd: [(L["outputs_at_zero_point"], L["outputs_saturated"]) for L in dd["layers"]]  # noqa: E731
+    check(d2 is not None and key(d2) == key(d), "--seed replays the same data",
+          ["exit %s %s" % (rc, se.strip())])
+    rc, _, se = run(["bench", "-d", "cpu", "--suite", "lenet", "--json", path2, "--seed", "8"])
+    d3 = load_json(path2, "cpu lenet seed 8") if rc == 0 else None
+    check(d3 is not None and key(d3) != key(d), "another --seed gives other data",
+          ["exit %s %s" % (rc, se.strip())])
+    os.unlink(path2)
+    return d
+
+
+def test_bad(tmp):
+    """(argv, exit, words that must all appear in stderr)."""
+    j = os.path.join(tmp, "bad.json")
+    base = ["-d", "cpu", "--json", j]
+    cases = [
+        (base + ["--suite", "alexnet"], 2, ["--suite", "alexnet"]),
+        (base, 2, ["--suite"]),
+        (base + ["--suite"], 2, ["--suite", "value"]),
+        (base + ["--suite", "lenet", "--clock", "0"], 2, ["--clock", "0"]),
+        (base + ["--suite", "lenet", "--clock", "abc"], 2, ["--clock", "abc"]),
+        (base + ["--suite", "lenet", "--clock", "-200"], 2, ["--clock"]),
+        (base + ["--suite", "lenet", "--clock", "nan"], 2, ["--clock"]),
+        (base + ["--suite", "lenet", "--clock", "200MHz"], 2, ["--clock", "200MHz"]),
+        (base + ["--suite", "lenet", "--clock"], 2, ["--clock", "value"]),
+        (base + ["--suite", "lenet", "--link", "0"], 2, ["--link"]),
+        (base + ["--suite", "lenet", "--link", ""], 2, ["--link"]),
+        (base + ["--suite", "lenet", "--seed", "-1"], 2, ["--seed"]),
+        (base + ["--suite", "lenet", "--seed", "x"], 2, ["--seed"]),
+        (base + ["--suite", "lenet", "--frobnicate"], 2, ["--frobnicate"]),
+        (base + ["--suite", "lenet", "extra"], 2, ["extra"]),
+        (["--json", j, "--suite", "lenet", "-d", "nosuchdevice"], 1, ["-d", "nosuchdevice"]),
+    ]
+    for argv, want_rc, words in cases:
+        full = ["bench"] + argv
+        rc, so, se = run(full)
+        missing = [w for w in words if w not in se]
+        left = sorted(os.listdir(tmp))
+        check(rc == want_rc and not missing and not left and se.startswith("cbr bench: "),
+              "bad: %s" % cmdline(full),
+              ["exit %s (want %d)" % (rc, want_rc), "stderr: %s" % se.strip(),
+               "missing in stderr: %s" % missing, "files left: %s" % left])
+
+    for path, words in [(os.path.join(tmp, "nosuchdir", "x.json"), ["nosuchdir"]),
+                        (tmp, [tmp, "directory"])]:
+        argv = ["bench", "-d", "cpu", "--suite", "lenet", "--json", path]
+        rc, so, se = run(argv)
+        missing = [w for w in words if w not in se]
+        left = sorted(os.listdir(tmp))
+        check(rc == 1 and not missing and not left and "--json" in se,
+              "unwritable JSON path: %s" % cmdline(argv),
+              ["exit %s (want 1)" % rc, "stderr: %s" % se.strip(),
+               "missing in stderr: %s" % missing, "files left: %s" % left])
+    if os.geteuid() != 0:
+        ro = os.path.join(tmp, "ro")
+        os.mkdir(ro, 0o555)
+        rc, _, se = run(["bench", "-d", "cpu", "--suite", "lenet", "--json",
+                         os.path.join(ro, "x.json")])
+        check(rc == 1 and not os.listdir(ro) and "--json" in se, "read-only JSON directory",
+              ["exit %s, stderr %s" % (rc, se.strip())])
+        os.rmdir(ro)
+
+
+# ---- roofline.py ------------------------------------------------------------------------
+
+def synthetic(tmp):
+    """A bench.json as a 16x16 sim board would write it, with every kind of layer."""
+    layers = []
+    for i, (kind, kernel, macs, cyc, to, frm) in enumerate([
+            ("stem", "7x7", 118013952, 2000000, 3000000, 900000),
+            ("3x3", "3x3", 115605504, 600000, 400000, 250000),
+            ("1x1", "1x1", 6422528, 90000, 150000, 100000),
+            ("depthwise", "3x3", 903168, 300000, 500000, 200000),
+            ("5x5", "5x5", 240000, 11000, 13000, 5000)]):
+        layers.append({"suite": "demo", "name": "demo.l%d %s" % (i, kernel), "kind": kind,
+                       "kernel": kernel, "status": "ok", "macs": macs, "cycles": cyc,
+                       "bytes_to_device": to, "bytes_from_device": frm})
+    layers.append({"suite": "demo", "name": "demo.refused 3x3", "kind": "3x3",
+                   "kernel": "3x3", "status": "refused", "macs": 5, "cycles": None,
+                   "bytes_to_device": None, "bytes_from_device": None})
+    layers.append({"suite": "other", "name": "other.a 1x1", "kind": "1x1", "kernel": "1x1",
+                   "status": "ok", "macs": 1000, "cycles": 100, "bytes_to_device": 300,
+                   "bytes_from_device": 100})
+    return {"layers": layers, "totals": [], "device": {"uri": "sim:16x16", "rows": 16,
+                                                       "cols": 16},
+            "clock_mhz": 200, "link_mbps": 400, "link_bytes_per_cycle": 2, "seed": 1}
+
+
+def test_roofline(tmp, cpu_json):
+    py = [PYTHON, ROOFLINE]
+    good = os.path.join(tmp, "good.json")
+    with open(good, "w") as f:
+        json.dump(synthetic(tmp), f)
+    rc, so, se = run([good, tmp], prog=py)
+    ok = check(rc == 0, "roofline.py on a good file", ["exit %s" % rc, se.strip()])
+    for suite, points in (("demo", 5), ("other", 1)):
+        svg = os.path.join(tmp, "roofline_%s.svg" % suite)
+        if not ok or not check(os.path.isfile(svg), "roofline_%s.svg written" % suite):
+            continue
+        try:
+            tree = ET.parse(svg)
+        except ET.ParseError as e:
+            check(False, "roofline_%s.svg is well-formed XML" % suite, [e])
+            continue
+        ns = "{http://www.w3.org/2000/svg}"
+        circles = [c for c in tree.iter(ns + "circle") if c.find(ns + "title") is not None]
+        text = " ".join("".join(t.itertext()) for t in tree.iter(ns + "text"))
+        fills = {c.get("fill") for c in circles}
+        want_kinds = ["stem", "3x3", "1x1", "depthwise", "peak 16 x 16 = 256"]
+        check(tree.getroot().tag == ns + "svg" and len(circles) == points and
+              all(w in text for w in want_kinds) and (suite != "demo" or len(fills) == 5),
+              "roofline_%s.svg: %d labelled points, the roofs, the legend" % (suite, points),
+              ["%d points, fills %s" % (len(circles), fills), text[:300]])
+    rc, so, se = run([good, tmp, "--suite", "other"], prog=py)
+    check(rc == 0 and "roofline_other.svg" in so and "demo" not in so, "roofline.py --suite",
+          ["exit %s" % rc, so, se])
+    rc, so, se = run([good, tmp, "--suite", "nosuch"], prog=py)
+    check(rc == 1 and "nosuch" in se, "roofline.py --suite unknown", ["exit %s" % rc, se])
+
+    bad_dir = os.path.join(tmp, "bad")
+    os.mkdir(bad_dir)
+    d = synthetic(tmp)
+    del d["layers"][1]["macs"]
+    no_macs = json.dumps(d)
+    d = synthetic(tmp)
+    d["layers"][0]["cycles"] = -5
+    neg = json.dumps(d)
+    for name, content, words in [
+            ("missing.json", None, ["missing.json", "no such file"]),
+            ("truncated.json", json.dumps(synthetic(tmp))[:-20], ["truncated.json", "JSON"]),
+            ("empty.json", "", ["empty.json", "JSON"]),
+            ("list.json", "[1, 2]", ["list.json", "object"]),
+            ("nolayers.json", '{"device": {"rows": 16, "cols": 16}, "clock_mhz": 200, '
+             '"link_mbps": 400}', ["nolayers.json", "layers"]),
+            ("nomacs.json", no_macs, ["nomacs.json", "macs"]),
+            ("negative.json", neg, ["negative.json", "cycles", "negative"]),
+            ("binary.json", b"\xff\xfe\x00garbage", ["binary.json"])]:
+        p = os.path.join(bad_dir, name)
+        if content is not None:
+            with open(p, "wb") as f:
+                f.write(content if isinstance(content, bytes) else content.encode())
+        rc, so, se = run([p, bad_dir], prog=py)
+        missing = [w for w in words if w not in se]
+        svgs = [f for f in os.listdir(bad_dir) if not f.endswith(".json")]
+        check(rc == 1 and not missing and not svgs and "Traceback" not in se,
+              "roofline.py rejects %s" % name,
+              ["exit %s" % rc, "stderr: %s" % se.strip()[-400:], "missing: %s" % missing,
+               "files: %s" % svgs])
+    if cpu_json:
+        p = os.path.join(bad_dir, "cpu.json")
+        with open(p, "w") as f:
+            json.dump(cpu_json, f)
+        rc, so, se = run([p, bad_dir], prog=py)
+        svgs = [f for f in os.listdir(bad_dir) if f.endswith(".svg")]
+        check(rc == 0 and "cpu" in se and "nothing to plot" in se and not svgs,
+              "roofline.py on a cpu bench (no array) says there is nothing to plot",
+              ["exit %s" % rc, se.strip(), "files: %s" % svgs])
+
+
+# ---- sim, when built --------------------------------------------------------------------
+
+def test_sim(tmp):
+    lib = os.path.join(os.path.dirname(os.path.abspath(CBR)), "..", "sim", "libcbrsim_16x16.so")
+    if not os.path.isfile(lib):
+        print("skipped: LeNet on sim:16x16 (no %s; `make sim-default` builds it)" %
+              os.path.normpath(lib))
+        return
+    path = os.path.join(tmp, "sim.json")
+    argv = ["bench", "-d", "sim:16x16", "--suite", "lenet", "--json", path, "--link", "800"]
+    rc, so, se = run(argv)
+    d = load_json(path, "sim lenet") if os.path.exists(path) else None
+    if not check(rc == 0 and d is not None, "sim lenet: exit 0",
+                 ["exit %s" % rc, "stderr: %s" % se.strip(), "command: " + cmdline(argv)]):
+        return
+    if not check_schema(d, "sim lenet", "sim:16x16"):
+        return
+    problems = []
+    if d["link_bytes_per_cycle"] != 4:
+        problems.append("link_bytes_per_cycle %r, want 800 / 200 = 4" % d["link_bytes_per_cycle"])
+    for L, (name, cin, out, k, s, p, g) in zip(d["layers"], LENET):
+        if L["verified"] is not True:
+            problems.append("%s: verified %r" % (name, L["verified"]))
+        if L["macs"] != conv_macs(cin, out, k, g):
+            problems.append("%s: macs %r" % (name, L["macs"]))
+        if not (is_int(L["cycles"]) and L["cycles"] > 0 and 0 < L["utilization"] <= 1):
+            problems.append("%s: cycles %r utilization %r" % (name, L["cycles"],
+                                                              L["utilization"]))
+        want_util = L["macs"] / (256 * L["cycles"])
+        if abs(L["utilization"] - want_util) > 1e-6 * max(1, want_util):
+            problems.append("%s: utilization %r, want macs / (256 cycles) = %r" % (
+                name, L["utilization"], want_util))
+        if not (L["bytes_to_device"] > 0 and L["bytes_from_device"] > 0):
+            problems.append("%s: no traffic counted" % name)
+        ratio = (L["bytes_to_device"] + L["bytes_from_device"]) / L["bytes_compulsory"]
+        if abs(L["traffic_ratio"] - ratio) > 1e-6 * ratio:
+            problems.append("%s: traffic_ratio %r, want %r" % (name, L["traffic_ratio"], ratio))
+        if abs(L["time_us"] - L["cycles"] / 200) > 1e-3:
+            problems.append("%s: time_us %r, want cycles / 200" % (name, L["time_us"]))
+        if L["core_cycles"] is not None:
+            link = max(L["bytes_to_device"], L["bytes_from_device"]) / 4
+            want = "link" if link > L["core_cycles"] else "compute"
+            if L["bound"] != want:
+                problems.append("%s: bound %r, want %r" % (name, L["bound"], want))
+    check(not problems, "sim lenet: values", problems)
+    rc, so, se = run([path, tmp], prog=[PYTHON, ROOFLINE])
+    check(rc == 0 and os.path.isfile(os.path.join(tmp, "roofline_lenet.svg")),
+          "roofline.py on the sim lenet bench", ["exit %s" % rc, se.strip()])
+
+
+def main():
+    t0 = time.time()
+    print("cbr: %s" % CBR, flush=True)
+    if not os.path.isfile(CBR) or not os.access(CBR, os.X_OK):
+        check(False, "no executable at CBR=%s" % CBR)
+        print("%d passed, %d failed" % (passed, failed))
+        return 1
+    root = tempfile.mkdtemp(prefix="cbr-bench-test-")
+    dirs = {}
+    for name in ("cpu", "bad", "roofline", "sim"):
+        dirs[name] = os.path.join(root, name)
+        os.mkdir(dirs[name])
+    test_help()
+    test_list()
+    cpu = test_cpu_lenet(dirs["cpu"])
+    test_bad(dirs["bad"])
+    test_roofline(dirs["roofline"], cpu)
+    test_sim(dirs["sim"])
+    if failed:
+        print("files kept in %s" % root)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    print("(%.1fs)" % (time.time() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
