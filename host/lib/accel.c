@@ -670,6 +670,7 @@ static int start_core(struct accel *a, uint32_t runs_before, char *err, size_t l
 struct slot {
     int64_t id;              /* -1: nothing */
     uint32_t base, bytes;
+    uint32_t progress;       /* written so far: rows of a region, output blocks of a wset */
 };
 
 struct residency {
@@ -677,7 +678,7 @@ struct residency {
     uint32_t size;
 };
 
-static const struct slot *resident(const struct residency *rs, int64_t id)
+static struct slot *find(struct residency *rs, int64_t id)
 {
     for (int i = 0; i < 2; i++)
         if (rs->s[i].id == id)
@@ -690,24 +691,50 @@ static bool overlap(uint32_t b0, uint32_t n0, uint32_t b1, uint32_t n1)
     return n0 && n1 && b0 < b1 + n1 && b1 < b0 + n0;
 }
 
+/* Pieces that must not be overwritten: those of the running tile and of tiles already
+ * prepared after it. At most a few per buffer (halves or the whole). */
+struct prot {
+    uint32_t n[3];
+    uint32_t base[3][6], bytes[3][6];
+};
+enum { P_ACT, P_WGT, P_PAR };
+
+static void prot_add(struct prot *p, int buf, uint32_t base, uint32_t bytes)
+{
+    for (uint32_t i = 0; i < p->n[buf]; i++)
+        if (p->base[buf][i] == base && p->bytes[buf][i] == bytes)
+            return;
+    if (p->n[buf] < 6) {
+        p->base[buf][p->n[buf]] = base;
+        p->bytes[buf][p->n[buf]++] = bytes;
+    }
+}
+
+static bool prot_hits(const struct prot *p, int buf, uint32_t base, uint32_t bytes)
+{
+    for (uint32_t i = 0; p && i < p->n[buf]; i++)
+        if (overlap(base, bytes, p->base[buf][i], p->bytes[buf][i]))
+            return true;
+    return false;
+}
+
 /*
- * Where to put a piece of `bytes` so that it does not overlap [busy_base, +busy_bytes), the
- * piece the running tile reads. Returns false when it cannot (it needs the whole buffer, or
- * both halves are busy): the caller waits for the tile first.
+ * Where to put a piece of `bytes` so that it overwrites nothing protected. Returns false when
+ * it cannot (it needs the whole buffer, or both halves are protected): the caller waits.
  */
-static bool place(const struct residency *rs, uint32_t bytes, uint32_t busy_base,
-                  uint32_t busy_bytes, uint32_t *base)
+static bool place(const struct residency *rs, uint32_t bytes, const struct prot *pr, int buf,
+                  uint32_t *base)
 {
     uint32_t half = rs->size / 2;
     if (bytes > half) {
         *base = 0;
-        return !overlap(0, bytes, busy_base, busy_bytes);
+        return !prot_hits(pr, buf, 0, bytes);
     }
-    /* Prefer the half that holds nothing, then the one not busy. */
+    /* Prefer the half that holds nothing, then one not protected. */
     for (int pass = 0; pass < 2; pass++)
         for (uint32_t h = 0; h < 2; h++) {
             uint32_t b = h * half;
-            if (overlap(b, bytes, busy_base, busy_bytes))
+            if (prot_hits(pr, buf, b, bytes))
                 continue;
             bool empty = true;
             for (int i = 0; i < 2; i++)
@@ -721,7 +748,7 @@ static bool place(const struct residency *rs, uint32_t bytes, uint32_t busy_base
     return false;
 }
 
-static void occupy(struct residency *rs, int64_t id, uint32_t base, uint32_t bytes)
+static struct slot *occupy(struct residency *rs, int64_t id, uint32_t base, uint32_t bytes)
 {
     int free_i = -1;
     for (int i = 0; i < 2; i++) {
@@ -734,6 +761,7 @@ static void occupy(struct residency *rs, int64_t id, uint32_t base, uint32_t byt
     if (free_i < 0)
         free_i = 0;
     rs->s[free_i] = (struct slot){.id = id, .base = base, .bytes = bytes};
+    return &rs->s[free_i];
 }
 
 /* One RUN of the schedule: job (image b, group g), plan run k, and where its pieces are. */
@@ -773,113 +801,139 @@ static int64_t wset_id(const struct exec *e, uint32_t g, uint32_t w)
     return (int64_t)g * e->p->n_wsets + w;
 }
 
-/* Channels c0 .. c0+nc-1 of region rg of job (b, g), `lanes` bytes per pixel per block of
- * lanes channels (lanes = R: the device layout; lanes = nc: packed). */
-static void pack_channels(const struct exec *e, uint32_t b, uint32_t g,
-                          const struct plan_region *rg, uint32_t c0, uint32_t nc,
-                          uint32_t lanes, uint8_t *dst0)
+/* Rows [y0, y1) (region-relative) of channel block cb of region rg of job (b, g): nch
+ * channels, `lanes` bytes per pixel (lanes = R: the device layout, padding lanes zero;
+ * lanes = nch: packed for a scatter write). */
+static void pack_rows(const struct exec *e, uint32_t b, uint32_t g, const struct plan_region *rg,
+                      uint32_t cb, uint32_t nch, uint32_t lanes, uint32_t y0, uint32_t y1,
+                      uint8_t *dst)
 {
     const cbr_layer_desc *d = &e->l->desc;
-    const uint32_t rows = rg->iy1 - rg->iy0, cols = rg->ix1 - rg->ix0;
+    const uint32_t cols = rg->ix1 - rg->ix0;
     const size_t plane = (size_t)d->in_h * d->in_w;
-    for (uint32_t c = 0; c < nc; c++) {
+    if (lanes != nch)
+        memset(dst, 0, (size_t)(y1 - y0) * cols * lanes);
+    for (uint32_t c = 0; c < nch; c++) {
         const int8_t *src = e->input + ((size_t)b * d->in_c + (size_t)g * e->p->cin + rg->c0 +
-                                         c0 + c) * plane;
-        uint8_t *dst = dst0 + (size_t)(c / lanes) * rows * cols * lanes + c % lanes;
-        for (uint32_t y = 0; y < rows; y++) {
-            const int8_t *s = src + (size_t)(rg->iy0 + y) * d->in_w + rg->ix0;
-            uint8_t *t = dst + (size_t)y * cols * lanes;
+                                         (size_t)cb * e->R + c) * plane;
+        for (uint32_t y = y0; y < y1; y++) {
+            const int8_t *sp = src + (size_t)(rg->iy0 + y) * d->in_w + rg->ix0;
+            uint8_t *t = dst + (size_t)(y - y0) * cols * lanes + c;
             for (uint32_t x = 0; x < cols; x++)
-                t[(size_t)x * lanes] = (uint8_t)s[x];
+                t[(size_t)x * lanes] = (uint8_t)sp[x];
         }
     }
 }
 
-/* Write region r of job (b, g) at base. */
-static int write_region(struct exec *e, uint32_t b, uint32_t g, uint32_t r, uint32_t base)
+/* Write rows [y0, y1) of region r of job (b, g), whose copy starts at base. A partial
+ * last channel block goes as a scatter write when the device takes them: its padding lanes
+ * never cross the link (their weights are zero, so whatever they hold adds nothing). */
+static int write_region_rows(struct exec *e, uint32_t b, uint32_t g, uint32_t r,
+                             uint32_t base, uint32_t y0, uint32_t y1)
 {
     const struct plan_region *rg = &e->p->regions[r];
     const uint32_t R = e->R, rows = rg->iy1 - rg->iy0, cols = rg->ix1 - rg->ix0;
-    if (!rg->bytes)
+    if (y1 <= y0 || !cols)
         return 0;
-    const size_t px = (size_t)rows * cols, cb_bytes = px * R;
-    const uint32_t full = rg->nc / R, rem = rg->nc % R;
-    if (rem && e->scatter) {
-        /* Full channel blocks as they are, the last one's rem channels per pixel with a
-         * scatter write: the padding lanes are never sent (their weights are zero). */
-        int rc = 0;
-        if (full) {
-            uint8_t *st = e->stage;
-            pack_channels(e, b, g, rg, 0, full * R, R, st);
-            rc = buf_write(e->a, BUF_ACT, base, st, full * cb_bytes, e->err, e->len);
+    const uint32_t pitch = rows * cols * R, px = (y1 - y0) * cols;
+    for (uint32_t cb = 0; cb < rg->n_cb; cb++) {
+        uint32_t nch = rg->nc - cb * R < R ? rg->nc - cb * R : R;
+        uint32_t off = base + cb * pitch + y0 * cols * R;
+        int rc;
+        if (nch < R && e->scatter) {
+            pack_rows(e, b, g, rg, cb, nch, nch, y0, y1, e->stage);
+            rc = buf_scatter(e->a, BUF_ACT, off, e->stage, (size_t)px * nch, nch, R, e->err,
+                             e->len);
+        } else {
+            pack_rows(e, b, g, rg, cb, nch, R, y0, y1, e->stage);
+            rc = buf_write(e->a, BUF_ACT, off, e->stage, (size_t)px * R, e->err, e->len);
         }
-        if (rc == 0) {
-            pack_channels(e, b, g, rg, full * R, rem, rem, e->stage);
-            rc = buf_scatter(e->a, BUF_ACT, base + full * (uint32_t)cb_bytes, e->stage,
-                             px * rem, rem, R, e->err, e->len);
-        }
-        return rc;
+        if (rc < 0)
+            return rc;
     }
-    memset(e->stage, 0, rg->bytes);
-    pack_channels(e, b, g, rg, 0, rg->nc, R, e->stage);
-    return buf_write(e->a, BUF_ACT, base, e->stage, rg->bytes, e->err, e->len);
+    return 0;
 }
 
-/* The pieces a step reads; load_step writes those not resident. With busy, the running
- * tile's pieces must not be overwritten: *blocked says a piece had to wait for it. */
-static int load_step(struct exec *e, struct step *s, const struct step *busy, bool *blocked)
+/* Rows of its region a run reads (region-relative end), and weight-set blocks it needs. */
+static uint32_t rows_needed(const struct exec *e, const struct plan_run *run)
+{
+    const cbr_layer_desc *d = &e->l->desc;
+    const struct plan_region *rg = &e->p->regions[run->region];
+    int64_t end = (int64_t)(run->cy1 - 1) * d->stride_h - d->pad_top +
+                  (int64_t)(d->kh - 1) * d->dilation_h + 1;
+    if (end > rg->iy1)
+        end = rg->iy1;
+    return end > rg->iy0 ? (uint32_t)(end - rg->iy0) : 0;
+}
+
+/*
+ * Make sure what a step reads is on the device. Regions and weight sets are placed whole
+ * (their room is reserved) but written as far as needed: rows up to the step's last input
+ * row, output blocks up to its last; the rest follows with later steps, while earlier ones
+ * compute. Extending a piece never touches what a running tile reads. A new piece must not
+ * overwrite a protected one (pr may be NULL): *blocked says it could not be placed.
+ */
+static int load_step(struct exec *e, struct step *s, const struct prot *pr, bool *blocked)
 {
     const struct plan_run *run = &e->p->runs[s->k];
     const struct plan_region *rg = &e->p->regions[run->region];
     const struct plan_wset *ws = &e->p->wsets[run->wset];
     int64_t rid = region_id(e, s->b, s->g, run->region), wid = wset_id(e, s->g, run->wset);
-    const struct slot *hit;
+    struct slot *hit;
     int rc;
     *blocked = false;
 
-    const struct plan_run *brun = busy ? &e->p->runs[busy->k] : NULL;
-    if ((hit = resident(&e->act, rid))) {
-        s->act_base = hit->base;
-    } else {
-        uint32_t bb = busy ? busy->act_base : 0;
-        uint32_t bn = busy ? e->p->regions[brun->region].bytes : 0;
-        if (!place(&e->act, rg->bytes, bb, bn, &s->act_base)) {
+    if (!(hit = find(&e->act, rid))) {
+        uint32_t base;
+        if (!place(&e->act, rg->bytes, pr, P_ACT, &base)) {
             *blocked = true;
             return 0;
         }
-        if ((rc = write_region(e, s->b, s->g, run->region, s->act_base)) < 0)
-            return rc;
-        occupy(&e->act, rid, s->act_base, rg->bytes);
+        hit = occupy(&e->act, rid, base, rg->bytes);
     }
-    if ((hit = resident(&e->wgt, wid))) {
-        s->wgt_base = hit->base;
-    } else {
-        uint32_t bb = busy ? busy->wgt_base : 0;
-        uint32_t bn = busy ? e->p->wsets[brun->wset].bytes : 0;
-        if (!place(&e->wgt, ws->bytes, bb, bn, &s->wgt_base)) {
-            *blocked = true;
-            return 0;
-        }
-        size_t i = (size_t)s->g * e->p->n_wsets + run->wset;
-        if ((rc = buf_write(e->a, BUF_WGT, s->wgt_base, e->bl->wgt[i], ws->bytes, e->err,
-                            e->len)) < 0)
+    s->act_base = hit->base;
+    uint32_t need = rows_needed(e, run);
+    if (need > hit->progress) {
+        if ((rc = write_region_rows(e, s->b, s->g, run->region, hit->base, hit->progress,
+                                    need)) < 0)
             return rc;
-        occupy(&e->wgt, wid, s->wgt_base, ws->bytes);
+        hit->progress = need;
     }
-    if ((hit = resident(&e->par, wid))) {
-        s->par_base = hit->base;
-    } else {
-        uint32_t bb = busy ? busy->par_base : 0;
-        uint32_t bn = busy ? e->p->wsets[brun->wset].param_bytes : 0;
-        if (!place(&e->par, ws->param_bytes, bb, bn, &s->par_base)) {
+
+    const size_t wi = (size_t)s->g * e->p->n_wsets + run->wset;
+    const uint32_t wob = ws->n_ob ? ws->bytes / ws->n_ob : 0, pob = e->C * PARAM_BYTES;
+    const uint32_t obs = run->ob0 + run->n_ob - ws->ob0;
+    if (!(hit = find(&e->wgt, wid))) {
+        uint32_t base;
+        if (!place(&e->wgt, ws->bytes, pr, P_WGT, &base)) {
             *blocked = true;
             return 0;
         }
-        size_t i = (size_t)s->g * e->p->n_wsets + run->wset;
-        if ((rc = buf_write(e->a, BUF_PARAM, s->par_base, e->bl->param[i], ws->param_bytes,
-                            e->err, e->len)) < 0)
+        hit = occupy(&e->wgt, wid, base, ws->bytes);
+    }
+    s->wgt_base = hit->base;
+    if (obs > hit->progress) {
+        if ((rc = buf_write(e->a, BUF_WGT, hit->base + hit->progress * wob,
+                            e->bl->wgt[wi] + (size_t)hit->progress * wob,
+                            (size_t)(obs - hit->progress) * wob, e->err, e->len)) < 0)
             return rc;
-        occupy(&e->par, wid, s->par_base, ws->param_bytes);
+        hit->progress = obs;
+    }
+    if (!(hit = find(&e->par, wid))) {
+        uint32_t base;
+        if (!place(&e->par, ws->param_bytes, pr, P_PAR, &base)) {
+            *blocked = true;
+            return 0;
+        }
+        hit = occupy(&e->par, wid, base, ws->param_bytes);
+    }
+    s->par_base = hit->base;
+    if (obs > hit->progress) {
+        if ((rc = buf_write(e->a, BUF_PARAM, hit->base + hit->progress * pob,
+                            e->bl->param[wi] + (size_t)hit->progress * pob,
+                            (size_t)(obs - hit->progress) * pob, e->err, e->len)) < 0)
+            return rc;
+        hit->progress = obs;
     }
     return 0;
 }
@@ -1042,69 +1096,94 @@ static int read_totals(struct accel *a, uint64_t t[N_COUNTERS], char *err, size_
     return rc;
 }
 
+/* Protect the pieces of step t. */
+static void prot_step(const struct exec *e, struct prot *p, const struct step *t)
+{
+    const struct plan_run *run = &e->p->runs[t->k];
+    const struct plan_wset *ws = &e->p->wsets[run->wset];
+    prot_add(p, P_ACT, t->act_base, e->p->regions[run->region].bytes);
+    prot_add(p, P_WGT, t->wgt_base, ws->bytes);
+    prot_add(p, P_PAR, t->par_base, ws->param_bytes);
+}
+
+static struct step step_at(const struct exec *e, uint64_t i)
+{
+    const uint32_t G = e->l->desc.groups, nr = e->p->n_runs;
+    return (struct step){.b = (uint32_t)(i / ((uint64_t)G * nr)),
+                         .g = (uint32_t)(i / nr % G), .k = (uint32_t)(i % nr)};
+}
+
+#define LOOKAHEAD 8 /* steps whose data is written ahead while the running tile lasts */
+
 /*
- * The schedule, pipelined: while tile k runs, the host reads tile k-1's output and writes
- * tile k+1's input, weights and registers into the halves tile k does not read, and queues
- * its start; the core takes it the cycle tile k is done.
+ * The schedule, pipelined. Tile i runs while the host reads tile i-1's output, writes tile
+ * i+1's data into places tile i does not read, writes its registers and queues its start
+ * (the core takes it the cycle tile i is done), then writes ahead the data of the next few
+ * tiles as far as it fits beside the protected pieces.
  */
 static int run_schedule(struct exec *e, uint32_t n)
 {
-    const struct cbr_plan *p = e->p;
-    const uint32_t G = e->l->desc.groups;
-    const uint64_t total = (uint64_t)n * G * p->n_runs;
-    const uint32_t half_out = e->out_half;
-    struct step cur = {0}, prev = {0}, next = {0};
-    bool have_prev = false, next_loaded = false;
+    const uint64_t total = (uint64_t)n * e->l->desc.groups * e->p->n_runs;
+    struct step cur = step_at(e, 0), prev = {0}, next;
+    bool have_prev = false, blocked;
     int rc;
-    for (uint64_t i = 0; i < total; i++) {
-        if (next_loaded) {
-            cur = next;
-        } else {
-            cur = (struct step){.b = (uint32_t)(i / ((uint64_t)G * p->n_runs)),
-                                .g = (uint32_t)(i / p->n_runs % G),
-                                .k = (uint32_t)(i % p->n_runs)};
-            bool blocked;
-            if ((rc = load_step(e, &cur, have_prev ? &prev : NULL, &blocked)) < 0)
+    if ((rc = load_step(e, &cur, NULL, &blocked)) < 0)
+        return rc;
+    cur.out_base = 0;
+    if ((rc = write_regs(e, &cur)) < 0 ||
+        (rc = start_core(e->a, e->runs0 + e->started, e->err, e->len)) < 0)
+        return rc;
+    e->started++;
+    estimate_tile(e, &cur);
+    for (uint64_t i = 0;; i++) {
+        /* cur (tile i) is queued or running; prev (tile i-1) may be running */
+        if (have_prev) {
+            if ((rc = wait_runs(e, e->started, false)) < 0 || (rc = read_output(e, &prev)) < 0)
                 return rc;
-            if (blocked) {
-                /* The previous tile reads what this one needs replaced: let it finish. */
-                if ((rc = wait_runs(e, e->started, true)) < 0 ||
-                    (rc = read_output(e, &prev)) < 0)
-                    return rc;
-                have_prev = false;
-                if ((rc = load_step(e, &cur, NULL, &blocked)) < 0)
-                    return rc;
-            }
+            have_prev = false;
         }
-        cur.out_base = (uint32_t)(i % 2) * half_out;
-        next_loaded = false;
-        if ((rc = write_regs(e, &cur)) < 0 ||
+        if (i + 1 == total)
+            break;
+        bool cur_read = false;
+        struct prot pr = {0};
+        prot_step(e, &pr, &cur);
+        next = step_at(e, i + 1);
+        if ((rc = load_step(e, &next, &pr, &blocked)) < 0)
+            return rc;
+        if (blocked) {
+            /* next needs what cur reads replaced: let cur finish first */
+            if ((rc = wait_runs(e, e->started, true)) < 0 || (rc = read_output(e, &cur)) < 0 ||
+                (rc = load_step(e, &next, NULL, &blocked)) < 0)
+                return rc;
+            cur_read = true;
+        }
+        next.out_base = (uint32_t)((i + 1) % 2) * e->out_half;
+        if ((rc = write_regs(e, &next)) < 0 ||
             (rc = start_core(e->a, e->runs0 + e->started, e->err, e->len)) < 0)
             return rc;
         e->started++;
-        estimate_tile(e, &cur);
-        if (have_prev) {
-            /* cur started means prev finished */
-            if ((rc = wait_runs(e, e->started, false)) < 0 || (rc = read_output(e, &prev)) < 0)
+        estimate_tile(e, &next);
+        /* write ahead */
+        if (!cur_read)
+            prot_step(e, &pr, &cur);
+        prot_step(e, &pr, &next);
+        for (uint64_t j = i + 2; j < total && j <= i + 1 + LOOKAHEAD; j++) {
+            uint64_t now;
+            if (link_now(e, &now) && now + 2048 > e->est_prev)
+                break; /* the running tile ends soon: go back to queue the next one */
+            struct step t = step_at(e, j);
+            if ((rc = load_step(e, &t, &pr, &blocked)) < 0)
                 return rc;
+            if (blocked)
+                break;
+            prot_step(e, &pr, &t);
         }
         prev = cur;
-        have_prev = true;
-        if (i + 1 < total) {
-            uint64_t j = i + 1;
-            next = (struct step){.b = (uint32_t)(j / ((uint64_t)G * p->n_runs)),
-                                 .g = (uint32_t)(j / p->n_runs % G),
-                                 .k = (uint32_t)(j % p->n_runs)};
-            bool blocked;
-            if ((rc = load_step(e, &next, &cur, &blocked)) < 0)
-                return rc;
-            next_loaded = !blocked;
-        }
+        have_prev = !cur_read;
+        cur = next;
     }
-    if (have_prev) {
-        if ((rc = wait_runs(e, e->started, true)) < 0 || (rc = read_output(e, &prev)) < 0)
-            return rc;
-    }
+    if ((rc = wait_runs(e, e->started, true)) < 0 || (rc = read_output(e, &cur)) < 0)
+        return rc;
     return 0;
 }
 

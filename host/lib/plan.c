@@ -294,11 +294,22 @@ static int plan_dense(struct ctx *c)
         if (!pick_tile(c, p->cin, act_cap, &pth, &ptw))
             return 1;
     }
+    /* Pipelining wants the first tile's data and the last tile's output small (they cannot
+     * overlap anything): at least four row tiles, as long as tiles keep 64 pixels (shorter
+     * passes would wait for weight loads). */
+    uint32_t rows4 = div_up(c->y.pooled, 4), rows64 = div_up(64, ptw);
+    uint32_t cap_rows = rows4 > rows64 ? rows4 : rows64;
+    if (pth > cap_rows)
+        pth = cap_rows;
     pth = balance(c->y.pooled, pth);
     ptw = balance(c->x.pooled, ptw);
+    /* Output blocks per tile: what half the output buffer holds, and for the same reason a
+     * quarter of the weight set at most. */
     uint32_t k_run = (uint32_t)((k->out_bytes / 2) / ((uint64_t)pth * ptw * C));
     if (k_run > k_w)
         k_run = k_w;
+    if (k_run > div_up(k_w, 4))
+        k_run = div_up(k_w, 4);
 
     /* Regions: per column strip, consecutive row tiles while they fit. */
     uint32_t ny = div_up(c->y.pooled, pth), nx = div_up(c->x.pooled, ptw);
@@ -356,10 +367,13 @@ static int plan_dense(struct ctx *c)
             const struct plan_wset *w = &p->wsets[ws];
             uint32_t tx = reg_col[reg];
             uint32_t px0 = tx * ptw, px1 = px0 + ptw < c->x.pooled ? px0 + ptw : c->x.pooled;
-            for (uint32_t ty = reg_first[reg]; ty < reg_last[reg]; ty++) {
-                uint32_t py0 = ty * pth, py1 = py0 + pth < c->y.pooled ? py0 + pth : c->y.pooled;
-                for (uint32_t ob = 0; ob < w->n_ob; ob += k_run) {
-                    uint32_t n = w->n_ob - ob < k_run ? w->n_ob - ob : k_run;
+            /* Output blocks outer, row tiles inner: a weight set is written block by block
+             * as the tiles need it, a region row by row. */
+            for (uint32_t ob = 0; ob < w->n_ob; ob += k_run) {
+                uint32_t n = w->n_ob - ob < k_run ? w->n_ob - ob : k_run;
+                for (uint32_t ty = reg_first[reg]; ty < reg_last[reg]; ty++) {
+                    uint32_t py0 = ty * pth;
+                    uint32_t py1 = py0 + pth < c->y.pooled ? py0 + pth : c->y.pooled;
                     if (add_run(c, reg, ws, w->ob0 + ob, n, py0, py1, px0, px1, 0))
                         goto nomem;
                 }
