@@ -87,7 +87,7 @@ define CORE_RUN
 	    echo "== $$b --layers $(1) --jobs $(2)"; start=$$(date +%s); \
 	    $$b --layers $(1) --jobs $(2) --budget $(CORE_BUDGET) > $$(dirname $$b)/run.log 2>&1; rc=$$?; \
 	    head -1 $$(dirname $$b)/run.log; \
-	    grep -E '^(utilization|coverage|back to back)|random layers|planner jobs' $$(dirname $$b)/run.log; \
+	    grep -E '^(utilization|coverage|back to back|depthwise)|random layers|random depthwise|planner jobs' $$(dirname $$b)/run.log; \
 	    grep -E 'MISMATCH|FAILED' $$(dirname $$b)/run.log | head -20; \
 	    line=$$(grep -E '^[0-9]+ passed, [0-9]+ failed$$' $$(dirname $$b)/run.log | tail -1); \
 	    echo "$${line:-no result line} ($$(( $$(date +%s) - start )) s)"; \
@@ -113,7 +113,7 @@ soak-rtl-core: rtl-core-tests ## RTL core: N random layers per shape (make soak-
 # ---- lint and synthesis ----------------------------------------------------------------------
 # Shapes: top[@PARAM=V,...]
 CORE_LINT_CFGS := cbr_top cbr_top@ROWS=4,COLS=8 cbr_core cbr_core@ROWS=4,COLS=4 \
-    cbr_core@ROWS=4,COLS=8 cbr_core@ROWS=32,COLS=8 \
+    cbr_core@ROWS=4,COLS=8 cbr_core@ROWS=8,COLS=8 cbr_core@ROWS=32,COLS=8 \
     cbr_core@ROWS=8,COLS=32,ACT_BYTES=16384,WGT_BYTES=32768,OUT_BYTES=8192,PARAM_ENTRIES=64,ACC_PIXELS=256
 
 lint-rtl-core: $(CORE_BUILD)/synth.log ## RTL core: verilator -Wall + iverilog lint, yosys synth of cbr_top (no latches)

@@ -27,8 +27,10 @@
 //   cbr_core_acc bank -> cbr_core_post (requant, pool) -> out buf
 //   cbr_core_ctrl: which bank is loaded / full / drained
 //
-// Depthwise mode (MODE bit 1) is not implemented: the bit is ignored and the host runs
-// grouped layers one group at a time as dense layers.
+// Depthwise mode (MODE bit 1, square arrays only: DWOK): the array's depthwise mode (taps on
+// the rows in NG = ROWS/4 groups of 4, channels on the columns); the activation buffer is NG
+// banks (its top address bits) so that the NG groups read NG input rows per cycle
+// (cbr_core_agen, docs/core.md "Depthwise mode"). On other shapes the bit is ignored.
 module cbr_core #(
     parameter ROWS = 16,                // array rows (input channels per block): power of 2, >= 4
     parameter COLS = 16,                // array columns (output channels per block): power of 2, >= 4
@@ -68,6 +70,10 @@ module cbr_core #(
     localparam DW = PIXW + 1;
     localparam MW = $clog2(ROWS + 1) + $clog2(COLS + 1);
     localparam RBW = $clog2(ROWS);
+    localparam DWOK = ROWS == COLS;          // depthwise mode supported
+    localparam NG = DWOK ? ROWS / 4 : 1;     // depthwise groups = activation banks
+    localparam LG = $clog2(NG);
+    localparam AW_B = AW_A - LG;             // bank word-address bits
 
     generate
         if (ROWS < 4 || (1 << $clog2(ROWS)) != ROWS || COLS < 4 ||
@@ -92,7 +98,7 @@ module cbr_core #(
     wire [7:0]      r_sh, r_sw, r_dh, r_dw, r_x_zp, r_y_zp, r_act_min, r_act_max;
     wire [7:0]      r_pkh, r_pkw, r_psh, r_psw, r_ppt, r_ppl;
     wire [DW-1:0]   r_oh, r_ow, r_ph, r_pw;
-    wire            r_leaky, r_acc_load, r_acc_keep;
+    wire            r_leaky, r_dwise, r_acc_load, r_acc_keep;
     wire [1:0]      r_pool;
     wire [AW_A-1:0] r_act_base, r_cb_pitch;
     wire [AW_W-1:0] r_wgt_base;
@@ -112,7 +118,7 @@ module cbr_core #(
         .r_in_h(r_in_h), .r_in_w(r_in_w), .r_n_cb(r_n_cb), .r_n_ob(r_n_ob),
         .r_kh(r_kh), .r_kw(r_kw), .r_sh(r_sh), .r_sw(r_sw), .r_dh(r_dh), .r_dw(r_dw),
         .r_pt(r_pt), .r_pl(r_pl), .r_oh(r_oh), .r_ow(r_ow), .r_x_zp(r_x_zp),
-        .r_y_zp(r_y_zp), .r_act_min(r_act_min), .r_act_max(r_act_max), .r_leaky(r_leaky),
+        .r_y_zp(r_y_zp), .r_act_min(r_act_min), .r_act_max(r_act_max), .r_leaky(r_leaky), .r_dwise(r_dwise),
         .r_acc_load(r_acc_load), .r_acc_keep(r_acc_keep), .r_pool(r_pool), .r_pkh(r_pkh), .r_pkw(r_pkw), .r_psh(r_psh), .r_psw(r_psw),
         .r_ppt(r_ppt), .r_ppl(r_ppl), .r_ph(r_ph), .r_pw(r_pw),
         .r_act_base(r_act_base), .r_cb_pitch(r_cb_pitch), .r_wgt_base(r_wgt_base), .r_out_base(r_out_base),
@@ -121,20 +127,36 @@ module cbr_core #(
 
     // ---- buffers ---------------------------------------------------------------------------
     wire [31:0]        h_rd0, h_rd1, h_rd2, h_rd3;
-    wire               a_en, w_en, p_en, o_en;
-    wire [AW_A-1:0]    a_addr;
+    wire               w_en, p_en, o_en;
+    wire [NG-1:0]      k_en;
+    wire [NG*AW_B-1:0] k_addr;
+    wire [NG*8*ROWS-1:0] k_rdata;
     wire [AW_W-1:0]    w_addr;
     wire [AW_P-1:0]    p_addr;
     wire [AW_O-1:0]    o_addr;
-    wire [8*ROWS-1:0]  a_rdata;
     wire [8*COLS-1:0]  w_rdata, o_wdata, unused_o_rdata;
     wire [31:0]        p_rdata;
 
-    cbr_core_buf #(.WB(ROWS), .AW(AW_A)) u_act (
-        .clk(clk), .h_sel(buf_id == 2'd0), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
-        .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd0),
-        .c_en(a_en), .c_we({ROWS{1'b0}}), .c_addr(a_addr), .c_wdata({(8*ROWS){1'b0}}),
-        .c_rdata(a_rdata));
+    // The activation buffer: NG banks of 2^AW_B words, bank k = word addresses k*2^AW_B ..
+    wire [32*NG-1:0]   h_rd0k;
+    localparam LGW = LG > 0 ? LG : 1;
+    reg  [LGW-1:0]     h_bank_q;
+    wire [LGW-1:0]     h_bank = NG > 1 ? buf_addr[$clog2(ROWS) + AW_B +: LGW] : {LGW{1'b0}};
+    genvar bk;
+    generate
+        for (bk = 0; bk < NG; bk = bk + 1) begin : g_act
+            cbr_core_buf #(.WB(ROWS), .AW(AW_B)) u_act (
+                .clk(clk), .h_sel(buf_id == 2'd0 && h_bank == bk), .h_we(buf_we),
+                .h_re(buf_re), .h_addr(buf_addr), .h_wdata(buf_wdata), .h_wstrb(buf_wstrb),
+                .h_rdata(h_rd0k[32*bk +: 32]),
+                .c_en(k_en[bk]), .c_we({ROWS{1'b0}}), .c_addr(k_addr[AW_B*bk +: AW_B]),
+                .c_wdata({(8*ROWS){1'b0}}), .c_rdata(k_rdata[8*ROWS*bk +: 8*ROWS]));
+        end
+    endgenerate
+    always @(posedge clk)
+        if (buf_re)
+            h_bank_q <= h_bank;
+    assign h_rd0 = h_rd0k[32*h_bank_q +: 32];
 
     cbr_core_buf #(.WB(COLS), .AW(AW_W)) u_wgt (
         .clk(clk), .h_sel(buf_id == 2'd1), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
@@ -204,26 +226,41 @@ module cbr_core #(
     wire               out_valid;
     wire [32*COLS-1:0] out_data;
 
-    cbr_core_agen #(.ROWS(ROWS), .COLS(COLS), .AW_A(AW_A), .DW(DW), .MW(MW)) u_agen (
+    wire               dwm = DWOK && r_dwise;
+    wire [NG*8*ROWS-1:0] arr_dwx;
+
+    cbr_core_agen #(.ROWS(ROWS), .COLS(COLS), .AW_A(AW_A), .DW(DW), .MW(MW), .NG(NG)) u_agen (
         .clk(clk), .rst(crst), .go(go), .running(running),
         .in_h(r_in_h), .in_w(r_in_w), .n_cb(r_n_cb), .n_ob(r_n_ob), .kh(r_kh), .kw(r_kw),
         .sh(r_sh), .sw(r_sw), .dh(r_dh), .dw(r_dw), .pt(r_pt), .pl(r_pl), .oh(r_oh),
         .ow(r_ow), .act_base(r_act_base), .cb_pitch(r_cb_pitch), .in_c(r_in_c), .out_c(r_out_c), .x_zp(r_x_zp),
-        .w_ok(w_ok), .b_ready(b_ready), .b_loading(b_loading),
+        .dwm(dwm), .w_ok(w_ok), .b_ready(b_ready), .b_loading(b_loading),
         .consume(consume), .consume_final(consume_final), .bg_first(bg_first),
         .bg_bank(bg_bank),
-        .a_en(a_en), .a_addr(a_addr), .a_rdata(a_rdata),
+        .k_en(k_en), .k_addr(k_addr), .k_rdata(k_rdata), .arr_dwx(arr_dwx),
         .arr_valid(arr_valid), .arr_sw(arr_sw), .arr_x(arr_x), .arr_user(arr_user),
         .ev_busy(ev_busy), .ev_mac(ev_mac), .ev_stall_in(ev_stall_in),
         .ev_stall_out(ev_stall_out));
 
-    // Depthwise is not implemented: one group bus (DW_RB = ROWS), tied off.
-    cbr_array #(.ROWS(ROWS), .COLS(COLS), .DW_RB(ROWS), .USER_W(5)) u_array (
-        .clk(clk), .rst(crst), .cfg_dw(1'b0), .cfg_x_zp(r_x_zp),
-        .in_valid(arr_valid), .in_sw(arr_sw), .in_x(arr_x), .in_user(arr_user),
-        .dw_x({(8*COLS){1'b0}}),
-        .wl_valid(wl_valid), .wl_row(wl_row), .wl_data(wl_data),
-        .out_valid(out_valid), .out_data(out_data), .out_user(out_user));
+    // Depthwise groups of 4 rows when supported; otherwise one group bus, tied off.
+    generate
+        if (DWOK) begin : g_arr_dw
+            cbr_array #(.ROWS(ROWS), .COLS(COLS), .DW_RB(4), .USER_W(5)) u_array (
+                .clk(clk), .rst(crst), .cfg_dw(dwm), .cfg_x_zp(r_x_zp),
+                .in_valid(arr_valid), .in_sw(arr_sw), .in_x(arr_x), .in_user(arr_user),
+                .dw_x(arr_dwx),
+                .wl_valid(wl_valid), .wl_row(wl_row), .wl_data(wl_data),
+                .out_valid(out_valid), .out_data(out_data), .out_user(out_user));
+        end else begin : g_arr
+            wire [8*ROWS-1:0] unused_dwx = arr_dwx;
+            cbr_array #(.ROWS(ROWS), .COLS(COLS), .DW_RB(ROWS), .USER_W(5)) u_array (
+                .clk(clk), .rst(crst), .cfg_dw(1'b0), .cfg_x_zp(r_x_zp),
+                .in_valid(arr_valid), .in_sw(arr_sw), .in_x(arr_x), .in_user(arr_user),
+                .dw_x({(8*COLS){1'b0}}),
+                .wl_valid(wl_valid), .wl_row(wl_row), .wl_data(wl_data),
+                .out_valid(out_valid), .out_data(out_data), .out_user(out_user));
+        end
+    endgenerate
 
     // ---- accumulation -------------------------------------------------------------------------
     wire               d_act, d_re, d_we;

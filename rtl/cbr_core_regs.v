@@ -77,6 +77,7 @@ module cbr_core_regs #(
     output reg  [7:0]      r_act_min,
     output reg  [7:0]      r_act_max,
     output reg             r_leaky,
+    output reg             r_dwise,       // MODE bit 1: depthwise mode
     output reg             r_acc_load,    // MODE bit 2: the first pass adds to the bank
     output reg             r_acc_keep,    // MODE bit 3: no drain, the bank keeps the sums
     output reg  [1:0]      r_pool,
@@ -183,6 +184,7 @@ module cbr_core_regs #(
             r_act_min <= arg_q[32*A_ACT +: 8];
             r_act_max <= arg_q[32*A_ACT + 8 +: 8];
             r_leaky <= arg_q[32*A_MODE];
+            r_dwise <= arg_q[32*A_MODE + 1];
             r_acc_load <= arg_q[32*A_MODE + 2];
             r_acc_keep <= arg_q[32*A_MODE + 3];
             r_pool <= arg_q[32*A_MODE + 4 +: 2];

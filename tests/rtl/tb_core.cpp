@@ -238,8 +238,15 @@ struct Layer {
     std::vector<int32_t> bias, m0, sh, nm0, nsh;
     uint32_t oh = 0, ow = 0, ph = 0, pw = 0;
     int32_t act_min = 0, act_max = 0;
+    bool dw = false;   // run in depthwise mode (MODE bit 1): groups == in_c == out_c, one tile
     std::string name;
 };
+
+// Depthwise mode (docs/registers.md): square arrays only; NG = ROWS/4 groups of 4 taps, the
+// activation buffer in NG banks of ACT_BYTES/NG bytes, input row y in bank y mod NG.
+static const bool DW_OK = ROWS == COLS;
+static const uint32_t DW_NG = ROWS / 4;
+static const uint32_t DW_BANK = ACT_BYTES / (ROWS == COLS ? ROWS / 4 : 1);
 
 static uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 
@@ -248,8 +255,23 @@ struct Tile {  // per-group geometry on this array
     size_t act_bytes, wgt_bytes, out_bytes;
 };
 
+static uint32_t dw_nky(const Layer &L) { return (L.d.kh + DW_NG - 1) / DW_NG; }
+static uint32_t dw_nkx(const Layer &L) { return (L.d.kw + 3) / 4; }
+// bytes of one channel block of a depthwise tile in each bank: ceil(IN_H/NG) rows
+static size_t dw_plane(const Layer &L) {
+    return (size_t)div_up(L.d.in_h, DW_NG) * L.d.in_w * ROWS;
+}
+
 static Tile tile_of(const Layer &L) {
     Tile t;
+    if (L.dw) {
+        t.cg = t.og = L.d.in_c;
+        t.n_cb = t.n_ob = div_up(L.d.in_c, COLS);
+        t.act_bytes = (size_t)t.n_cb * dw_plane(L);   // per bank
+        t.wgt_bytes = (size_t)t.n_ob * dw_nky(L) * dw_nkx(L) * ROWS * COLS;
+        t.out_bytes = (size_t)t.n_ob * L.ph * L.pw * COLS;
+        return t;
+    }
     t.cg = L.d.in_c / L.d.groups;
     t.og = L.d.out_c / L.d.groups;
     t.n_cb = div_up(t.cg, ROWS);
@@ -266,6 +288,11 @@ static uint64_t estimate(const Layer &L) {
     uint64_t P = (uint64_t)L.oh * L.ow;
     uint64_t passes = (uint64_t)t.n_ob * t.n_cb * L.d.kh * L.d.kw;
     uint64_t per_pass = std::max<uint64_t>(P, COLS + 2) + (ROWS > COLS + 2 ? ROWS : 0);
+    if (L.dw) {
+        passes = (uint64_t)t.n_ob * dw_nky(L) * dw_nkx(L);
+        per_pass = std::max<uint64_t>((uint64_t)L.oh * (L.d.stride_w * (L.ow - 1) + 4),
+                                      COLS + 2) + 4 * ROWS;
+    }
     uint64_t pool = L.d.pool.kind == CBR_POOL_NONE ? 0
                     : (uint64_t)L.ph * L.pw * L.d.pool.kh * L.d.pool.kw + P;
     return passes * per_pass + t.n_ob * (2 * P + pool + 6 * COLS + 64) + ROWS + COLS + 200;
@@ -300,6 +327,7 @@ struct LayerOpts {
     bool no_pool = false;
     uint32_t cg_min = 0, cg_max = 0;  // input channels, when cg_max != 0
     uint32_t og_max = 0;              // output channels at most, when != 0
+    bool dw = false;                  // a depthwise-mode layer (groups = in_c = out_c)
 };
 
 static bool make_layer(tb::Rng &r, uint64_t budget, Layer &L, const LayerOpts &lo = LayerOpts{}) {
@@ -319,6 +347,8 @@ static bool make_layer(tb::Rng &r, uint64_t budget, Layer &L, const LayerOpts &l
         d.kh = 2;
         d.dilation_h = (uint32_t)r.range(100, 255);
     }
+    if (lo.dw)
+        d.dilation_h = d.dilation_w = 1;
     uint32_t ekh = d.dilation_h * (d.kh - 1) + 1, ekw = d.dilation_w * (d.kw - 1) + 1;
     auto pad = [&](uint32_t ek) -> uint32_t {
         if (r.chance(0.3))
@@ -338,7 +368,11 @@ static bool make_layer(tb::Rng &r, uint64_t budget, Layer &L, const LayerOpts &l
     d.groups = 1;
     uint32_t cg = (uint32_t)(r.chance(0.3) ? r.range(1, ROWS) : r.range(1, 3 * ROWS + 2));
     uint32_t og = (uint32_t)(r.chance(0.3) ? r.range(1, COLS) : r.range(1, 3 * COLS + 2));
-    if (lo.cg_max) {
+    L.dw = lo.dw;
+    if (lo.dw) {
+        d.groups = (uint32_t)(r.chance(0.3) ? r.range(1, COLS) : r.range(1, 3 * COLS + 2));
+        cg = og = 1;
+    } else if (lo.cg_max) {
         cg = (uint32_t)r.range(lo.cg_min, lo.cg_max);
         if (lo.og_max)
             og = (uint32_t)r.range(1, lo.og_max);
@@ -390,10 +424,10 @@ static bool make_layer(tb::Rng &r, uint64_t budget, Layer &L, const LayerOpts &l
     if (L.ph < 1 || L.pw < 1)
         return false;
     Tile t = tile_of(L);
-    if (t.act_bytes > ACT_BYTES || t.wgt_bytes > WGT_BYTES || t.og > PARAM_ENTRIES ||
-        t.out_bytes > OUT_BYTES)
+    if (t.act_bytes > (L.dw ? DW_BANK : ACT_BYTES) || t.wgt_bytes > WGT_BYTES ||
+        t.og > PARAM_ENTRIES || t.out_bytes > OUT_BYTES)
         return false;
-    if (estimate(L) * d.groups > budget)
+    if (estimate(L) * (L.dw ? 1 : d.groups) > budget)
         return false;
 
     // parameters
@@ -438,19 +472,20 @@ static bool make_layer(tb::Rng &r, uint64_t budget, Layer &L, const LayerOpts &l
     char buf[256];
     snprintf(buf, sizeof buf,
              "C%u->O%u G%u in %ux%u k %ux%u s %ux%u d %ux%u pad t%u b%u l%u r%u zp %d/%d "
-             "act %d clamp %d pool %d k%ux%u s%ux%u p%u,%u%s -> %ux%u/%ux%u",
+             "act %d clamp %d pool %d k%ux%u s%ux%u p%u,%u%s -> %ux%u/%ux%u%s",
              d.in_c, d.out_c, d.groups, d.in_h, d.in_w, d.kh, d.kw, d.stride_h, d.stride_w,
              d.dilation_h, d.dilation_w, d.pad_top, d.pad_bottom, d.pad_left, d.pad_right,
              d.input_zp, d.output_zp, (int)d.act, (int)d.has_clamp, (int)d.pool.kind,
              d.pool.kh, d.pool.kw, d.pool.stride_h, d.pool.stride_w, d.pool.pad_top,
-             d.pool.pad_left, d.pool.ceil_mode ? " ceil" : "", L.oh, L.ow, L.ph, L.pw);
+             d.pool.pad_left, d.pool.ceil_mode ? " ceil" : "", L.oh, L.ow, L.ph, L.pw,
+             L.dw ? " DWMODE" : "");
     L.name = buf;
     return true;
 }
 
 // A dense layer with fixed geometry (for the utilization figure).
 static void make_fixed(tb::Rng &r, Layer &L, uint32_t C, uint32_t O, uint32_t H, uint32_t W,
-                       uint32_t k, uint32_t pad) {
+                       uint32_t k, uint32_t pad, bool dw = false, uint32_t stride = 1) {
     cbr_layer_desc &d = L.d;
     d = cbr_layer_desc{};
     d.in_c = C;
@@ -458,6 +493,9 @@ static void make_fixed(tb::Rng &r, Layer &L, uint32_t C, uint32_t O, uint32_t H,
     d.in_h = H;
     d.in_w = W;
     d.kh = d.kw = k;
+    d.groups = dw ? C : 1;
+    d.stride_h = d.stride_w = stride;
+    L.dw = dw;
     d.pad_top = d.pad_bottom = d.pad_left = d.pad_right = pad;
     d.input_zp = -3;
     d.output_zp = 5;
@@ -465,7 +503,7 @@ static void make_fixed(tb::Rng &r, Layer &L, uint32_t C, uint32_t O, uint32_t H,
     cbr_layer_normalize(&d);
     cbr_conv_out_size(&d, &L.oh, &L.ow);
     cbr_pool_out_size(&d.pool, L.oh, L.ow, &L.ph, &L.pw);
-    L.w.resize((size_t)O * C * k * k);
+    L.w.resize((size_t)O * (C / d.groups) * k * k);
     for (auto &v : L.w)
         v = (int8_t)r.range(-127, 127);
     L.bias.assign(O, 0);
@@ -485,7 +523,8 @@ static void make_fixed(tb::Rng &r, Layer &L, uint32_t C, uint32_t O, uint32_t H,
     for (auto &v : L.x)
         v = (int8_t)r.range(-128, 127);
     char buf[128];
-    snprintf(buf, sizeof buf, "fixed %ux%u %u->%u in %ux%u pad %u", k, k, C, O, H, W, pad);
+    snprintf(buf, sizeof buf, "fixed %ux%u%s s%u %u->%u in %ux%u pad %u", k, k,
+             dw ? " depthwise" : "", stride, C, O, H, W, pad);
     L.name = buf;
 }
 
@@ -505,7 +544,7 @@ struct RunOpts {
 
 // Bytes of the activation region of a tile of n_cb blocks with this ACT_CB_PITCH.
 static size_t act_span(const Layer &L, uint32_t n_cb, uint32_t cb_pitch) {
-    size_t plane = (size_t)L.d.in_h * L.d.in_w * ROWS;
+    size_t plane = L.dw ? dw_plane(L) : (size_t)L.d.in_h * L.d.in_w * ROWS;
     return (size_t)(n_cb - 1) * (cb_pitch ? cb_pitch : plane) + plane;
 }
 
@@ -527,16 +566,39 @@ static RunResult run_group(Dut &dut, tb::Score &score, const Layer &L, uint32_t 
     // at cb * pitch
     std::vector<uint8_t> act(act_span(L, t.n_cb, o.cb_pitch), 0);
     const size_t plane = (size_t)d.in_h * d.in_w;
-    const size_t pitch = o.cb_pitch ? o.cb_pitch : plane * R;
-    for (uint32_t c = 0; c < t.cg; c++)
-        for (size_t px = 0; px < plane; px++)
-            act[(size_t)(c / R) * pitch + px * R + c % R] =
-                (uint8_t)L.x[(size_t)(g * t.cg + c) * plane + px];
+    std::vector<std::vector<uint8_t>> dw_act;  // depthwise: one image per bank
+    if (L.dw) {
+        // bank y mod NG, bank-local byte ACT_BASE + b*PITCH + ((y div NG)*IN_W + x)*R + j
+        const size_t pitch = o.cb_pitch ? o.cb_pitch : dw_plane(L);
+        dw_act.assign(DW_NG, std::vector<uint8_t>(act_span(L, t.n_cb, o.cb_pitch), 0));
+        for (uint32_t c = 0; c < t.cg; c++)
+            for (uint32_t y = 0; y < d.in_h; y++)
+                for (uint32_t x = 0; x < d.in_w; x++)
+                    dw_act[y % DW_NG][(size_t)(c / R) * pitch +
+                                      ((size_t)(y / DW_NG) * d.in_w + x) * R + c % R] =
+                        (uint8_t)L.x[(size_t)c * plane + (size_t)y * d.in_w + x];
+    } else {
+        const size_t pitch = o.cb_pitch ? o.cb_pitch : plane * R;
+        for (uint32_t c = 0; c < t.cg; c++)
+            for (size_t px = 0; px < plane; px++)
+                act[(size_t)(c / R) * pitch + px * R + c % R] =
+                    (uint8_t)L.x[(size_t)(g * t.cg + c) * plane + px];
+    }
     // weights and parameters
     std::vector<uint8_t> wgt(t.wgt_bytes, 0), par((size_t)t.og * 32, 0);
     for (uint32_t oo = 0; oo < t.og; oo++) {
         uint32_t oc = g * t.og + oo, ob = oo / C, j = oo % C;
-        for (uint32_t c = 0; c < t.cg; c++) {
+        if (L.dw) {
+            // pass (ob, kyc, kxc), row r = gr*4 + k: w[oc][kyc*NG + gr][kxc*4 + k]
+            const uint32_t nky = dw_nky(L), nkx = dw_nkx(L);
+            for (uint32_t ky = 0; ky < d.kh; ky++)
+                for (uint32_t kx = 0; kx < d.kw; kx++) {
+                    uint32_t r = (ky % DW_NG) * 4 + kx % 4;
+                    size_t at = ((((size_t)ob * nky + ky / DW_NG) * nkx + kx / 4) * R + r) * C + j;
+                    wgt[at] = (uint8_t)d.weights[((size_t)oc * d.kh + ky) * d.kw + kx];
+                }
+        }
+        for (uint32_t c = 0; c < (L.dw ? 0 : t.cg); c++) {
             uint32_t cb = c / R, r = c % R;
             for (uint32_t ky = 0; ky < d.kh; ky++)
                 for (uint32_t kx = 0; kx < d.kw; kx++) {
@@ -552,19 +614,34 @@ static RunResult run_group(Dut &dut, tb::Score &score, const Layer &L, uint32_t 
         put32(par, (size_t)oo * 32 + 12, d.neg_multiplier ? (uint32_t)d.neg_multiplier[oc] : 0);
         put32(par, (size_t)oo * 32 + 16, d.neg_shift ? (uint32_t)d.neg_shift[oc] : 0);
     }
-    dut.buf_write(0, o.act_base, act, o.split_strobes);
+    if (L.dw) {
+        for (uint32_t k = 0; k < DW_NG; k++)
+            dut.buf_write(0, k * DW_BANK + o.act_base, dw_act[k], o.split_strobes);
+    } else {
+        dut.buf_write(0, o.act_base, act, o.split_strobes);
+    }
     dut.buf_write(1, o.wgt_base, wgt, false);
     dut.buf_write(2, o.param_base, par, false);
     if (o.readback) {
         std::vector<uint8_t> back = dut.buf_read(1, o.wgt_base, wgt.size());
         score.check(back == wgt, "%s: weight buffer read back differs", L.name.c_str());
-        back = dut.buf_read(0, o.act_base, act.size());
-        score.check(back == act, "%s: activation buffer read back differs", L.name.c_str());
+        if (L.dw) {
+            for (uint32_t k = 0; k < DW_NG; k++) {
+                back = dut.buf_read(0, k * DW_BANK + o.act_base, dw_act[k].size());
+                score.check(back == dw_act[k], "%s: activation bank %u read back differs",
+                            L.name.c_str(), k);
+            }
+        } else {
+            back = dut.buf_read(0, o.act_base, act.size());
+            score.check(back == act, "%s: activation buffer read back differs",
+                        L.name.c_str());
+        }
     }
 
     // registers, as host/lib/accel.c's tile_regs()
     const cbr_pool &pl = d.pool;
-    uint32_t mode = (d.act == CBR_ACT_LEAKY ? 1u : 0u) | (uint32_t)pl.kind << 4;
+    uint32_t mode = (d.act == CBR_ACT_LEAKY ? 1u : 0u) | (uint32_t)pl.kind << 4 |
+                    (L.dw ? 2u : 0u);
     uint32_t pk = 0, ps = 0, pp = 0;
     if (pl.kind == CBR_POOL_MAX || pl.kind == CBR_POOL_AVG) {
         pk = pl.kh | pl.kw << 8;
@@ -657,6 +734,10 @@ static RunResult run_group(Dut &dut, tb::Score &score, const Layer &L, uint32_t 
     // counters
     uint64_t beats = (uint64_t)t.n_ob * t.n_cb * d.kh * d.kw * L.oh * L.ow;
     uint64_t macs = (uint64_t)L.oh * L.ow * t.og * t.cg * d.kh * d.kw;
+    if (L.dw) {  // a beat per output pixel of every pass; MACS the useful ones exactly
+        beats = (uint64_t)t.n_ob * dw_nky(L) * dw_nkx(L) * L.oh * L.ow;
+        macs = (uint64_t)L.oh * L.ow * t.og * d.kh * d.kw;
+    }
     score.check(res.macs == macs, "%s: MACS %" PRIu64 ", expected %" PRIu64, L.name.c_str(),
                 res.macs, macs);
     score.check(res.busy == beats, "%s: BUSY %" PRIu64 ", expected %" PRIu64 " beats",
@@ -680,7 +761,7 @@ static bool run_layer(Dut &dut, tb::Score &score, const Layer &L, const RunOpts 
         return false;
     }
     bool ok = true;
-    for (uint32_t g = 0; g < d.groups; g++) {
+    for (uint32_t g = 0; g < (L.dw ? 1 : d.groups); g++) {
         RunResult res = run_group(dut, score, L, g, o);
         if (first && g == 0)
             *first = res;
@@ -1149,6 +1230,33 @@ int main(int argc, char **argv) {
             score.check(util >= 0.90, "utilization %.2f%% of the 3x3 64->64 16x16 layer is "
                         "below 90%%", 100 * util);
     }
+    // ---- depthwise mode: MobileNet-like 3x3 layers ----------------------------------------
+    if (!DW_OK) {
+        printf("depthwise mode: not supported on %dx%d (ROWS != COLS), its tests skipped\n",
+               ROWS, COLS);
+    } else if (!only && !only_job) {
+        struct { uint32_t C, H, W, s; } fx[] = {
+            {64, 28, 28, 1}, {64, 56, 56, 2}, {256, 14, 14, 1}, {256, 28, 28, 2},
+            {512, 14, 14, 2}, {32, 32, 32, 1}};
+        for (auto &f : fx) {
+            Layer L;
+            make_fixed(rng, L, f.C, f.C, f.H, f.W, 3, 1, true, f.s);
+            if ((uint64_t)L.oh * L.ow > ACC_PIXELS || tile_of(L).act_bytes > DW_BANK)
+                continue;
+            RunResult r;
+            bool ok = run_layer(dut, score, L, RunOpts{}, &r);
+            double util = r.cycles ? (double)r.macs / ((double)ROWS * COLS * (double)r.cycles) : 0;
+            printf("utilization %s on %dx%d: %" PRIu64 " MACs in %" PRIu64 " cycles = %.2f%% "
+                   "(busy %" PRIu64 ", stall in %" PRIu64 ", stall out %" PRIu64 ")%s\n",
+                   L.name.c_str(), ROWS, COLS, r.macs, r.cycles, 100 * util, r.busy,
+                   r.stall_in, r.stall_out, ok ? "" : " [MISMATCH]");
+            // stride 1 must reach 25 % (stride 2 streams two input columns per beat: ~25 %,
+            // printed, not checked; docs/core.md "Depthwise mode")
+            if (ROWS == 16 && COLS == 16 && f.s == 1)
+                score.check(util >= 0.25, "depthwise utilization %.2f%% of %s is below 25%%",
+                            100 * util, L.name.c_str());
+        }
+    }
     if (util_only)
         return score.finish();
 
@@ -1331,6 +1439,61 @@ random_layers:
     }
     printf("%d random layers, %d failed, %" PRIu64 " simulated cycles\n", made, failed_layers,
            dut.cycles - sim_cycles0);
+
+    // ---- random depthwise-mode layers ---------------------------------------------------------
+    if (DW_OK && !only_job) {
+        int dmade = 0, dfailed = 0, dk[12] = {0}, ds[5] = {0}, dpool[4] = {0}, dasym = 0;
+        int dmulti = 0, dpitch = 0;
+        const int n_dw = only ? 0 : n_layers / 2;
+        uint64_t c0 = dut.cycles;
+        for (int attempt = 0; dmade < n_dw && attempt < n_dw * 200; attempt++) {
+            Layer L;
+            LayerOpts lo;
+            lo.dw = true;
+            if (!make_layer(rng, budget, L, lo))
+                continue;
+            dmade++;
+            RunOpts o;
+            o.split_strobes = rng.chance(0.1);
+            o.clobber_args = rng.chance(0.2);
+            o.readback = rng.chance(0.1);
+            o.run_pulse = rng.chance(0.3);
+            Tile t = tile_of(L);
+            if (rng.chance(0.3)) {
+                uint32_t p = (uint32_t)dw_plane(L) + ROWS * (uint32_t)rng.range(0, 50);
+                if (act_span(L, t.n_cb, p) <= DW_BANK)
+                    o.cb_pitch = p;
+            }
+            if (rng.chance(0.5)) {
+                o.act_base = (uint32_t)rng.range(0, (DW_BANK - act_span(L, t.n_cb, o.cb_pitch)) /
+                                                 ROWS) * ROWS;
+                o.wgt_base = (uint32_t)rng.range(0, (WGT_BYTES - t.wgt_bytes) / COLS) * COLS;
+                o.out_base = (uint32_t)rng.range(0, (OUT_BYTES - t.out_bytes) / COLS) * COLS;
+                o.param_base = (uint32_t)rng.range(0, (PARAM_ENTRIES - t.og) * 8) * 4;
+            }
+            const cbr_layer_desc &d = L.d;
+            dk[d.kh]++;
+            if (d.kw != d.kh)
+                dk[d.kw]++;
+            ds[d.stride_h]++;
+            dpool[d.pool.kind]++;
+            dasym += d.pad_top != d.pad_bottom || d.pad_left != d.pad_right;
+            dmulti += t.n_ob > 1;
+            dpitch += o.cb_pitch != 0;
+            if (!run_layer(dut, score, L, o)) {
+                dfailed++;
+                fprintf(stderr, "FAILED depthwise layer %d: %s\n", dmade, L.name.c_str());
+            }
+        }
+        printf("%d random depthwise-mode layers, %d failed, %" PRIu64 " simulated cycles\n",
+               dmade, dfailed, dut.cycles - c0);
+        printf("depthwise coverage: kernel sides 1..11:");
+        for (int k = 1; k <= 11; k++)
+            printf(" %d", dk[k]);
+        printf("; stride_h 1..4: %d %d %d %d; pool none/max/avg/gavg %d/%d/%d/%d; asymmetric "
+               "pad %d; several blocks %d; pitch %d\n", ds[1], ds[2], ds[3], ds[4], dpool[0],
+               dpool[1], dpool[2], dpool[3], dasym, dmulti, dpitch);
+    }
     printf("coverage: kernel sides 1..11:");
     for (int k = 1; k <= 11; k++)
         printf(" %d", cov_k[k]);
