@@ -11,6 +11,7 @@ static void print_info(const cbr_device_info *in)
         {CBR_FEAT_LEAKY, "leaky"}, {CBR_FEAT_MAXPOOL, "maxpool"},
         {CBR_FEAT_AVGPOOL, "avgpool"}, {CBR_FEAT_DEPTHWISE, "groups"},
         {CBR_FEAT_DILATION, "dilation"}, {CBR_FEAT_COUNTERS, "counters"},
+        {CBR_FEAT_SCATTER, "scatter"}, {CBR_FEAT_DWMODE, "depthwise-mode"},
     };
     printf("device:          %s\n", in->uri);
     printf("kind:            %s\n", in->name);

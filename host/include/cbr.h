@@ -77,6 +77,7 @@ enum cbr_feature {
     CBR_FEAT_DILATION = 1u << 4,  /**< dilated kernels */
     CBR_FEAT_COUNTERS = 1u << 5,  /**< cycle and MAC counters (cbr_stats.cycles etc.) */
     CBR_FEAT_SCATTER = 1u << 6,   /**< strided buffer writes: channel padding is not sent */
+    CBR_FEAT_DWMODE = 1u << 7,    /**< the core's own depthwise mode (taps on the array rows) */
 };
 
 /** What a device is and what it can do, as it reports itself. */

@@ -578,6 +578,39 @@ static int limit_caps(struct cbr_caps *k, char *err, size_t len)
     return 0;
 }
 
+/* Depthwise mode (registers.md): per output block, passes (kyc, kxc) of R rows x C lanes;
+ * row g*4 + k, lane j: channel ob*C + j at ky = kyc*NG + g, kx = kxc*4 + k. */
+static void pack_wset_dw(const cbr_layer *l, const struct cbr_plan *p,
+                         const struct plan_wset *w, uint32_t R, uint32_t C, uint8_t *wgt,
+                         uint8_t *param)
+{
+    const cbr_layer_desc *d = &l->desc;
+    const uint32_t NG = p->ng, nkx = (d->kw + 3) / 4, nky = (d->kh + NG - 1) / NG;
+    for (uint32_t i = 0; i < w->n_ob; i++)
+        for (uint32_t j = 0; j < C; j++) {
+            uint32_t o = (w->ob0 + i) * C + j;
+            if (o >= p->cout)
+                break;
+            for (uint32_t kyc = 0; kyc < nky; kyc++)
+                for (uint32_t kxc = 0; kxc < nkx; kxc++)
+                    for (uint32_t g = 0; g < NG; g++)
+                        for (uint32_t k = 0; k < 4; k++) {
+                            uint32_t ky = kyc * NG + g, kx = kxc * 4 + k;
+                            if (ky >= d->kh || kx >= d->kw)
+                                continue;
+                            size_t at = ((((size_t)i * nky + kyc) * nkx + kxc) * R + g * 4 + k) *
+                                            C + j;
+                            wgt[at] = (uint8_t)d->weights[((size_t)o * d->kh + ky) * d->kw + kx];
+                        }
+            uint8_t *pp = param + ((size_t)i * C + j) * PARAM_BYTES;
+            put32(pp, (uint32_t)d->bias[o]);
+            put32(pp + 4, (uint32_t)d->multiplier[o]);
+            put32(pp + 8, (uint32_t)d->shift[o]);
+            put32(pp + 12, d->neg_multiplier ? (uint32_t)d->neg_multiplier[o] : 0);
+            put32(pp + 16, d->neg_shift ? (uint32_t)d->neg_shift[o] : 0);
+        }
+}
+
 static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t len)
 {
     struct accel *a = dev->priv;
@@ -586,6 +619,7 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
         .rows = in->rows, .cols = in->cols, .act_bytes = in->act_buf_bytes,
         .wgt_bytes = in->wgt_buf_bytes, .out_bytes = in->out_buf_bytes,
         .param_entries = in->param_entries, .acc_pixels = a->acc_pixels,
+        .dw_mode = (in->features & CBR_FEAT_DWMODE) != 0,
     };
     int lrc = limit_caps(&caps, err, len);
     if (lrc < 0)
@@ -593,7 +627,8 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
     struct board_layer *bl = calloc(1, sizeof *bl);
     if (!bl)
         return fail(err, len, CBR_ENOMEM, "out of memory");
-    uint32_t k = pack_factor(l, in->rows, in->cols);
+    bool dw = cbr_plan_dw_eligible(l, &caps);
+    uint32_t k = dw ? 1 : pack_factor(l, in->rows, in->cols);
     if ((k > 1 && make_pack(l, bl, k) < 0) || (want_fold(l, in->rows) && make_fold(l, bl) < 0)) {
         free_board_layer(bl);
         return fail(err, len, CBR_ENOMEM, "out of memory");
@@ -608,7 +643,7 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
         return rc;
     }
     const struct cbr_plan *p = bl->plan;
-    bl->groups = l->desc.groups;
+    bl->groups = p->depthwise ? 1 : l->desc.groups;
     size_t n = (size_t)bl->groups * p->n_wsets;
     bl->wgt = calloc(n, sizeof *bl->wgt);
     bl->param = calloc(n, sizeof *bl->param);
@@ -622,7 +657,10 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
             bl->param[i] = calloc(1, ws->param_bytes);
             if (!bl->wgt[i] || !bl->param[i])
                 goto nomem;
-            pack_wset(l, p, ws, g, in->rows, in->cols, bl->wgt[i], bl->param[i]);
+            if (p->depthwise)
+                pack_wset_dw(l, p, ws, in->rows, in->cols, bl->wgt[i], bl->param[i]);
+            else
+                pack_wset(l, p, ws, g, in->rows, in->cols, bl->wgt[i], bl->param[i]);
         }
     uint32_t taps = l->desc.kh * l->desc.kw;
     for (uint32_t ri = 0; ri < p->n_runs; ri++) {
@@ -630,7 +668,7 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
         uint64_t oc = (uint64_t)(r->ob0 + r->n_ob) * in->cols;
         oc = (oc < p->cout ? oc : p->cout) - (uint64_t)r->ob0 * in->cols;
         bl->device_macs += (uint64_t)(r->cy1 - r->cy0) * (r->cx1 - r->cx0) * oc *
-                           p->regions[r->region].nc * taps;
+                           (p->depthwise ? 1 : p->regions[r->region].nc) * taps;
     }
     ((cbr_layer *)orig)->priv = bl;
     return 0;
@@ -781,6 +819,7 @@ struct exec {
     uint32_t out_c_total;
     struct residency act, wgt, par;
     bool scatter;            /* the device takes scatter writes */
+    uint32_t act_bank;       /* depthwise: bytes per activation bank on the device */
     uint8_t *stage;          /* one region in the device layout */
     uint8_t *outbuf;         /* one tile's output */
     uint32_t out_half;       /* the output buffer's halves alternate per tile */
@@ -793,7 +832,7 @@ struct exec {
 
 static int64_t region_id(const struct exec *e, uint32_t b, uint32_t g, uint32_t r)
 {
-    return ((int64_t)b * e->l->desc.groups + g) * e->p->n_regions + r;
+    return ((int64_t)b * e->bl->groups + g) * e->p->n_regions + r;
 }
 
 static int64_t wset_id(const struct exec *e, uint32_t g, uint32_t w)
@@ -825,6 +864,39 @@ static void pack_rows(const struct exec *e, uint32_t b, uint32_t g, const struct
     }
 }
 
+/* Depthwise mode: region row y goes to bank y mod NG, bank row y div NG, at the same
+ * bank-local offset base in every bank (registers.md). Rows of one bank are contiguous. */
+static int write_region_rows_dw(struct exec *e, uint32_t b, uint32_t r, uint32_t base,
+                                uint32_t y0, uint32_t y1)
+{
+    const struct plan_region *rg = &e->p->regions[r];
+    const uint32_t R = e->R, NG = e->p->ng, cols = rg->ix1 - rg->ix0;
+    /* Banks are the device's (ACT_BYTES / NG, from INFO), whatever CBR_PLAN_CAPS lets the
+     * plan use of each. */
+    const uint32_t bank = e->act_bank, brows = (rg->iy1 - rg->iy0 + NG - 1) / NG;
+    const uint32_t pitch = brows * cols * R;
+    for (uint32_t cb = 0; cb < rg->n_cb; cb++) {
+        uint32_t nch = rg->nc - cb * R < R ? rg->nc - cb * R : R;
+        for (uint32_t k = 0; k < NG; k++) {
+            /* rows y in [y0, y1) with y mod NG == k, as bank rows q0 .. q1-1 */
+            uint32_t q0 = (y0 + NG - 1 - k) / NG, q1 = (y1 + NG - 1 - k) / NG;
+            if (q1 <= q0)
+                continue;
+            uint32_t off = k * bank + base + cb * pitch + q0 * cols * R;
+            uint8_t *st = e->stage;
+            memset(st, 0, (size_t)(q1 - q0) * cols * R);
+            for (uint32_t q = q0; q < q1; q++)
+                pack_rows(e, b, 0, rg, cb, nch, R, q * NG + k, q * NG + k + 1,
+                          st + (size_t)(q - q0) * cols * R);
+            int rc = buf_write(e->a, BUF_ACT, off, st, (size_t)(q1 - q0) * cols * R, e->err,
+                               e->len);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 /* Write rows [y0, y1) of region r of job (b, g), whose copy starts at base. A partial
  * last channel block goes as a scatter write when the device takes them: its padding lanes
  * never cross the link (their weights are zero, so whatever they hold adds nothing). */
@@ -835,6 +907,8 @@ static int write_region_rows(struct exec *e, uint32_t b, uint32_t g, uint32_t r,
     const uint32_t R = e->R, rows = rg->iy1 - rg->iy0, cols = rg->ix1 - rg->ix0;
     if (y1 <= y0 || !cols)
         return 0;
+    if (e->p->depthwise)
+        return write_region_rows_dw(e, b, r, base, y0, y1);
     const uint32_t pitch = rows * cols * R, px = (y1 - y0) * cols;
     for (uint32_t cb = 0; cb < rg->n_cb; cb++) {
         uint32_t nch = rg->nc - cb * R < R ? rg->nc - cb * R : R;
@@ -960,7 +1034,8 @@ static int write_regs(struct exec *e, const struct step *s)
         row = rg->iy0;
     uint32_t act_base = s->act_base + (row - rg->iy0) * cols * R;
 
-    uint32_t mode = (d->act == CBR_ACT_LEAKY ? 1u : 0u) | run->acc_mode | p->pool_kind << 4;
+    uint32_t mode = (d->act == CBR_ACT_LEAKY ? 1u : 0u) | run->acc_mode | p->pool_kind << 4 |
+                    (p->depthwise ? 2u : 0u);
     uint32_t pk = 0, ps = 0, pp = 0;
     uint32_t ph = run->py1 - run->py0, pw = run->px1 - run->px0;
     if (p->pool_kind == CBR_POOL_MAX || p->pool_kind == CBR_POOL_AVG) {
@@ -975,20 +1050,22 @@ static int write_regs(struct exec *e, const struct step *s)
     }
     uint32_t oc = (run->ob0 + run->n_ob) * C;
     oc = (oc < p->cout ? oc : p->cout) - run->ob0 * C;
+    uint32_t wob = p->depthwise ? p->dw_passes * R * C : ws->n_cb * d->kh * d->kw * R * C;
     uint32_t regs[] = {
-        rg->iy1 - row, cols, rg->n_cb, run->n_ob, d->kh, d->kw,
+        rg->iy1 - row, cols, p->depthwise ? run->n_ob : rg->n_cb, run->n_ob, d->kh, d->kw,
         d->stride_h | d->stride_w << 8, d->dilation_h | d->dilation_w << 8,
         pad_top | pad_left << 16, run->cy1 - run->cy0, run->cx1 - run->cx0,
         (uint32_t)d->input_zp, (uint32_t)d->output_zp,
         ((uint32_t)l->act_min & 0xFF) | ((uint32_t)l->act_max & 0xFF) << 8, mode, pk, ps, pp,
         ph | pw << 16, act_base,
-        s->wgt_base + (run->ob0 - ws->ob0) * ws->n_cb * d->kh * d->kw * R * C, s->out_base,
-        s->par_base + (run->ob0 - ws->ob0) * C * PARAM_BYTES, rg->nc, oc,
+        s->wgt_base + (run->ob0 - ws->ob0) * wob, s->out_base,
+        s->par_base + (run->ob0 - ws->ob0) * C * PARAM_BYTES, p->depthwise ? oc : rg->nc, oc,
     };
     _Static_assert(sizeof regs == N_TILE_REGS * sizeof(uint32_t), "one value per register");
     int rc = reg_write(e->a, REG_IN_H, regs, N_TILE_REGS, e->err, e->len);
     if (rc == 0) {
-        uint32_t pitch = rg->n_cb > 1 ? (rg->iy1 - rg->iy0) * cols * R : 0;
+        uint32_t pitch = p->depthwise ? (rg->iy1 - rg->iy0 + p->ng - 1) / p->ng * cols * R
+                         : rg->n_cb > 1 ? (rg->iy1 - rg->iy0) * cols * R : 0;
         rc = reg_write(e->a, REG_ACT_CB_PITCH, &pitch, 1, e->err, e->len);
     }
     return rc;
@@ -1047,8 +1124,10 @@ static void estimate_tile(struct exec *e, const struct step *s)
         return;
     const struct plan_run *run = &e->p->runs[s->k];
     uint64_t px = (uint64_t)(run->cy1 - run->cy0) * (run->cx1 - run->cx0);
-    uint64_t beats = px * run->n_ob * e->p->regions[run->region].n_cb * e->l->desc.kh *
-                     e->l->desc.kw;
+    uint64_t beats = e->p->depthwise
+                         ? px * run->n_ob * e->p->dw_passes * e->l->desc.stride_w
+                         : px * run->n_ob * e->p->regions[run->region].n_cb * e->l->desc.kh *
+                               e->l->desc.kw;
     e->est_prev = e->est_last;
     e->est_last = (e->est_last > now ? e->est_last : now) + beats + px + 64;
 }
@@ -1108,7 +1187,7 @@ static void prot_step(const struct exec *e, struct prot *p, const struct step *t
 
 static struct step step_at(const struct exec *e, uint64_t i)
 {
-    const uint32_t G = e->l->desc.groups, nr = e->p->n_runs;
+    const uint32_t G = e->bl->groups, nr = e->p->n_runs;
     return (struct step){.b = (uint32_t)(i / ((uint64_t)G * nr)),
                          .g = (uint32_t)(i / nr % G), .k = (uint32_t)(i % nr)};
 }
@@ -1123,7 +1202,7 @@ static struct step step_at(const struct exec *e, uint64_t i)
  */
 static int run_schedule(struct exec *e, uint32_t n)
 {
-    const uint64_t total = (uint64_t)n * e->l->desc.groups * e->p->n_runs;
+    const uint64_t total = (uint64_t)n * e->bl->groups * e->p->n_runs;
     struct step cur = step_at(e, 0), prev = {0}, next;
     bool have_prev = false, blocked;
     int rc;
@@ -1206,10 +1285,12 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     struct exec e = {
         .a = a, .l = l, .bl = bl, .p = p, .R = dev->info.rows, .C = dev->info.cols,
         .input = input, .output = output, .out_c_total = d->out_c, .err = err, .len = len,
-        .act = {.size = bl->caps.act_bytes}, .wgt = {.size = bl->caps.wgt_bytes},
+        .act = {.size = p->depthwise ? bl->caps.act_bytes / p->ng : bl->caps.act_bytes},
+        .wgt = {.size = bl->caps.wgt_bytes},
         .par = {.size = bl->caps.param_entries * PARAM_BYTES},
         .out_half = bl->caps.out_bytes / 2,
         .scatter = (dev->info.features & CBR_FEAT_SCATTER) != 0,
+        .act_bank = p->depthwise ? dev->info.act_buf_bytes / p->ng : 0,
     };
     for (int i = 0; i < 2; i++)
         e.act.s[i].id = e.wgt.s[i].id = e.par.s[i].id = -1;
@@ -1263,10 +1344,10 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     st->array_rows = dev->info.rows;
     st->array_cols = dev->info.cols;
     st->tiles = e.started;
-    if (t1[2] - t0[2] != bl->device_macs * n * d->groups)
+    if (t1[2] - t0[2] != bl->device_macs * n * bl->groups)
         rc = fail(err, len, CBR_EPROTO, "the device counted %llu MACs for tiles of %llu",
                   (unsigned long long)(t1[2] - t0[2]),
-                  (unsigned long long)(bl->device_macs * n * d->groups));
+                  (unsigned long long)(bl->device_macs * n * bl->groups));
 out_free:
     free(folded_in);
     free(conv);

@@ -454,6 +454,96 @@ static int plan_chain(struct ctx *c, char *err, size_t len)
     return 0;
 }
 
+/*
+ * Depthwise mode: one job of all channels; a tile's output blocks read the same channel
+ * blocks of the input, so each run has its own region (its rows, columns and channels),
+ * stored in NG row banks. Weights are small (one pass of ROWS x COLS bytes per block for a
+ * kernel up to NG x 4): all resident when they fit.
+ */
+static int plan_depthwise(struct ctx *c)
+{
+    struct cbr_plan *p = c->p;
+    const struct cbr_caps *k = c->caps;
+    const uint32_t R = k->rows, C = k->cols, NG = R / 4;
+    const cbr_layer_desc *d = &c->l->desc;
+    p->ng = NG;
+    p->dw_passes = div_up(d->kh, NG) * div_up(d->kw, 4);
+    uint64_t wob = (uint64_t)p->dw_passes * R * C, pob = (uint64_t)C * PARAM_BYTES;
+    uint64_t pbytes = (uint64_t)k->param_entries * PARAM_BYTES, bank = k->act_bytes / NG;
+    uint32_t k_w;
+    if (wob * p->n_ob <= k->wgt_bytes && pob * p->n_ob <= pbytes) {
+        p->weights_resident = true;
+        k_w = p->n_ob;
+    } else {
+        uint64_t a = (k->wgt_bytes / 2) / wob, b = (pbytes / 2) / pob;
+        k_w = (uint32_t)(a < b ? a : b);
+    }
+    if (!k_w)
+        return 1;
+    /* The tile: as for dense, one channel block's input in half a bank. */
+    uint32_t pth = 0, ptw = 0;
+    for (uint32_t nx = 1; nx <= c->x.pooled && !pth; nx++) {
+        uint32_t w = div_up(c->x.pooled, nx);
+        uint32_t cw = tile_conv_max(&c->x, w), iw = tile_in_max(&c->x, w);
+        for (uint32_t h = c->y.pooled; h >= 1; h--) {
+            uint64_t rows = div_up(tile_in_max(&c->y, h), NG);
+            if ((uint64_t)tile_conv_max(&c->y, h) * cw <= k->acc_pixels &&
+                (uint64_t)h * w * C <= k->out_bytes / 2 && rows * iw * R <= bank / 2) {
+                pth = h;
+                ptw = w;
+                break;
+            }
+        }
+    }
+    if (!pth)
+        return 1;
+    uint32_t rows4 = div_up(c->y.pooled, 4), rows64 = div_up(64, ptw);
+    uint32_t cap_rows = rows4 > rows64 ? rows4 : rows64;
+    if (pth > cap_rows)
+        pth = cap_rows;
+    pth = balance(c->y.pooled, pth);
+    ptw = balance(c->x.pooled, ptw);
+    uint64_t per_cb = (uint64_t)div_up(tile_in_max(&c->y, pth), NG) * tile_in_max(&c->x, ptw) *
+                      R;
+    uint64_t k_run = (k->out_bytes / 2) / ((uint64_t)pth * ptw * C);
+    uint64_t k_act = per_cb ? (bank / 2) / per_cb : k_w;
+    k_run = k_run < k_act ? k_run : k_act;
+    k_run = k_run < k_w ? k_run : k_w;
+    if (!k_run)
+        return 1;
+    uint32_t n_ws = p->weights_resident ? 1 : div_up(p->n_ob, k_w);
+    for (uint32_t w = 0; w < n_ws; w++) {
+        uint32_t ob0 = w * k_w, n = p->n_ob - ob0 < k_w ? p->n_ob - ob0 : k_w;
+        if (add_wset(c, ob0, n, 0, p->cin))
+            return -1;
+        p->wsets[w].bytes = (uint32_t)(n * wob);
+    }
+    uint32_t ny = div_up(c->y.pooled, pth), nx = div_up(c->x.pooled, ptw);
+    for (uint32_t w = 0; w < n_ws; w++) {
+        const struct plan_wset ws = p->wsets[w];
+        for (uint32_t ob = 0; ob < ws.n_ob; ob += (uint32_t)k_run) {
+            uint32_t n = ws.n_ob - ob < k_run ? ws.n_ob - ob : (uint32_t)k_run;
+            uint32_t c0 = (ws.ob0 + ob) * C, nc = p->cin - c0 < n * C ? p->cin - c0 : n * C;
+            for (uint32_t ty = 0; ty < ny; ty++)
+                for (uint32_t tx = 0; tx < nx; tx++) {
+                    uint32_t py0 = ty * pth, px0 = tx * ptw;
+                    uint32_t py1 = py0 + pth < c->y.pooled ? py0 + pth : c->y.pooled;
+                    uint32_t px1 = px0 + ptw < c->x.pooled ? px0 + ptw : c->x.pooled;
+                    if (add_region(c, py0, py1, px0, px1, c0, nc))
+                        return -1;
+                    struct plan_region *rg = &p->regions[p->n_regions - 1];
+                    rg->bytes = rg->n_cb * div_up(rg->iy1 - rg->iy0, NG) *
+                                (rg->ix1 - rg->ix0) * R;
+                    if (add_run(c, p->n_regions - 1, w, ws.ob0 + ob, n, py0, py1, px0, px1,
+                                0))
+                        return -1;
+                }
+        }
+    }
+    p->depthwise = true;
+    return 0;
+}
+
 static void set_axes(struct ctx *c, bool dev_pool)
 {
     const cbr_layer *l = c->l;
@@ -480,6 +570,14 @@ static void set_axes(struct ctx *c, bool dev_pool)
     }
     c->y.pooled = l->out_h;
     c->x.pooled = l->out_w;
+}
+
+bool cbr_plan_dw_eligible(const cbr_layer *l, const struct cbr_caps *caps)
+{
+    const cbr_layer_desc *d = &l->desc;
+    return caps->dw_mode && caps->rows == caps->cols && caps->rows >= 4 &&
+           d->groups == d->in_c && d->in_c == d->out_c && d->groups > 1 &&
+           d->dilation_h == 1 && d->dilation_w == 1;
 }
 
 void cbr_plan_free(struct cbr_plan *p)
@@ -515,8 +613,9 @@ int cbr_plan_make(const cbr_layer *l, const struct cbr_caps *caps, struct cbr_pl
             return fail(err, len, CBR_ENOMEM, "out of memory");
         struct ctx c = {.l = l, .caps = caps, .p = p, .taps = d->kh * d->kw};
         set_axes(&c, dev_pool);
-        p->cin = d->in_c / d->groups;
-        p->cout = d->out_c / d->groups;
+        bool dw = cbr_plan_dw_eligible(l, caps);
+        p->cin = dw ? d->in_c : d->in_c / d->groups;
+        p->cout = dw ? d->out_c : d->out_c / d->groups;
         p->n_cb = div_up(p->cin, caps->rows);
         p->n_ob = div_up(p->cout, caps->cols);
         p->host_pool = pool && !dev_pool;
@@ -525,7 +624,13 @@ int cbr_plan_make(const cbr_layer *l, const struct cbr_caps *caps, struct cbr_pl
         p->ow = l->conv_ow;
         p->ph = c.y.pooled;
         p->pw = c.x.pooled;
-        int rc = plan_dense(&c);
+        int rc = dw ? plan_depthwise(&c) : plan_dense(&c);
+        if (dw && rc > 0) {
+            cbr_plan_free(p);
+            if (dev_pool)
+                continue; /* perhaps with the pooling on the host */
+            return fail(err, len, CBR_ERANGE, "depthwise: no tile fits the device's buffers");
+        }
         if (rc > 0) {
             /* A global average must see its whole plane in one tile: no chain for it. */
             if (dev_pool && d->pool.kind == CBR_POOL_GAVG) {

@@ -28,13 +28,15 @@ struct cbr_caps {
     uint32_t act_bytes, wgt_bytes, out_bytes; /* buffers 0, 1, 3 */
     uint32_t param_entries;                  /* buffer 2, 32 bytes per channel */
     uint32_t acc_pixels;                     /* conv pixels per accumulator bank */
+    bool dw_mode;                            /* the core has the depthwise mode */
 };
 
 struct plan_region {
     uint32_t iy0, iy1, ix0, ix1; /* stored input rows and columns (layer coordinates) */
     uint32_t c0, nc;             /* input channels of the job: c0 .. c0+nc-1 */
     uint32_t n_cb;               /* channel blocks stored: nc / rows, rounded up */
-    uint32_t bytes;              /* n_cb * rows * columns * ROWS */
+    uint32_t bytes;              /* n_cb * rows * columns * ROWS (depthwise: per bank,
+                                    ceil(rows / NG) rows) */
 };
 
 struct plan_wset {
@@ -59,6 +61,10 @@ struct cbr_plan {
     uint32_t n_cb, n_ob;         /* blocks of the whole job */
     bool host_pool;              /* the device computes the conv plane; the host pools it */
     bool chain;                  /* input channels split over several runs */
+    bool depthwise;              /* the core's depthwise mode: one job of all channels,
+                                    activations in NG row banks (registers.md) */
+    uint32_t ng;                 /* depthwise: kernel rows per pass = banks = ROWS / 4 */
+    uint32_t dw_passes;          /* depthwise: passes per output block */
     bool weights_resident;       /* one wset for the whole job, written once per group */
     uint32_t n_regions, n_wsets, n_runs;
     struct plan_region *regions;
@@ -77,5 +83,9 @@ struct cbr_plan {
 int cbr_plan_make(const cbr_layer *l, const struct cbr_caps *caps, struct cbr_plan **out,
                   char *err, size_t len);
 void cbr_plan_free(struct cbr_plan *p);
+
+/* Whether the layer runs in the core's depthwise mode on this device: a square array with
+ * the mode, channel multiplier 1, no dilation. */
+bool cbr_plan_dw_eligible(const cbr_layer *l, const struct cbr_caps *caps);
 
 #endif
