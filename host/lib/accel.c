@@ -514,6 +514,16 @@ static void accel_layer_release(cbr_device *dev, cbr_layer *l)
     l->priv = NULL;
 }
 
+/* The parameter entry of output channel o (registers.md, buffer 2). */
+static void put_params(const cbr_layer_desc *d, uint32_t o, uint8_t *pp)
+{
+    put32(pp, (uint32_t)d->bias[o]);
+    put32(pp + 4, (uint32_t)d->multiplier[o]);
+    put32(pp + 8, (uint32_t)d->shift[o]);
+    put32(pp + 12, d->neg_multiplier ? (uint32_t)d->neg_multiplier[o] : 0);
+    put32(pp + 16, d->neg_shift ? (uint32_t)d->neg_shift[o] : 0);
+}
+
 /* Pack weight set w of group g per registers.md: (ob, cb, ky, kx, r, j), zero-padded. */
 static void pack_wset(const cbr_layer *l, const struct cbr_plan *p, const struct plan_wset *w,
                       uint32_t g, uint32_t R, uint32_t C, uint8_t *wgt, uint8_t *param)
@@ -535,12 +545,7 @@ static void pack_wset(const cbr_layer *l, const struct cbr_plan *p, const struct
                                                        ky) * d->kw + kx];
                     }
             }
-            uint8_t *pp = param + ((size_t)i * C + j) * PARAM_BYTES;
-            put32(pp, (uint32_t)d->bias[oc]);
-            put32(pp + 4, (uint32_t)d->multiplier[oc]);
-            put32(pp + 8, (uint32_t)d->shift[oc]);
-            put32(pp + 12, d->neg_multiplier ? (uint32_t)d->neg_multiplier[oc] : 0);
-            put32(pp + 16, d->neg_shift ? (uint32_t)d->neg_shift[oc] : 0);
+            put_params(d, oc, param + ((size_t)i * C + j) * PARAM_BYTES);
         }
     }
 }
@@ -602,12 +607,7 @@ static void pack_wset_dw(const cbr_layer *l, const struct cbr_plan *p,
                                             C + j;
                             wgt[at] = (uint8_t)d->weights[((size_t)o * d->kh + ky) * d->kw + kx];
                         }
-            uint8_t *pp = param + ((size_t)i * C + j) * PARAM_BYTES;
-            put32(pp, (uint32_t)d->bias[o]);
-            put32(pp + 4, (uint32_t)d->multiplier[o]);
-            put32(pp + 8, (uint32_t)d->shift[o]);
-            put32(pp + 12, d->neg_multiplier ? (uint32_t)d->neg_multiplier[o] : 0);
-            put32(pp + 16, d->neg_shift ? (uint32_t)d->neg_shift[o] : 0);
+            put_params(d, o, param + ((size_t)i * C + j) * PARAM_BYTES);
         }
 }
 
