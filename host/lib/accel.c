@@ -397,6 +397,19 @@ static void free_board_layer(struct board_layer *bl)
     free(bl);
 }
 
+/* The rewritten layer the plan is made of: l with the rewritten weights (bl->fold_w); the
+ * caller changes the shape fields. */
+static cbr_layer *derive(const cbr_layer *l, struct board_layer *bl)
+{
+    cbr_layer *f = &bl->folded;
+    *f = *l;
+    f->priv = NULL;
+    f->weights = bl->fold_w;
+    f->desc.weights = bl->fold_w;
+    bl->fold = true;
+    return f;
+}
+
 /*
  * Kernel-column folding for layers with few input channels and wide kernels (a 7x7 stem on
  * 3 channels uses 3 of 16 array rows): the KW columns of the kernel become KW x C input
@@ -429,18 +442,13 @@ static int make_fold(const cbr_layer *l, struct board_layer *bl)
                 for (uint32_t kx = 0; kx < KW; kx++)
                     bl->fold_w[((size_t)o * C * KW + kx * C + c) * KH + ky] =
                         d->weights[(((size_t)o * C + c) * KH + ky) * KW + kx];
-    cbr_layer *f = &bl->folded;
-    *f = *l;
-    f->priv = NULL;
-    f->weights = bl->fold_w;
-    f->desc.weights = bl->fold_w;
+    cbr_layer *f = derive(l, bl);
     f->desc.in_c = C * KW;
     f->desc.in_w = l->conv_ow;
     f->desc.kw = 1;
     f->desc.stride_w = 1;
     f->desc.dilation_w = 1;
     f->desc.pad_left = f->desc.pad_right = 0;
-    bl->fold = true;
     bl->kw_fold = true;
     return 0;
 }
@@ -474,13 +482,7 @@ static int make_pack(const cbr_layer *l, struct board_layer *bl, uint32_t k)
             memcpy(bl->fold_w + ((size_t)o * k * cg + i * cg + c) * taps,
                    d->weights + ((size_t)o * cg + c) * taps, taps);
     }
-    cbr_layer *f = &bl->folded;
-    *f = *l;
-    f->priv = NULL;
-    f->weights = bl->fold_w;
-    f->desc.weights = bl->fold_w;
-    f->desc.groups = d->groups / k;
-    bl->fold = true;
+    derive(l, bl)->desc.groups = d->groups / k;
     return 0;
 }
 

@@ -447,7 +447,7 @@ static int compare_layers(uint32_t rows, uint32_t cols, struct fault_rates f, in
                           unsigned *faults, const struct board_cfg *cfg)
 {
     struct board *b = board_new(rows, cols, f, cfg);
-    uint32_t most_tiles = 0, chains = 0;
+    uint32_t most_tiles = 0;
     cbr_device *dev, *cpu;
     int failed = 0;
     if (cbr_device_open_transport(&dev, &b->t, "board:test") < 0) {
@@ -502,7 +502,6 @@ static int compare_layers(uint32_t rows, uint32_t cols, struct fault_rates f, in
         free_layer(&r);
     }
     *faults = b->faults;
-    (void)chains;
     if (!f.drop_req && layers >= 30)
         assert_true(b->scatters > 0); /* partial channel blocks were sent without padding */
     if (cfg == &tiny && !f.drop_req)
