@@ -32,6 +32,7 @@
 static const char bench_usage[] =
     "usage: cbr bench [-d DEV] --suite lenet|resnet18|vgg16|mobilenetv1|all\n"
     "                 [--clock MHZ] [--link MBPS] [--seed N] [--no-verify] [--json FILE]\n"
+    "                 [--layer TEXT]\n"
     "       cbr bench --list [--suite NAME]\n"
     "\n"
     "Run every conv layer of a network (real shapes, batch 1, ReLU, random int8 data) on a\n"
@@ -57,6 +58,8 @@ static const char bench_usage[] =
     "                     cpu device); by default any differing byte fails the layer\n"
     "  --json FILE        also write every layer and total as JSON, atomically (a\n"
     "                     temporary file renamed over FILE; none is left on error)\n"
+    "  --layer TEXT       run only the layers whose names contain TEXT (e.g.\n"
+    "                     layer3.0.conv2); the totals then cover those layers\n"
     "  --list             print the suite's layers (shapes, stride, padding, groups, MACs)\n"
     "                     and exit without opening a device; all suites without --suite\n"
     "  -h, --help         this text\n"
@@ -75,7 +78,7 @@ static const char bench_usage[] =
     "differed (the others still run and the JSON is still written), or the JSON could not be\n"
     "written, 2 for a usage error.\n";
 
-enum { O_SUITE = 256, O_CLOCK, O_LINK, O_JSON, O_SEED, O_NO_VERIFY, O_LIST };
+enum { O_SUITE = 256, O_CLOCK, O_LINK, O_JSON, O_SEED, O_NO_VERIFY, O_LIST, O_LAYER };
 
 static const struct option bench_options[] = {
     {"device", required_argument, NULL, 'd'},
@@ -86,6 +89,7 @@ static const struct option bench_options[] = {
     {"seed", required_argument, NULL, O_SEED},
     {"no-verify", no_argument, NULL, O_NO_VERIFY},
     {"list", no_argument, NULL, O_LIST},
+    {"layer", required_argument, NULL, O_LAYER},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -94,6 +98,7 @@ struct bench_args {
     const char *device;
     const char *suite;        /* as given: a suite name or "all" */
     const char *json;
+    const char *layer;        /* --layer: only layers whose names contain it */
     double clock_mhz, link_mbps;
     uint64_t seed;
     bool have_seed, verify, list;
@@ -200,6 +205,7 @@ static int parse_args(int argc, char **argv, struct bench_args *a, bool *done)
         }
         case O_NO_VERIFY: a->verify = false; break;
         case O_LIST: a->list = true; break;
+        case O_LAYER: a->layer = optarg; break;
         case 'h':
             fputs(bench_usage, stdout);
             *done = true;
@@ -890,6 +896,16 @@ static bool selected(const struct bench_args *a, const struct bench_suite *su)
     return !strcmp(a->suite, "all") || !strcmp(a->suite, su->name);
 }
 
+static bool layer_selected(const struct bench_args *a, const struct bench_suite *su,
+                           size_t i)
+{
+    char name[96];
+    if (!a->layer)
+        return true;
+    bench_layer_name(su, &su->layers[i], name, sizeof name);
+    return strstr(name, a->layer) != NULL;
+}
+
 /* --list: the layers and their MACs, no device. */
 static int list_layers(const struct bench_args *a)
 {
@@ -942,8 +958,13 @@ int cmd_bench(int argc, char **argv)
     /* The selected suites' layers, in order. */
     size_t nres = 0;
     for (size_t s = 0; s < bench_suite_count; s++)
-        if (selected(&a, &bench_suites[s]))
-            nres += bench_suites[s].count;
+        for (size_t i = 0; selected(&a, &bench_suites[s]) && i < bench_suites[s].count; i++)
+            nres += layer_selected(&a, &bench_suites[s], i);
+    if (!nres) {
+        cli_error("--layer: no layer of suite %s has '%s' in its name (see --list)", a.suite,
+                  a.layer);
+        return EXIT_USAGE;
+    }
     struct result *res = calloc(nres, sizeof *res);
     /* Per suite: a total, and depthwise + pointwise subtotals; one grand total. */
     struct total *tot = calloc(3 * bench_suite_count + 1, sizeof *tot);
@@ -958,8 +979,10 @@ int cmd_bench(int argc, char **argv)
         const struct bench_suite *su = &bench_suites[s];
         if (!selected(&a, su))
             continue;
-        for (size_t i = 0; i < su->count; i++, k++) {
-            struct result *r = &res[k];
+        for (size_t i = 0; i < su->count; i++) {
+            if (!layer_selected(&a, su, i))
+                continue;
+            struct result *r = &res[k++];
             r->suite = su;
             r->l = &su->layers[i];
             r->oh = bench_out_h(r->l);

@@ -25,6 +25,7 @@
 #define REQ_TIMEOUT_MS 5000   /* a command's response, unless $CBR_TIMEOUT_MS says otherwise */
 #define RUN_TIMEOUT_MS 600000 /* one tile on the simulator can take long */
 #define RETRIES 3
+#define WRITE_AHEAD_MARGIN 4096 /* cycles: the output read and the next tile's registers */
 
 enum {
     REG_CTRL = 0x00, REG_IN_H = 0x10, REG_IN_W = 0x14, REG_N_CB = 0x18, REG_N_OB = 0x1C,
@@ -40,6 +41,18 @@ enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4 };
 #define PARAM_BYTES 32 /* per output channel */
 #define N_COUNTERS 5   /* cycles, busy, macs, stall_in, stall_out: 64 bits each */
 
+#define WINDOW 16 /* posted requests in flight */
+
+/* A request posted and not yet answered (see "the protocol client"). */
+struct posted {
+    uint8_t op;
+    uint32_t arg0, arg1, arg2, len;
+    uint32_t seq;            /* of its latest sending */
+    int tries;               /* times it was sent again */
+    uint8_t *data;           /* its payload (max_payload bytes of room) */
+    uint8_t *dst;            /* a BUF_READ's destination */
+};
+
 struct accel {
     struct cbr_transport *tr;
     struct cbr_reader rd;
@@ -49,6 +62,10 @@ struct accel {
     int timeout_ms;          /* for one command's response */
     uint8_t *wire;           /* one encoded request */
     uint8_t *rx;             /* receive chunk */
+    struct posted win[WINDOW];
+    uint32_t win_head, win_n;
+    uint64_t resent;         /* posted requests sent again */
+    uint64_t sent;           /* bytes handed to the transport */
     char scratch[CBR_ERRMSG_MAX];
 };
 
@@ -86,26 +103,34 @@ static double now_ms(void)
 /* ---- the protocol client ------------------------------------------------------------- */
 
 /*
- * Wait for the response to request seq. Responses to other sequence numbers (late answers
- * to abandoned requests, duplicates) are dropped. Returns 0 with *resp and *payload set
- * (payload valid until the next call), CBR_ETIMEDOUT, or a transport error.
+ * Requests are pipelined: idempotent ones (buffer and register writes, buffer reads) are
+ * posted into a window of up to WINDOW packets and sent at once, without waiting for their
+ * answers, so that the link carries the next request while the device commits the last one
+ * and output reads stream back while input writes go out. The device executes and answers
+ * in order. The oldest posted request is completed when its answer comes; an answer to a
+ * later one, a timeout, or BAD_CRC means the oldest was lost or garbled on the way, and the
+ * whole window is sent again from it, in order, with new sequence numbers (go-back-N: every
+ * request in it is idempotent, and replaying them in order leaves the buffers as the first
+ * pass would have). Answers to the old numbers are dropped as stale. Anything that needs an
+ * answer before going on (a register read, RUN) first completes the window.
  */
-static int await(struct accel *a, uint8_t op, uint32_t seq, int timeout_ms,
-                 struct cbr_pkt *resp, const uint8_t **payload, char *err, size_t len)
+
+/* Next valid response from the link, or CBR_ETIMEDOUT after timeout_ms, or a transport
+ * error. Packets that are not responses are skipped. */
+static int next_response(struct accel *a, double deadline, struct cbr_pkt *resp,
+                         const uint8_t **payload, char *err, size_t len)
 {
-    double deadline = now_ms() + timeout_ms;
     for (;;) {
         enum cbr_read_result r = cbr_reader_next(&a->rd, resp, payload);
-        if (r == CBR_READ_PACKET && (resp->flags & CBR_PROTO_FLAG_RESPONSE) && resp->seq == seq)
+        if (r == CBR_READ_PACKET && (resp->flags & CBR_PROTO_FLAG_RESPONSE))
             return 0;
         if (r != CBR_READ_NEED_MORE)
-            continue; /* a bad or stale packet: skip it */
+            continue; /* a bad packet: skip it */
         double left = deadline - now_ms();
         if (left <= 0)
-            return fail(err, len, CBR_ETIMEDOUT, "no response to %s (seq %u) within %d ms",
-                        cbr_op_name(op), seq, timeout_ms);
+            return CBR_ETIMEDOUT;
         size_t got;
-        int rc = a->tr->ops->recv(a->tr, a->rx, a->rd.cap, &got, (int)left, err, len);
+        int rc = a->tr->ops->recv(a->tr, a->rx, a->rd.cap, &got, (int)left + 1, err, len);
         if (rc < 0)
             return rc;
         size_t off = 0;
@@ -120,6 +145,41 @@ static int await(struct accel *a, uint8_t op, uint32_t seq, int timeout_ms,
     }
 }
 
+/*
+ * Wait for the response to request seq. Responses to other sequence numbers (late answers
+ * to abandoned requests, duplicates) are dropped. Returns 0 with *resp and *payload set
+ * (payload valid until the next call), CBR_ETIMEDOUT, or a transport error.
+ */
+static int await(struct accel *a, uint8_t op, uint32_t seq, int timeout_ms,
+                 struct cbr_pkt *resp, const uint8_t **payload, char *err, size_t len)
+{
+    double deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int rc = next_response(a, deadline, resp, payload, err, len);
+        if (rc == CBR_ETIMEDOUT)
+            return fail(err, len, CBR_ETIMEDOUT, "no response to %s (seq %u) within %d ms",
+                        cbr_op_name(op), seq, timeout_ms);
+        if (rc < 0)
+            return rc;
+        if (resp->seq == seq)
+            return 0;
+    }
+}
+
+/* A response that came to request op (seq): 0 if it is a good one. */
+static int check_response(const struct cbr_pkt *resp, uint8_t op, uint32_t seq, char *err,
+                          size_t len)
+{
+    if (resp->opcode != op)
+        return fail(err, len, CBR_EPROTO, "response to %s %u carries opcode %s",
+                    cbr_op_name(op), seq, cbr_op_name(resp->opcode));
+    if (resp->status != CBR_ST_OK)
+        return fail(err, len, resp->status == CBR_ST_BAD_CRC ? CBR_EBADMSG : CBR_EDEVICE,
+                    "%s (seq %u) answered %s", cbr_op_name(op), seq,
+                    cbr_status_name(resp->status));
+    return 0;
+}
+
 /* Send one request; returns 0 with its response, or an error. No retry here. */
 static int request_once(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1,
                         uint32_t arg2, const void *payload, uint32_t plen, int timeout_ms,
@@ -128,51 +188,169 @@ static int request_once(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg
     struct cbr_pkt p = {.opcode = op, .seq = ++a->seq, .arg0 = arg0, .arg1 = arg1,
                         .arg2 = arg2, .len = plen};
     size_t n = cbr_pkt_encode(&p, payload, a->wire);
+    a->sent += n;
     int rc = a->tr->ops->send(a->tr, a->wire, n, timeout_ms, err, len);
     if (rc < 0)
         return rc;
     rc = await(a, op, p.seq, timeout_ms, resp, rpayload, err, len);
     if (rc < 0)
         return rc;
-    if (resp->opcode != op)
-        return fail(err, len, CBR_EPROTO, "response to %s %u carries opcode %s",
-                    cbr_op_name(op), p.seq, cbr_op_name(resp->opcode));
-    if (resp->status != CBR_ST_OK)
-        return fail(err, len, resp->status == CBR_ST_BAD_CRC ? CBR_EBADMSG : CBR_EDEVICE,
-                    "%s (seq %u) answered %s", cbr_op_name(op), p.seq,
-                    cbr_status_name(resp->status));
+    return check_response(resp, op, p.seq, err, len);
+}
+
+/* (Re)send posted request i of the window with a fresh sequence number. */
+static int send_posted(struct accel *a, struct posted *q, char *err, size_t len)
+{
+    struct cbr_pkt p = {.opcode = q->op, .seq = ++a->seq, .arg0 = q->arg0, .arg1 = q->arg1,
+                        .arg2 = q->arg2, .len = q->len};
+    q->seq = p.seq;
+    size_t n = cbr_pkt_encode(&p, q->data, a->wire);
+    a->sent += n;
+    return a->tr->ops->send(a->tr, a->wire, n, a->timeout_ms, err, len);
+}
+
+static struct posted *oldest(struct accel *a)
+{
+    return &a->win[a->win_head];
+}
+
+/* Drop the window (after an error the caller resets the board). */
+static void forget_window(struct accel *a)
+{
+    a->win_head = a->win_n = 0;
+}
+
+/* Complete the oldest posted request: wait for its answer, going back and sending the window
+ * again from it when it was lost or garbled. */
+static int complete_oldest(struct accel *a, char *err, size_t len)
+{
+    for (;;) {
+        struct posted *q = oldest(a);
+        struct cbr_pkt resp;
+        const uint8_t *pl;
+        int rc = next_response(a, now_ms() + a->timeout_ms, &resp, &pl, err, len);
+        bool lost = rc == CBR_ETIMEDOUT || rc == CBR_EIO;
+        if (rc < 0 && !lost) {
+            forget_window(a);
+            return rc;
+        }
+        if (rc == 0 && resp.seq != q->seq) {
+            /* An answer to a later posted request means the oldest's is not coming. */
+            for (uint32_t i = 1; i < a->win_n && !lost; i++)
+                lost = a->win[(a->win_head + i) % WINDOW].seq == resp.seq;
+            if (!lost)
+                continue; /* stale: an answer to a request sent again since */
+        }
+        if (rc == 0 && !lost) {
+            rc = check_response(&resp, q->op, q->seq, err, len);
+            if (rc == 0 && q->op == CBR_OP_BUF_READ && resp.len != q->arg2)
+                rc = fail(err, len, CBR_EPROTO, "BUF_READ of %u bytes returned %u", q->arg2,
+                          resp.len);
+            if (rc == CBR_EBADMSG) {
+                lost = true; /* the device got it garbled and did nothing: send it again */
+            } else if (rc < 0) {
+                forget_window(a);
+                return rc;
+            } else {
+                if (q->dst)
+                    memcpy(q->dst, pl, resp.len);
+                a->win_head = (a->win_head + 1) % WINDOW;
+                a->win_n--;
+                return 0;
+            }
+        }
+        /* Go back: the window again from the oldest, in order. */
+        if (++q->tries > RETRIES) {
+            char why[CBR_ERRMSG_MAX];
+            if (rc == CBR_ETIMEDOUT)
+                snprintf(why, sizeof why, "no response within %d ms", a->timeout_ms);
+            else if (rc == 0 && resp.seq != q->seq)
+                snprintf(why, sizeof why, "its response was lost");
+            else
+                snprintf(why, sizeof why, "%s", err);
+            forget_window(a);
+            return fail(err, len, rc == CBR_ETIMEDOUT ? CBR_ETIMEDOUT : CBR_EIO,
+                        "%s at offset %u failed %d times: %s", cbr_op_name(q->op), q->arg1,
+                        RETRIES + 1, why);
+        }
+        a->resent += a->win_n;
+        for (uint32_t i = 0; i < a->win_n; i++) {
+            int src = send_posted(a, &a->win[(a->win_head + i) % WINDOW], err, len);
+            if (src < 0) {
+                forget_window(a);
+                return src;
+            }
+        }
+    }
+}
+
+/* Complete every posted request. */
+static int flush(struct accel *a, char *err, size_t len)
+{
+    while (a->win_n) {
+        int rc = complete_oldest(a, err, len);
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }
 
+/* Post an idempotent request (payload copied; a BUF_READ's answer goes to dst when it
+ * comes). Completes the oldest first when the window is full. */
+static int post(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
+                const void *payload, uint32_t plen, uint8_t *dst, char *err, size_t len)
+{
+    if (a->win_n == WINDOW) {
+        int rc = complete_oldest(a, err, len);
+        if (rc < 0)
+            return rc;
+    }
+    struct posted *q = &a->win[(a->win_head + a->win_n) % WINDOW];
+    *q = (struct posted){.op = op, .arg0 = arg0, .arg1 = arg1, .arg2 = arg2, .len = plen,
+                         .data = q->data, .dst = dst};
+    if (plen)
+        memcpy(q->data, payload, plen);
+    a->win_n++;
+    int rc = send_posted(a, q, err, len);
+    if (rc < 0)
+        forget_window(a);
+    return rc;
+}
+
 /* Put the board in a known state: RESET (aborts a running tile), then drop what is buffered.
- * Used at open; retries do not reset, or a lost status poll would abort the tile it polls. */
+ * Used at open and after a failed layer; retries do not reset, or a lost status poll would
+ * abort the tile it polls. */
 static void reset_board(struct accel *a)
 {
     struct cbr_pkt resp;
     const uint8_t *pl;
     char ignore[CBR_ERRMSG_MAX];
+    forget_window(a);
     cbr_reader_reset(&a->rd);
     request_once(a, CBR_OP_RESET, 0, 0, 0, NULL, 0, a->timeout_ms, &resp, &pl, ignore,
                  sizeof ignore);
 }
 
 /*
- * A request with the error model of docs/protocol.md: an idempotent command whose response
- * was lost or garbled, or which the board received garbled (BAD_CRC), is sent again with a
- * new sequence number (stale answers to the old one are dropped by sequence); device errors
- * (a bad address, say) and non-idempotent commands are not retried.
+ * A request that needs its answer now, with the error model of docs/protocol.md: posted
+ * requests are completed first; an idempotent command whose response was lost or garbled,
+ * or which the board received garbled (BAD_CRC), is sent again with a new sequence number
+ * (stale answers to the old one are dropped by sequence); device errors (a bad address, say)
+ * and non-idempotent commands are not retried.
  */
 static int request(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
                    const void *payload, uint32_t plen, struct cbr_pkt *resp,
                    const uint8_t **rpayload, char *err, size_t len)
 {
-    int rc = 0;
-    for (int attempt = 0; attempt <= RETRIES; attempt++) {
+    int rc = flush(a, err, len);
+    for (int attempt = 0; rc == 0 && attempt <= RETRIES; attempt++) {
         rc = request_once(a, op, arg0, arg1, arg2, payload, plen, a->timeout_ms, resp,
                           rpayload, err, len);
-        bool transient = rc == CBR_ETIMEDOUT || rc == CBR_EBADMSG;
+        bool transient = rc == CBR_ETIMEDOUT || rc == CBR_EBADMSG || rc == CBR_EIO;
         if (rc == 0 || !transient || !cbr_op_idempotent(op))
             break;
+        if (attempt < RETRIES)
+            rc = 0;
     }
     return rc;
 }
@@ -181,11 +359,9 @@ static int reg_write(struct accel *a, uint32_t addr, const uint32_t *v, uint32_t
                      size_t len)
 {
     uint8_t buf[64 * 4];
-    struct cbr_pkt resp;
-    const uint8_t *pl;
     for (uint32_t i = 0; i < n; i++)
         put32(buf + 4 * i, v[i]);
-    return request(a, CBR_OP_REG_WRITE, addr, 0, 0, buf, 4 * n, &resp, &pl, err, len);
+    return post(a, CBR_OP_REG_WRITE, addr, 0, 0, buf, 4 * n, NULL, err, len);
 }
 
 static int reg_read(struct accel *a, uint32_t addr, uint32_t *v, uint32_t n, char *err,
@@ -207,12 +383,10 @@ static int reg_read(struct accel *a, uint32_t addr, uint32_t *v, uint32_t n, cha
 static int buf_write(struct accel *a, uint32_t id, uint32_t off, const uint8_t *data,
                      size_t n, char *err, size_t len)
 {
-    struct cbr_pkt resp;
-    const uint8_t *pl;
     for (size_t done = 0; done < n;) {
         uint32_t chunk = n - done < a->max_payload ? (uint32_t)(n - done) : a->max_payload;
-        int rc = request(a, CBR_OP_BUF_WRITE, id, off + (uint32_t)done, 0, data + done, chunk,
-                         &resp, &pl, err, len);
+        int rc = post(a, CBR_OP_BUF_WRITE, id, off + (uint32_t)done, 0, data + done, chunk,
+                      NULL, err, len);
         if (rc < 0)
             return rc;
         done += chunk;
@@ -225,14 +399,12 @@ static int buf_write(struct accel *a, uint32_t id, uint32_t off, const uint8_t *
 static int buf_scatter(struct accel *a, uint32_t id, uint32_t off, const uint8_t *data,
                        size_t n, uint32_t chunk, uint32_t pitch, char *err, size_t len)
 {
-    struct cbr_pkt resp;
-    const uint8_t *pl;
     size_t per = (a->max_payload / chunk) * chunk;
     for (size_t done = 0; done < n;) {
         uint32_t part = n - done < per ? (uint32_t)(n - done) : (uint32_t)per;
         uint32_t at = off + (uint32_t)(done / chunk) * pitch;
-        int rc = request(a, CBR_OP_BUF_WRITE, id, at, CBR_BUF_SCATTER(chunk, pitch),
-                         data + done, part, &resp, &pl, err, len);
+        int rc = post(a, CBR_OP_BUF_WRITE, id, at, CBR_BUF_SCATTER(chunk, pitch),
+                      data + done, part, NULL, err, len);
         if (rc < 0)
             return rc;
         done += part;
@@ -240,21 +412,16 @@ static int buf_scatter(struct accel *a, uint32_t id, uint32_t off, const uint8_t
     return 0;
 }
 
+/* Post the reads of n bytes into data; they are there once the window is flushed. */
 static int buf_read(struct accel *a, uint32_t id, uint32_t off, uint8_t *data, size_t n,
                     char *err, size_t len)
 {
-    struct cbr_pkt resp;
-    const uint8_t *pl;
     for (size_t done = 0; done < n;) {
         uint32_t chunk = n - done < a->max_payload ? (uint32_t)(n - done) : a->max_payload;
-        int rc = request(a, CBR_OP_BUF_READ, id, off + (uint32_t)done, chunk, NULL, 0, &resp,
-                         &pl, err, len);
+        int rc = post(a, CBR_OP_BUF_READ, id, off + (uint32_t)done, chunk, NULL, 0,
+                      data + done, err, len);
         if (rc < 0)
             return rc;
-        if (resp.len != chunk)
-            return fail(err, len, CBR_EPROTO, "BUF_READ of %u bytes returned %u", chunk,
-                        resp.len);
-        memcpy(data + done, pl, chunk);
         done += chunk;
     }
     return 0;
@@ -271,6 +438,8 @@ static void accel_close(cbr_device *dev)
         a->tr->ops->close(a->tr);
     cbr_reader_free(&a->rd);
     free(a->wire);
+    for (int i = 0; i < WINDOW; i++)
+        free(a->win[i].data);
     free(a->rx);
     free(a);
 }
@@ -293,7 +462,10 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
     a->timeout_ms = t && atoi(t) > 0 ? atoi(t) : REQ_TIMEOUT_MS;
     a->wire = malloc(cbr_pkt_wire_size(BOOT_PAYLOAD));
     a->rx = malloc(cbr_pkt_wire_size(BOOT_PAYLOAD));
-    if (!a->wire || !a->rx || cbr_reader_init(&a->rd, BOOT_PAYLOAD) < 0) {
+    bool ok = a->wire && a->rx;
+    for (int i = 0; i < WINDOW; i++)
+        ok = ok && (a->win[i].data = malloc(BOOT_PAYLOAD));
+    if (!ok || cbr_reader_init(&a->rd, BOOT_PAYLOAD) < 0) {
         accel_close(dev);
         dev->priv = NULL;
         return fail(err, len, CBR_ENOMEM, "out of memory");
@@ -688,8 +860,8 @@ static int start_core(struct accel *a, uint32_t runs_before, char *err, size_t l
 {
     struct cbr_pkt resp;
     const uint8_t *pl;
-    int rc = 0;
-    for (int attempt = 0; attempt <= RETRIES; attempt++) {
+    int rc = flush(a, err, len); /* the tile's data and registers are in place first */
+    for (int attempt = 0; rc == 0 && attempt <= RETRIES; attempt++) {
         rc = request_once(a, CBR_OP_RUN, 0, 0, 0, NULL, 0, a->timeout_ms, &resp, &pl, err,
                           len);
         if (rc == 0 || (rc != CBR_ETIMEDOUT && rc != CBR_EBADMSG))
@@ -710,7 +882,8 @@ static int start_core(struct accel *a, uint32_t runs_before, char *err, size_t l
 struct slot {
     int64_t id;              /* -1: nothing */
     uint32_t base, bytes;
-    uint32_t progress;       /* written so far: rows of a region, output blocks of a wset */
+    uint32_t progress;       /* written so far: rows of a region, bytes of a weight set,
+                                output blocks of its parameters */
 };
 
 struct residency {
@@ -828,6 +1001,8 @@ struct exec {
     uint32_t runs0;          /* RUNS when the layer started */
     uint32_t started;        /* tiles started by this layer */
     uint64_t est_prev, est_last; /* device cycle when the last two started tiles end, about */
+    struct step out_step;    /* the output tile being read */
+    bool out_pending;        /* its reads are posted, it is not in place yet */
     char *err;
     size_t len;
 };
@@ -949,7 +1124,8 @@ static uint32_t rows_needed(const struct exec *e, const struct plan_run *run)
  * compute. Extending a piece never touches what a running tile reads. A new piece must not
  * overwrite a protected one (pr may be NULL): *blocked says it could not be placed.
  */
-static int load_step(struct exec *e, struct step *s, const struct prot *pr, bool *blocked)
+static int load_step(struct exec *e, struct step *s, const struct prot *pr, uint64_t *budget,
+                     bool *blocked)
 {
     const struct plan_run *run = &e->p->runs[s->k];
     const struct plan_region *rg = &e->p->regions[run->region];
@@ -969,12 +1145,24 @@ static int load_step(struct exec *e, struct step *s, const struct prot *pr, bool
     }
     s->act_base = hit->base;
     uint32_t need = rows_needed(e, run);
+    if (budget && need > hit->progress) {
+        /* every channel block of a row, in the device layout (scatter writes send less) */
+        uint64_t row = (uint64_t)rg->n_cb * (rg->ix1 - rg->ix0) * e->R;
+        uint64_t fit = row ? *budget / row : need;
+        if (hit->progress + fit < need) {
+            need = hit->progress + (uint32_t)fit;
+            *blocked = true;
+        }
+        *budget -= row * (need - hit->progress);
+    }
     if (need > hit->progress) {
         if ((rc = write_region_rows(e, s->b, s->g, run->region, hit->base, hit->progress,
                                     need)) < 0)
             return rc;
         hit->progress = need;
     }
+    if (*blocked)
+        return 0;
 
     const size_t wi = (size_t)s->g * e->p->n_wsets + run->wset;
     const uint32_t wob = ws->n_ob ? ws->bytes / ws->n_ob : 0, pob = e->C * PARAM_BYTES;
@@ -988,13 +1176,25 @@ static int load_step(struct exec *e, struct step *s, const struct prot *pr, bool
         hit = occupy(&e->wgt, wid, base, ws->bytes);
     }
     s->wgt_base = hit->base;
-    if (obs > hit->progress) {
-        if ((rc = buf_write(e->a, BUF_WGT, hit->base + hit->progress * wob,
-                            e->bl->wgt[wi] + (size_t)hit->progress * wob,
-                            (size_t)(obs - hit->progress) * wob, e->err, e->len)) < 0)
-            return rc;
-        hit->progress = obs;
+    /* Weights by the byte (a block of one output channel block can be large); parameters by
+     * the output block, for the blocks whose weights are all there. */
+    uint32_t want = obs * wob, upto = want;
+    if (budget && want > hit->progress) {
+        uint64_t room = (*budget - (*budget < pob ? *budget : pob)) & ~(uint64_t)63;
+        if (hit->progress + room < want) {
+            upto = hit->progress + (uint32_t)room;
+            *blocked = true;
+        }
+        *budget -= upto - hit->progress;
     }
+    if (upto > hit->progress) {
+        if ((rc = buf_write(e->a, BUF_WGT, hit->base + hit->progress,
+                            e->bl->wgt[wi] + hit->progress, upto - hit->progress, e->err,
+                            e->len)) < 0)
+            return rc;
+        hit->progress = upto;
+    }
+    uint32_t obs_w = wob ? upto / wob : obs;
     if (!(hit = find(&e->par, wid))) {
         uint32_t base;
         if (!place(&e->par, ws->param_bytes, pr, P_PAR, &base)) {
@@ -1004,12 +1204,12 @@ static int load_step(struct exec *e, struct step *s, const struct prot *pr, bool
         hit = occupy(&e->par, wid, base, ws->param_bytes);
     }
     s->par_base = hit->base;
-    if (obs > hit->progress) {
+    if (obs_w > hit->progress) {
         if ((rc = buf_write(e->a, BUF_PARAM, hit->base + hit->progress * pob,
                             e->bl->param[wi] + (size_t)hit->progress * pob,
-                            (size_t)(obs - hit->progress) * pob, e->err, e->len)) < 0)
+                            (size_t)(obs_w - hit->progress) * pob, e->err, e->len)) < 0)
             return rc;
-        hit->progress = obs;
+        hit->progress = obs_w;
     }
     return 0;
 }
@@ -1079,16 +1279,17 @@ static uint32_t out_bytes(const struct exec *e, const struct plan_run *run)
     return run->n_ob * (run->py1 - run->py0) * (run->px1 - run->px0) * e->C;
 }
 
-/* Read a finished step's output tile and put it in place. */
-static int read_output(struct exec *e, const struct step *s)
+/* The output tile read last (posted), put in place once its reads are complete. */
+static int finish_output(struct exec *e)
 {
-    const struct plan_run *run = &e->p->runs[s->k];
-    if (run->acc_mode & PLAN_ACC_KEEP)
-        return 0; /* partial sums: nothing was written */
-    uint32_t n = out_bytes(e, run);
-    int rc = buf_read(e->a, BUF_OUT, s->out_base, e->outbuf, n, e->err, e->len);
+    if (!e->out_pending)
+        return 0;
+    int rc = flush(e->a, e->err, e->len);
     if (rc < 0)
         return rc;
+    e->out_pending = false;
+    const struct step *s = &e->out_step;
+    const struct plan_run *run = &e->p->runs[s->k];
     const struct cbr_plan *p = e->p;
     const uint32_t C = e->C, th = run->py1 - run->py0, tw = run->px1 - run->px0;
     for (uint32_t i = 0; i < run->n_ob; i++)
@@ -1106,6 +1307,21 @@ static int read_output(struct exec *e, const struct step *s)
     return 0;
 }
 
+/* Read a finished step's output tile: the reads are posted, so that they stream back while
+ * the next tile's writes go out; finish_output puts it in place. */
+static int read_output(struct exec *e, const struct step *s)
+{
+    const struct plan_run *run = &e->p->runs[s->k];
+    if (run->acc_mode & PLAN_ACC_KEEP)
+        return 0; /* partial sums: nothing was written */
+    int rc = finish_output(e);
+    if (rc < 0)
+        return rc;
+    e->out_step = *s;
+    e->out_pending = true;
+    return buf_read(e->a, BUF_OUT, s->out_base, e->outbuf, out_bytes(e, run), e->err, e->len);
+}
+
 /* The device's cycle count, when the transport knows it. */
 static bool link_now(const struct exec *e, uint64_t *now)
 {
@@ -1114,6 +1330,41 @@ static bool link_now(const struct exec *e, uint64_t *now)
         return false;
     e->a->tr->ops->stats(e->a->tr, &st);
     *now = st.cycles;
+    return true;
+}
+
+/*
+ * When the host -> device link will have carried what the host has sent so far, about (a
+ * device cycle; 0 when the transport cannot tell). Written-ahead data sits in the link
+ * before the next start, so it must be through before the tile queued last ends.
+ */
+static uint64_t link_busy_until(const struct exec *e)
+{
+    struct cbr_link_stats st;
+    if (!e->a->tr->ops->stats || !e->a->tr->ops->idle)
+        return 0;
+    e->a->tr->ops->stats(e->a->tr, &st);
+    if (st.h2d_bytes_per_cycle <= 0)
+        return 0;
+    uint64_t backlog = e->a->sent > st.bytes_out ? e->a->sent - st.bytes_out : 0;
+    return st.cycles + (uint64_t)((double)backlog / st.h2d_bytes_per_cycle);
+}
+
+/* How many bytes may be written ahead now: what the link carries, after what it holds
+ * already, before the tile queued last ends (less a margin for the output read and the
+ * next tile's registers). False when the transport cannot tell: then the count of steps
+ * (LOOKAHEAD) is the only limit. */
+static bool ahead_budget(const struct exec *e, uint64_t *bytes)
+{
+    struct cbr_link_stats st;
+    if (!e->a->tr->ops->stats || !e->a->tr->ops->idle)
+        return false;
+    e->a->tr->ops->stats(e->a->tr, &st);
+    if (st.h2d_bytes_per_cycle <= 0)
+        return false;
+    uint64_t busy = link_busy_until(e) + WRITE_AHEAD_MARGIN;
+    *bytes = e->est_last > busy
+                 ? (uint64_t)((double)(e->est_last - busy) * st.h2d_bytes_per_cycle) : 0;
     return true;
 }
 
@@ -1208,7 +1459,7 @@ static int run_schedule(struct exec *e, uint32_t n)
     struct step cur = step_at(e, 0), prev = {0}, next;
     bool have_prev = false, blocked;
     int rc;
-    if ((rc = load_step(e, &cur, NULL, &blocked)) < 0)
+    if ((rc = load_step(e, &cur, NULL, NULL, &blocked)) < 0)
         return rc;
     cur.out_base = 0;
     if ((rc = write_regs(e, &cur)) < 0 ||
@@ -1229,12 +1480,12 @@ static int run_schedule(struct exec *e, uint32_t n)
         struct prot pr = {0};
         prot_step(e, &pr, &cur);
         next = step_at(e, i + 1);
-        if ((rc = load_step(e, &next, &pr, &blocked)) < 0)
+        if ((rc = load_step(e, &next, &pr, NULL, &blocked)) < 0)
             return rc;
         if (blocked) {
             /* next needs what cur reads replaced: let cur finish first */
             if ((rc = wait_runs(e, e->started, true)) < 0 || (rc = read_output(e, &cur)) < 0 ||
-                (rc = load_step(e, &next, NULL, &blocked)) < 0)
+                (rc = load_step(e, &next, NULL, NULL, &blocked)) < 0)
                 return rc;
             cur_read = true;
         }
@@ -1249,11 +1500,11 @@ static int run_schedule(struct exec *e, uint32_t n)
             prot_step(e, &pr, &cur);
         prot_step(e, &pr, &next);
         for (uint64_t j = i + 2; j < total && j <= i + 1 + LOOKAHEAD; j++) {
-            uint64_t now;
-            if (link_now(e, &now) && now + 2048 > e->est_prev)
-                break; /* the running tile ends soon: go back to queue the next one */
+            uint64_t budget, *bp = ahead_budget(e, &budget) ? &budget : NULL;
+            if (bp && !budget)
+                break; /* more would hold up the start of the tile after next */
             struct step t = step_at(e, j);
-            if ((rc = load_step(e, &t, &pr, &blocked)) < 0)
+            if ((rc = load_step(e, &t, &pr, bp, &blocked)) < 0)
                 return rc;
             if (blocked)
                 break;
@@ -1265,7 +1516,7 @@ static int run_schedule(struct exec *e, uint32_t n)
     }
     if ((rc = wait_runs(e, e->started, true)) < 0 || (rc = read_output(e, &cur)) < 0)
         return rc;
-    return 0;
+    return finish_output(e);
 }
 
 static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,

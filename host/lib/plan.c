@@ -295,9 +295,9 @@ static int plan_dense(struct ctx *c)
             return 1;
     }
     /* Pipelining wants the first tile's data and the last tile's output small (they cannot
-     * overlap anything): at least four row tiles, as long as tiles keep 64 pixels (shorter
+     * overlap anything): at least eight row tiles, as long as tiles keep 64 pixels (shorter
      * passes would wait for weight loads). */
-    uint32_t rows4 = div_up(c->y.pooled, 4), rows64 = div_up(64, ptw);
+    uint32_t rows4 = div_up(c->y.pooled, 8), rows64 = div_up(64, ptw);
     uint32_t cap_rows = rows4 > rows64 ? rows4 : rows64;
     if (pth > cap_rows)
         pth = cap_rows;
@@ -367,16 +367,22 @@ static int plan_dense(struct ctx *c)
             const struct plan_wset *w = &p->wsets[ws];
             uint32_t tx = reg_col[reg];
             uint32_t px0 = tx * ptw, px1 = px0 + ptw < c->x.pooled ? px0 + ptw : c->x.pooled;
-            /* Output blocks outer, row tiles inner: a weight set is written block by block
-             * as the tiles need it, a region row by row. */
-            for (uint32_t ob = 0; ob < w->n_ob; ob += k_run) {
+            /* The order within: what the first tiles need must be small, so that the link
+             * can bring it while they compute. Output blocks outer, row tiles inner writes
+             * the region row by row during the first block's tiles, then the weight set
+             * block by block; row tiles outer, output blocks inner the other way round. The
+             * smaller of region and weight set goes first. */
+            const uint32_t n_ty = reg_last[reg] - reg_first[reg];
+            const uint32_t n_obr = div_up(w->n_ob, k_run);
+            bool rows_outer = p->regions[reg].bytes > (uint64_t)w->bytes + w->param_bytes;
+            for (uint32_t q = 0; q < n_ty * n_obr; q++) {
+                uint32_t ty = reg_first[reg] + (rows_outer ? q / n_obr : q % n_ty);
+                uint32_t ob = (rows_outer ? q % n_obr : q / n_ty) * k_run;
                 uint32_t n = w->n_ob - ob < k_run ? w->n_ob - ob : k_run;
-                for (uint32_t ty = reg_first[reg]; ty < reg_last[reg]; ty++) {
-                    uint32_t py0 = ty * pth;
-                    uint32_t py1 = py0 + pth < c->y.pooled ? py0 + pth : c->y.pooled;
-                    if (add_run(c, reg, ws, w->ob0 + ob, n, py0, py1, px0, px1, 0))
-                        goto nomem;
-                }
+                uint32_t py0 = ty * pth;
+                uint32_t py1 = py0 + pth < c->y.pooled ? py0 + pth : c->y.pooled;
+                if (add_run(c, reg, ws, w->ob0 + ob, n, py0, py1, px0, px1, 0))
+                    goto nomem;
             }
         }
     }

@@ -28,6 +28,7 @@ struct sim_tr {
     cbr_sim_send_fn send;
     cbr_sim_run_fn run;
     cbr_sim_get_counters_fn counters;
+    double h2d_rate, d2h_rate;   /* bytes per cycle of the modelled link */
 };
 
 /* Simulated cycles per slice of recv: short enough to check the wall-clock timeout often. */
@@ -197,6 +198,8 @@ static void sim_stats(struct cbr_transport *t, struct cbr_link_stats *st)
     st->link_wait_cycles = c.rx_wait_cycles + c.tx_wait_cycles;
     st->bytes_out = c.h2d_bytes;
     st->bytes_in = c.d2h_bytes;
+    st->h2d_bytes_per_cycle = s->h2d_rate;
+    st->d2h_bytes_per_cycle = s->d2h_rate;
 }
 
 static void sim_idle(struct cbr_transport *t, uint64_t cycles)
@@ -270,6 +273,11 @@ int cbr_transport_sim_open(struct cbr_transport **out, const char *args, char *e
         return CBR_ENOMEM;
     }
     s->t.ops = &sim_ops;
+    /* as cbr_sim_create takes them: at most the port's 4 bytes, 0 for all 4 */
+    s->h2d_rate = cfg.h2d_bytes_per_cycle > 0 && cfg.h2d_bytes_per_cycle < 4
+                      ? cfg.h2d_bytes_per_cycle : 4;
+    s->d2h_rate = cfg.d2h_bytes_per_cycle > 0 && cfg.d2h_bytes_per_cycle < 4
+                      ? cfg.d2h_bytes_per_cycle : 4;
     s->dl = find_model(file, tried, sizeof tried);
     if (!s->dl) {
         snprintf(err, errlen, "no simulated board of shape %ux%u: %s not found in %s "

@@ -18,11 +18,16 @@ struct cbr_link_stats {
     uint64_t cycles;          /* device clock cycles so far (the simulator knows them) */
     uint64_t link_wait_cycles;/* cycles the device waited on the link, either direction */
     uint64_t bytes_out, bytes_in;
+    double h2d_bytes_per_cycle;  /* the link's rate each way, where known (the simulator) */
+    double d2h_bytes_per_cycle;
 };
 
 struct cbr_transport_ops {
     const char *name;
-    /* Queue n bytes to the device. Returns 0 or a CBR_E* code with a message in err. */
+    /* Queue n bytes to the device; buf may be reused once it returns (the transport has sent
+     * or copied the bytes). Returns 0 or a CBR_E* code with a message in err: CBR_ETIMEDOUT
+     * or CBR_EIO for a transient failure (the client resynchronises and retries idempotent
+     * commands), CBR_ENODEV when the device is gone (no retries). */
     int (*send)(struct cbr_transport *t, const void *buf, size_t n, int timeout_ms,
                 char *err, size_t errlen);
     /* Wait up to timeout_ms for bytes from the device; *got = how many were stored (0 on
@@ -48,6 +53,11 @@ struct cbr_transport {
  * CBR_SIM_LINK (bytes per cycle each way, "H2D[,D2H]"). */
 int cbr_transport_sim_open(struct cbr_transport **t, const char *args, char *err,
                            size_t errlen);
+
+/* Xilinx XDMA character devices PREFIX_h2c_0, PREFIX_c2h_0 and PREFIX_user ("" or NULL:
+ * /dev/xdma0); the user BAR's registers are those of docs/links.md. */
+int cbr_transport_xdma_open(struct cbr_transport **t, const char *prefix, char *err,
+                            size_t errlen);
 
 /* Emit "sim:RxC" for each simulated board that can be loaded now. */
 void cbr_sim_list(void (*emit)(const char *uri, void *ctx), void *ctx);
