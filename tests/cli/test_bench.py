@@ -249,6 +249,17 @@ def test_cpu_lenet(tmp):
     return d
 
 
+def test_layer_filter(tmp):
+    path = os.path.join(tmp, "one.json")
+    argv = ["bench", "-d", "cpu", "--suite", "lenet", "--layer", "conv2", "--json", path,
+            "--seed", "3"]
+    rc, so, se = run(argv)
+    d = load_json(path, "--layer") if rc == 0 else None
+    names = [r["name"] for r in d["layers"]] if d else []
+    check(rc == 0 and len(names) == 1 and "conv2" in names[0], "--layer conv2 runs that layer",
+          ["exit %s" % rc, "stderr: %s" % se.strip(), "layers: %s" % names])
+
+
 def test_bad(tmp):
     """(argv, exit, words that must all appear in stderr)."""
     j = os.path.join(tmp, "bad.json")
@@ -269,6 +280,8 @@ def test_bad(tmp):
         (base + ["--suite", "lenet", "--seed", "x"], 2, ["--seed"]),
         (base + ["--suite", "lenet", "--frobnicate"], 2, ["--frobnicate"]),
         (base + ["--suite", "lenet", "extra"], 2, ["extra"]),
+        (base + ["--suite", "lenet", "--layer", "conv9"], 2, ["--layer", "conv9", "lenet"]),
+        (base + ["--suite", "lenet", "--layer"], 2, ["--layer"]),
         (["--json", j, "--suite", "lenet", "-d", "nosuchdevice"], 1, ["-d", "nosuchdevice"]),
     ]
     for argv, want_rc, words in cases:
@@ -456,13 +469,14 @@ def main():
         return 1
     root = tempfile.mkdtemp(prefix="cbr-bench-test-")
     dirs = {}
-    for name in ("cpu", "bad", "roofline", "sim"):
+    for name in ("cpu", "bad", "roofline", "sim", "layer"):
         dirs[name] = os.path.join(root, name)
         os.mkdir(dirs[name])
     test_help()
     test_list()
     cpu = test_cpu_lenet(dirs["cpu"])
     test_bad(dirs["bad"])
+    test_layer_filter(dirs["layer"])
     test_roofline(dirs["roofline"], cpu)
     test_sim(dirs["sim"])
     if failed:
