@@ -66,6 +66,7 @@ struct accel {
     uint32_t win_head, win_n;
     uint64_t resent;         /* posted requests sent again */
     uint64_t sent;           /* bytes handed to the transport */
+    bool resend;             /* a posted request did not go out: send the window again */
     char scratch[CBR_ERRMSG_MAX];
 };
 
@@ -218,6 +219,19 @@ static struct posted *oldest(struct accel *a)
 static void forget_window(struct accel *a)
 {
     a->win_head = a->win_n = 0;
+    a->resend = false;
+}
+
+/* A posted request the transport could not send (a stalled endpoint, cleared; a timeout)
+ * is lost like one dropped on the way: note it, and the window goes again from the oldest.
+ * Other errors (the device is gone) end the layer. */
+static bool posted_lost(struct accel *a, int rc, const char *err)
+{
+    if (rc != CBR_EIO && rc != CBR_ETIMEDOUT)
+        return false;
+    snprintf(a->scratch, sizeof a->scratch, "%s", err);
+    a->resend = true;
+    return true;
 }
 
 /* Complete the oldest posted request: wait for its answer, going back and sending the window
@@ -228,7 +242,9 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
         struct posted *q = oldest(a);
         struct cbr_pkt resp;
         const uint8_t *pl;
-        int rc = next_response(a, now_ms() + a->timeout_ms, &resp, &pl, err, len);
+        int rc = a->resend ? fail(err, len, CBR_EIO, "%s", a->scratch)
+                           : next_response(a, now_ms() + a->timeout_ms, &resp, &pl, err, len);
+        a->resend = false;
         bool lost = rc == CBR_ETIMEDOUT || rc == CBR_EIO;
         if (rc < 0 && !lost) {
             forget_window(a);
@@ -274,9 +290,9 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
                         RETRIES + 1, why);
         }
         a->resent += a->win_n;
-        for (uint32_t i = 0; i < a->win_n; i++) {
+        for (uint32_t i = 0; i < a->win_n && !a->resend; i++) {
             int src = send_posted(a, &a->win[(a->win_head + i) % WINDOW], err, len);
-            if (src < 0) {
+            if (src < 0 && !posted_lost(a, src, err)) {
                 forget_window(a);
                 return src;
             }
@@ -311,10 +327,14 @@ static int post(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint3
     if (plen)
         memcpy(q->data, payload, plen);
     a->win_n++;
+    if (a->resend)
+        return 0; /* it goes with the window, when that is sent again */
     int rc = send_posted(a, q, err, len);
-    if (rc < 0)
+    if (rc < 0 && !posted_lost(a, rc, err)) {
         forget_window(a);
-    return rc;
+        return rc;
+    }
+    return 0;
 }
 
 /* Put the board in a known state: RESET (aborts a running tile), then drop what is buffered.
@@ -864,7 +884,7 @@ static int start_core(struct accel *a, uint32_t runs_before, char *err, size_t l
     for (int attempt = 0; rc == 0 && attempt <= RETRIES; attempt++) {
         rc = request_once(a, CBR_OP_RUN, 0, 0, 0, NULL, 0, a->timeout_ms, &resp, &pl, err,
                           len);
-        if (rc == 0 || (rc != CBR_ETIMEDOUT && rc != CBR_EBADMSG))
+        if (rc == 0 || (rc != CBR_ETIMEDOUT && rc != CBR_EBADMSG && rc != CBR_EIO))
             return rc;
         uint32_t ctrl, now;
         int rc2 = reg_read(a, REG_CTRL, &ctrl, 1, err, len);
