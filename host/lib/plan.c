@@ -10,7 +10,8 @@
  *     (a tile's pooled outputs see every conv row and column their windows cover);
  *   - regions: input windows shared by consecutive row tiles, as large as half the
  *     activation buffer (the other half takes the next region while this one is computed),
- *     or the whole buffer when one region holds the whole input;
+ *     or the whole buffer when one region holds the whole input, or when whole-buffer
+ *     regions send the (not resident) weights fewer times;
  *   - wsets: all the weights at once when they fit (written once), or groups of output
  *     blocks that fit half the weight buffer;
  *   - the loop order that moves the fewest bytes: regions outer (weights sent once per
@@ -260,6 +261,39 @@ static uint32_t balance(uint32_t total, uint32_t h)
     return div_up(total, n);
 }
 
+/* The row tile after the last of a region that starts at row tile t0 and fits cap bytes
+ * (at least one tile). */
+static uint32_t next_region_end(const struct ctx *c, uint32_t pth, uint32_t px0, uint32_t px1,
+                                uint64_t cap, uint32_t ny, uint32_t t0)
+{
+    uint32_t t1 = t0 + 1;
+    while (t1 < ny) {
+        uint32_t py1 = (t1 + 1) * pth < c->y.pooled ? (t1 + 1) * pth : c->y.pooled;
+        uint64_t bytes = (uint64_t)tile_in(&c->y, t0 * pth, py1 - t0 * pth) *
+                         tile_in(&c->x, px0, px1 - px0) * c->p->n_cb * c->caps->rows;
+        if (bytes > cap)
+            break;
+        t1++;
+    }
+    return t1;
+}
+
+/* How many regions of at most cap bytes one column strip takes, and their bytes. */
+static uint32_t group_rows(const struct ctx *c, uint32_t pth, uint32_t px0, uint32_t px1,
+                           uint64_t cap, uint32_t ny, uint64_t *bytes)
+{
+    uint32_t n = 0;
+    *bytes = 0;
+    for (uint32_t t0 = 0; t0 < ny; n++) {
+        uint32_t t1 = next_region_end(c, pth, px0, px1, cap, ny, t0);
+        uint32_t py1 = t1 * pth < c->y.pooled ? t1 * pth : c->y.pooled;
+        *bytes += (uint64_t)tile_in(&c->y, t0 * pth, py1 - t0 * pth) *
+                  tile_in(&c->x, px0, px1 - px0) * c->p->n_cb * c->caps->rows;
+        t0 = t1;
+    }
+    return n;
+}
+
 static int plan_dense(struct ctx *c)
 {
     struct cbr_plan *p = c->p;
@@ -311,26 +345,31 @@ static int plan_dense(struct ctx *c)
     if (k_run > div_up(k_w, 4))
         k_run = div_up(k_w, 4);
 
-    /* Regions: per column strip, consecutive row tiles while they fit. */
+    /* Regions: per column strip, consecutive row tiles while they fit half the buffer (the
+     * next region is written into the other half while this one is computed). When the
+     * weights are not resident and sent once per region, whole-buffer regions can move
+     * fewer bytes: fewer regions, each weight set sent fewer times, at the price of a
+     * wait at each change of region (the driver writes the next region's first rows when
+     * the last tile of the one before is done). Take whichever moves fewer bytes. */
     uint32_t ny = div_up(c->y.pooled, pth), nx = div_up(c->x.pooled, ptw);
     uint32_t *reg_first = calloc((size_t)ny * nx + 1, sizeof *reg_first); /* first row tile */
     uint32_t *reg_last = calloc((size_t)ny * nx + 1, sizeof *reg_last);
     uint32_t *reg_col = calloc((size_t)ny * nx + 1, sizeof *reg_col);
     if (!reg_first || !reg_last || !reg_col)
         goto nomem;
+    if (!whole && !p->weights_resident && nx == 1) {
+        uint64_t in_half = 0, in_whole = 0;
+        uint32_t n_half = group_rows(c, pth, 0, ptw, act_cap, ny, &in_half);
+        uint32_t n_whole = group_rows(c, pth, 0, ptw, k->act_bytes, ny, &in_whole);
+        uint64_t w_all = (uint64_t)p->n_ob * (wob + pob);
+        if (n_whole < n_half && in_whole + w_all * n_whole < in_half + w_all * n_half)
+            act_cap = k->act_bytes;
+    }
     for (uint32_t tx = 0; tx < nx; tx++) {
         uint32_t px0 = tx * ptw, px1 = px0 + ptw < c->x.pooled ? px0 + ptw : c->x.pooled;
         uint32_t t0 = 0;
         while (t0 < ny) {
-            uint32_t t1 = t0 + 1;
-            while (t1 < ny) {
-                uint32_t py1 = (t1 + 1) * pth < c->y.pooled ? (t1 + 1) * pth : c->y.pooled;
-                uint64_t bytes = (uint64_t)tile_in(&c->y, t0 * pth, py1 - t0 * pth) *
-                                 tile_in(&c->x, px0, px1 - px0) * p->n_cb * R;
-                if (bytes > act_cap)
-                    break;
-                t1++;
-            }
+            uint32_t t1 = next_region_end(c, pth, px0, px1, act_cap, ny, t0);
             uint32_t py0 = t0 * pth, py1 = t1 * pth < c->y.pooled ? t1 * pth : c->y.pooled;
             reg_first[p->n_regions] = t0;
             reg_last[p->n_regions] = t1;
