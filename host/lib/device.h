@@ -94,6 +94,8 @@ uint64_t cbr_layer_macs(const cbr_layer *layer, uint32_t n);
 extern const struct cbr_backend cbr_backend_cpu;
 extern const struct cbr_backend cbr_backend_sim;
 extern const struct cbr_backend cbr_backend_board; /* a board over a caller's transport */
+extern const struct cbr_backend cbr_backend_pcie;  /* XDMA character devices (tr_xdma.c) */
+extern const struct cbr_backend cbr_backend_usb;   /* libusb (tr_usb.c) */
 
 struct cbr_transport;
 
