@@ -25,3 +25,7 @@ rtl/cbr_core_acc.v
 rtl/cbr_core_post.v
 rtl/cbr_core.v
 rtl/cbr_top.v
+rtl/cbr_fx3_bridge.v
+rtl/cbr_fx3_top.v
+rtl/cbr_xdma_bridge.v
+rtl/cbr_xdma_top.v
