@@ -8,6 +8,7 @@ SHELL := /bin/bash
 
 BUILD ?= build
 PREFIX ?= /usr/local
+UDEVDIR ?= /lib/udev/rules.d
 DESTDIR ?=
 SAN ?=
 
@@ -26,7 +27,10 @@ ifeq ($(SAN),1)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1
 LDFLAGS_ALL += -fsanitize=address,undefined
 endif
-LIBS := -lm -lpthread -ldl
+USB_CFLAGS := $(shell pkg-config --cflags libusb-1.0 2>/dev/null || echo -I/usr/include/libusb-1.0)
+USB_LIBS := $(shell pkg-config --libs libusb-1.0 2>/dev/null || echo -lusb-1.0)
+CPPFLAGS_ALL += $(USB_CFLAGS)
+LIBS := -lm -lpthread -ldl $(USB_LIBS)
 
 CBR_MAJOR := $(shell sed -n 's/^\#define CBR_VERSION_MAJOR //p' host/include/cbr.h)
 CBR_VERSION := $(shell sed -n 's/^\#define CBR_VERSION_STRING "\(.*\)"/\1/p' host/include/cbr.h)
@@ -45,13 +49,16 @@ CBR := $(BUILD)/bin/cbr
 DEMO := $(BUILD)/bin/cbr-demo
 
 DEPS_APT := gcc clang make pkg-config cppcheck python3 python3-numpy libcmocka-dev libusb-1.0-0-dev \
-            verilator iverilog yosys
+            umockdev libumockdev-dev \
+            verilator iverilog yosys \
+            libonnx-dev protobuf-c-compiler libprotobuf-c-dev \
+            python3-onnx
 
 .PHONY: all lib cli deps test unit-tests test-unit test-san test-cli test-example test-demo \
         test-install lint fuzz \
         demo install uninstall clean help
 
-all: lib cli $(DEMO) sim-default ## build libcbr (.a, .so), the cbr CLI, the demo and the default sim board
+all: lib cli $(DEMO) sim-default emu ## build libcbr (.a, .so), the cbr CLI, the demo, the default sim board and cbr-emu
 
 lib: $(LIBA) $(LIBSO)
 cli: $(CBR)
@@ -120,7 +127,10 @@ test: deps ## run the whole test suite (installs what it needs)
 	$(MAKE) test-rtl
 	$(MAKE) test-rtl-cmd
 	$(MAKE) test-rtl-core
+	$(MAKE) test-rtl-shells
 	$(MAKE) test-sim
+	$(MAKE) test-emu
+	$(MAKE) test-emu-usb
 
 # Installs into a scratch DESTDIR and builds a program against it with pkg-config.
 test-install: all ## install into a scratch DESTDIR and link a program via pkg-config
@@ -128,6 +138,7 @@ test-install: all ## install into a scratch DESTDIR and link a program via pkg-c
 	$(MAKE) install DESTDIR=$(abspath $(BUILD)/stage) PREFIX=/usr
 	test -x $(BUILD)/stage/usr/bin/cbr && test -f $(BUILD)/stage/usr/include/cbr.h
 	test -f $(BUILD)/stage/usr/lib/libcbr.a && test -L $(BUILD)/stage/usr/lib/libcbr.so
+	bash tests/udev_rule.sh $(BUILD)/stage$(UDEVDIR)/70-cbr.rules
 	PKG_CONFIG_SYSROOT_DIR=$(abspath $(BUILD)/stage) \
 	PKG_CONFIG_LIBDIR=$(abspath $(BUILD)/stage)/usr/lib/pkgconfig \
 	    bash -c 'printf "#include <cbr.h>\n#include <stdio.h>\nint main(void){puts(cbr_strerror(CBR_EINVAL));return 0;}\n" \
@@ -156,18 +167,19 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%) ## run each libFuzzer target FUZZ_S
 # ---- lint ----------------------------------------------------------------------------------
 lint: deps ## static checks: cppcheck on the C code; Verilator, Icarus and yosys on the RTL
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-	    --inline-suppr -Ihost/include -Ihost/lib -Isim host/lib host/cli
+	    --inline-suppr -Ihost/include -Ihost/lib -Isim host/lib host/cli emu
 	$(MAKE) lint-rtl
 	$(MAKE) lint-rtl-cmd
 	$(MAKE) lint-rtl-core
+	$(MAKE) lint-rtl-shells
 
 # ---- demo ----------------------------------------------------------------------------------
-demo: deps ## run a folded conv+BN+ReLU+maxpool layer on the default device
+demo: deps ## the trained digits CNN (ONNX), int8 on the simulated board against the float model
 	$(MAKE) all
-	$(DEMO)
+	$(MAKE) demo-digits
 
 # ---- install -------------------------------------------------------------------------------
-install: all ## install libcbr, cbr.h, cbr.pc and cbr under $(DESTDIR)$(PREFIX)
+install: all ## install libcbr, cbr.h, cbr.pc, cbr, and the udev rule for USB boards (UDEVDIR)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/libcbr.a
@@ -178,11 +190,13 @@ install: all ## install libcbr, cbr.h, cbr.pc and cbr under $(DESTDIR)$(PREFIX)
 	install -m 755 $(CBR) $(DESTDIR)$(PREFIX)/bin/cbr
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(CBR_VERSION)|g' host/cbr.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cbr.pc
+	install -d $(DESTDIR)$(UDEVDIR)
+	install -m 644 host/udev/70-cbr.rules $(DESTDIR)$(UDEVDIR)/70-cbr.rules
 
 uninstall: ## remove what install put under $(DESTDIR)$(PREFIX)
 	rm -f $(DESTDIR)$(PREFIX)/lib/libcbr.a $(DESTDIR)$(PREFIX)/lib/libcbr.so* \
 	    $(DESTDIR)$(PREFIX)/include/cbr.h $(DESTDIR)$(PREFIX)/bin/cbr \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/cbr.pc
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/cbr.pc $(DESTDIR)$(UDEVDIR)/70-cbr.rules
 
 
 # ---- deps ----------------------------------------------------------------------------------
@@ -203,5 +217,6 @@ clean: ## remove build/
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | expand -t 16
 
--include $(wildcard mk/*.mk)
+# mk/sim.mk first: others use SIM_DEFAULT in their prerequisites.
+-include mk/sim.mk $(filter-out mk/sim.mk,$(wildcard mk/*.mk))
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -13,6 +13,7 @@ static const struct {
     {"info", cmd_info, "show what a device reports (array, buffers, limits, features)"},
     {"conv", cmd_conv, "run one int8 conv + requant + activation (+ pool) layer on .npy files"},
     {"bench", cmd_bench, "run the conv layers of LeNet-5, ResNet-18, VGG-16, MobileNetV1"},
+    {"run", cmd_run, "run an ONNX model: int8 on a device (calibrated), or the float reference"},
 };
 
 static void usage(FILE *f)

@@ -433,6 +433,90 @@ int cbr_npy_encode(const cbr_tensor *t, void **bytes, size_t *len);
  */
 int cbr_npy_save(const char *path, const cbr_tensor *t);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Models: ONNX import, calibration, int8 runs (docs/models.md)                             */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct cbr_model cbr_model;
+
+/**
+ * Load a model: an ONNX file (.onnx), or a quantization file written by cbr_model_save()
+ * (it names its ONNX file and brings the saved activation ranges with it). The loader is
+ * hardened: an operator and dtype allow-list, every tensor's data length checked against
+ * its shape and dtype, external data only inside the model's folder, every node input
+ * defined before use. Operators that neither the device nor the host can run are all
+ * listed in one error. On success *model is a new handle, freed with cbr_model_free(); on
+ * failure it is NULL and cbr_errmsg(NULL) names the file, the node and the problem.
+ */
+int cbr_model_load(cbr_model **model, const char *path);
+
+/**
+ * As cbr_model_load for ONNX bytes held in memory. name is used in messages (may be NULL);
+ * dir is the folder external data may come from (NULL refuses external data).
+ */
+int cbr_model_parse(cbr_model **model, const void *bytes, size_t len, const char *name,
+                    const char *dir);
+
+/** Free a model. Accepts NULL. */
+void cbr_model_free(cbr_model *model);
+
+/** The shape of one input sample (the graph input without its batch dimension). */
+int cbr_model_input_shape(const cbr_model *model, uint32_t *ndim,
+                          uint64_t shape[CBR_TENSOR_MAX_DIMS]);
+
+/** True when every tensor the int8 run quantizes has a range or scale: calibrated, loaded
+ *  from a quantization file, or given by the graph (QuantizeLinear, QLinearConv). */
+bool cbr_model_is_quantized(const cbr_model *model);
+
+/**
+ * Calibrate: run the float model on samples (float32, (N, sample shape)) and record the
+ * min and max of every activation. Replaces earlier ranges.
+ */
+int cbr_model_calibrate(cbr_model *model, const cbr_tensor *samples);
+
+/**
+ * Save the activation ranges as a quantization file (text, docs/models.md), written
+ * atomically. It names the ONNX file relative to its own folder and records the ONNX file's
+ * FNV-1a hash, so loading it later (cbr_model_load) needs no calibration. The model must
+ * have been loaded from a file.
+ */
+int cbr_model_save(const cbr_model *model, const char *path);
+
+/**
+ * Run the float model on the host (the reference calibration uses): x float32
+ * (N, sample shape); *y a new float32 tensor (N, output sample shape), freed by the caller.
+ */
+int cbr_model_run_float(cbr_model *model, const cbr_tensor *x, cbr_tensor **y);
+
+/**
+ * Run the int8 model: conv blocks on dev, the rest on the host with the same code for every
+ * device (so every device gives the same bits). x float32 (N, sample shape), quantized with
+ * the input's range. *y is a new tensor: float32 (dequantized) or, with int8_out, the int8
+ * values of the output tensor. Needs cbr_model_is_quantized().
+ */
+int cbr_model_run(cbr_model *model, cbr_device *dev, const cbr_tensor *x, bool int8_out,
+                  cbr_tensor **y);
+
+/** Progress of long runs: called with images done so far and the total. */
+typedef void (*cbr_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+/** Set (or, with NULL, clear) the progress callback of cbr_model_run and calibration. */
+void cbr_model_set_progress(cbr_model *model, cbr_progress_fn fn, void *user);
+
+/** One step of the last cbr_model_run: a device layer or a host step. */
+typedef struct cbr_model_layer {
+    const char *name;          /**< the first ONNX node's name; valid while the model lives */
+    const char *ops;           /**< the fused operators, "Conv+BatchNormalization+Relu" */
+    bool on_device;            /**< false: run on the host */
+    cbr_stats stats;           /**< summed over the run's batches; zero for host steps */
+} cbr_model_layer;
+
+/** Number of steps of the last cbr_model_run (0 before one). */
+uint32_t cbr_model_layer_count(const cbr_model *model);
+
+/** Step i of the last cbr_model_run. */
+int cbr_model_layer_info(const cbr_model *model, uint32_t i, cbr_model_layer *info);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif
