@@ -50,7 +50,7 @@ DEMO := $(BUILD)/bin/cbr-demo
 
 DEPS_APT := gcc clang make pkg-config cppcheck python3 python3-numpy libcmocka-dev libusb-1.0-0-dev \
             umockdev libumockdev-dev \
-            verilator iverilog yosys \
+            verilator iverilog yosys nextpnr-ice40 fpga-icestorm \
             libonnx-dev protobuf-c-compiler libprotobuf-c-dev \
             python3-onnx
 
@@ -131,6 +131,7 @@ test: deps ## run the whole test suite (installs what it needs)
 	$(MAKE) test-sim
 	$(MAKE) test-emu
 	$(MAKE) test-emu-usb
+	$(MAKE) test-icarus
 
 # Installs into a scratch DESTDIR and builds a program against it with pkg-config.
 test-install: all ## install into a scratch DESTDIR and link a program via pkg-config
@@ -171,6 +172,7 @@ lint: deps ## static checks: cppcheck on the C code; Verilator, Icarus and yosys
 	$(MAKE) lint-rtl
 	$(MAKE) lint-rtl-cmd
 	$(MAKE) lint-rtl-core
+	$(MAKE) lint-rtl-boards
 	$(MAKE) lint-rtl-shells
 
 # ---- demo ----------------------------------------------------------------------------------

@@ -9,7 +9,15 @@
 // the buffer sizes and limits passed here to cbr_cmd are the core's own.
 module cbr_top #(
     parameter ROWS = 16,  // array rows (input channels per pass): power of 2, >= 4
-    parameter COLS = 16   // array columns (output channels per pass): power of 2, >= 4
+    parameter COLS = 16,  // array columns (output channels per pass): power of 2, >= 4
+    // Buffer sizes (INFO reports them, so the host adapts): small boards pass small ones.
+    parameter ACT_BYTES = 524288,     // buffer 0, activations (512 KiB): power of 2
+    parameter WGT_BYTES = 262144,     // buffer 1, weights (256 KiB): power of 2
+    parameter PARAM_ENTRIES = 2048,   // buffer 2: 32 bytes per channel (64 KiB): power of 2
+    parameter OUT_BYTES = 131072,     // buffer 3, outputs (128 KiB): power of 2
+    parameter ACC_PIXELS = 1024,      // accumulator bank, output pixels (INFO word 13)
+    parameter MAX_PAYLOAD = 16384,    // longest packet payload, bytes (INFO word 7)
+    parameter CLOCK_KHZ = 200000      // the core clock the board runs it at (INFO word 12)
 ) (
     input  wire        clk,
     input  wire        rst,
@@ -23,12 +31,6 @@ module cbr_top #(
     input  wire        tx_ready
 );
 
-    localparam ACT_BYTES = 524288;     // buffer 0 (512 KiB)
-    localparam WGT_BYTES = 262144;     // buffer 1 (256 KiB)
-    localparam PARAM_ENTRIES = 2048;   // buffer 2: 32 bytes per channel (64 KiB)
-    localparam OUT_BYTES = 131072;     // buffer 3 (128 KiB)
-    localparam ACC_PIXELS = 1024;      // accumulator bank, output pixels (INFO word 13)
-    localparam MAX_PAYLOAD = 16384;    // longest packet payload, bytes (INFO word 7)
     // CBR_FEAT_* of host/include/cbr.h: LEAKY | MAXPOOL | AVGPOOL | DEPTHWISE (groups, run
     // by the host one group at a time) | DILATION | COUNTERS
     // bit 6: scatter BUF_WRITE (docs/protocol.md); bit 7: the core's depthwise mode, square arrays
@@ -54,6 +56,7 @@ module cbr_top #(
         .INFO_MAX_STRIDE(4),
         .INFO_MAX_DILATION(255),
         .INFO_FEATURES(FEATURES),
+        .INFO_CLOCK_KHZ(CLOCK_KHZ),
         .INFO_ACC_PIXELS(ACC_PIXELS)
     ) u_cmd (
         .clk(clk),
