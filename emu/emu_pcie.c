@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "emu.h"
+#include "errors.h"
 
 /* The user BAR (docs/links.md). */
 enum {
@@ -65,13 +66,6 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig)
 {
     stop_signal = sig;
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static void put_reg(struct pcie *p, uint32_t off, uint32_t v)
@@ -301,7 +295,7 @@ int emu_pcie_main(struct emu_board *b, const char *dir, char *const argv[], char
         _exit(127);
     }
 
-    double last = now_ms();
+    double last = cbr_now_ms();
     bool killed = false;
     int status = 0;
     for (;;) {
@@ -319,14 +313,14 @@ int emu_pcie_main(struct emu_board *b, const char *dir, char *const argv[], char
             if (!p.h2c_hung)
                 take_h2c(&p, &moved);
         }
-        bool active = now_ms() - last < FREE_RUN_MS || p.out_len;
+        bool active = cbr_now_ms() - last < FREE_RUN_MS || p.out_len;
         if (!p.unplugged && active)
             clock_board(&p, &moved);
         if (!p.unplugged)
             give_c2h(&p, &moved);
         publish(&p);
         if (moved)
-            last = now_ms();
+            last = cbr_now_ms();
         else if (!active || p.unplugged) {
             struct pollfd pf = {.fd = p.h2c, .events = POLLIN};
             poll(&pf, p.unplugged || p.h2c_hung ? 0 : 1, QUIET_POLL_MS);

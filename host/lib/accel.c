@@ -70,17 +70,6 @@ struct accel {
     char scratch[CBR_ERRMSG_MAX];
 };
 
-static int fail(char *err, size_t len, int code, const char *fmt, ...) CBR_PRINTF(4, 5);
-
-static int fail(char *err, size_t len, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -92,13 +81,6 @@ static void put32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 /* ---- the protocol client ------------------------------------------------------------- */
@@ -127,7 +109,7 @@ static int next_response(struct accel *a, double deadline, struct cbr_pkt *resp,
             return 0;
         if (r != CBR_READ_NEED_MORE)
             continue; /* a bad packet: skip it */
-        double left = deadline - now_ms();
+        double left = deadline - cbr_now_ms();
         if (left <= 0)
             return CBR_ETIMEDOUT;
         size_t got;
@@ -154,11 +136,11 @@ static int next_response(struct accel *a, double deadline, struct cbr_pkt *resp,
 static int await(struct accel *a, uint8_t op, uint32_t seq, int timeout_ms,
                  struct cbr_pkt *resp, const uint8_t **payload, char *err, size_t len)
 {
-    double deadline = now_ms() + timeout_ms;
+    double deadline = cbr_now_ms() + timeout_ms;
     for (;;) {
         int rc = next_response(a, deadline, resp, payload, err, len);
         if (rc == CBR_ETIMEDOUT)
-            return fail(err, len, CBR_ETIMEDOUT, "no response to %s (seq %u) within %d ms",
+            return cbr_errf(err, len, CBR_ETIMEDOUT, "no response to %s (seq %u) within %d ms",
                         cbr_op_name(op), seq, timeout_ms);
         if (rc < 0)
             return rc;
@@ -172,10 +154,10 @@ static int check_response(const struct cbr_pkt *resp, uint8_t op, uint32_t seq, 
                           size_t len)
 {
     if (resp->opcode != op)
-        return fail(err, len, CBR_EPROTO, "response to %s %u carries opcode %s",
+        return cbr_errf(err, len, CBR_EPROTO, "response to %s %u carries opcode %s",
                     cbr_op_name(op), seq, cbr_op_name(resp->opcode));
     if (resp->status != CBR_ST_OK)
-        return fail(err, len, resp->status == CBR_ST_BAD_CRC ? CBR_EBADMSG : CBR_EDEVICE,
+        return cbr_errf(err, len, resp->status == CBR_ST_BAD_CRC ? CBR_EBADMSG : CBR_EDEVICE,
                     "%s (seq %u) answered %s", cbr_op_name(op), seq,
                     cbr_status_name(resp->status));
     return 0;
@@ -242,8 +224,8 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
         struct posted *q = oldest(a);
         struct cbr_pkt resp;
         const uint8_t *pl;
-        int rc = a->resend ? fail(err, len, CBR_EIO, "%s", a->scratch)
-                           : next_response(a, now_ms() + a->timeout_ms, &resp, &pl, err, len);
+        int rc = a->resend ? cbr_errf(err, len, CBR_EIO, "%s", a->scratch)
+                           : next_response(a, cbr_now_ms() + a->timeout_ms, &resp, &pl, err, len);
         a->resend = false;
         bool lost = rc == CBR_ETIMEDOUT || rc == CBR_EIO;
         if (rc < 0 && !lost) {
@@ -260,7 +242,7 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
         if (rc == 0 && !lost) {
             rc = check_response(&resp, q->op, q->seq, err, len);
             if (rc == 0 && q->op == CBR_OP_BUF_READ && resp.len != q->arg2)
-                rc = fail(err, len, CBR_EPROTO, "BUF_READ of %u bytes returned %u", q->arg2,
+                rc = cbr_errf(err, len, CBR_EPROTO, "BUF_READ of %u bytes returned %u", q->arg2,
                           resp.len);
             if (rc == CBR_EBADMSG) {
                 lost = true; /* the device got it garbled and did nothing: send it again */
@@ -285,7 +267,7 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
             else
                 snprintf(why, sizeof why, "%s", err);
             forget_window(a);
-            return fail(err, len, rc == CBR_ETIMEDOUT ? CBR_ETIMEDOUT : CBR_EIO,
+            return cbr_errf(err, len, rc == CBR_ETIMEDOUT ? CBR_ETIMEDOUT : CBR_EIO,
                         "%s at offset %u failed %d times: %s", cbr_op_name(q->op), q->arg1,
                         RETRIES + 1, why);
         }
@@ -393,7 +375,7 @@ static int reg_read(struct accel *a, uint32_t addr, uint32_t *v, uint32_t n, cha
     if (rc < 0)
         return rc;
     if (resp.len != 4 * n)
-        return fail(err, len, CBR_EPROTO, "REG_READ of %u words returned %u bytes", n,
+        return cbr_errf(err, len, CBR_EPROTO, "REG_READ of %u words returned %u bytes", n,
                     resp.len);
     for (uint32_t i = 0; i < n; i++)
         v[i] = get32(pl + 4 * i);
@@ -473,7 +455,7 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
     struct accel *a = calloc(1, sizeof *a);
     if (!a) {
         tr->ops->close(tr);
-        return fail(err, len, CBR_ENOMEM, "out of memory");
+        return cbr_errf(err, len, CBR_ENOMEM, "out of memory");
     }
     dev->priv = a;
     a->tr = tr;
@@ -488,25 +470,25 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
     if (!ok || cbr_reader_init(&a->rd, BOOT_PAYLOAD) < 0) {
         accel_close(dev);
         dev->priv = NULL;
-        return fail(err, len, CBR_ENOMEM, "out of memory");
+        return cbr_errf(err, len, CBR_ENOMEM, "out of memory");
     }
     reset_board(a);
     struct cbr_pkt resp;
     const uint8_t *pl;
     int rc = request(a, CBR_OP_INFO, 0, 0, 0, NULL, 0, &resp, &pl, err, len);
     if (rc == 0 && resp.len < 64)
-        rc = fail(err, len, CBR_EPROTO, "INFO returned %u bytes, expected 64", resp.len);
+        rc = cbr_errf(err, len, CBR_EPROTO, "INFO returned %u bytes, expected 64", resp.len);
     if (rc < 0) {
         char why[CBR_ERRMSG_MAX];
         snprintf(why, sizeof why, "%s", err);
-        fail(err, len, rc, "the board does not answer INFO: %s", why);
+        cbr_errf(err, len, rc, "the board does not answer INFO: %s", why);
         goto out_close;
     }
     uint32_t w[16];
     for (int i = 0; i < 16; i++)
         w[i] = get32(pl + 4 * i);
     if (w[0] != CBR_PROTO_VERSION) {
-        rc = fail(err, len, CBR_ENOTSUP, "the board speaks protocol version %u; this libcbr "
+        rc = cbr_errf(err, len, CBR_ENOTSUP, "the board speaks protocol version %u; this libcbr "
                   "speaks %d", w[0], CBR_PROTO_VERSION);
         goto out_close;
     }
@@ -528,7 +510,7 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
     a->acc_pixels = w[13];
     if (!in->rows || !in->cols || a->max_payload < 64 || a->max_payload > BOOT_PAYLOAD ||
         !a->acc_pixels) {
-        rc = fail(err, len, CBR_EPROTO, "INFO is implausible: array %ux%u, max payload %u, "
+        rc = cbr_errf(err, len, CBR_EPROTO, "INFO is implausible: array %ux%u, max payload %u, "
                   "accumulator %u pixels", in->rows, in->cols, w[7], a->acc_pixels);
         goto out_close;
     }
@@ -768,7 +750,7 @@ static int limit_caps(struct cbr_caps *k, char *err, size_t len)
         unsigned long v = i < 5 && p[n] == '=' ? strtoul(p + n + 1, &end, 0) : 0;
         if (i == 5 || p[n] != '=' || end == p + n + 1 || (*end && *end != ',') || v == 0 ||
             v > UINT32_MAX)
-            return fail(err, len, CBR_EINVAL, "CBR_PLAN_CAPS='%s': expected name=N[,...] "
+            return cbr_errf(err, len, CBR_EINVAL, "CBR_PLAN_CAPS='%s': expected name=N[,...] "
                         "with names act, wgt, out, param, acc and N > 0", env);
         if (v < *fields[i])
             *fields[i] = (uint32_t)v;
@@ -820,12 +802,12 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
         return lrc;
     struct board_layer *bl = calloc(1, sizeof *bl);
     if (!bl)
-        return fail(err, len, CBR_ENOMEM, "out of memory");
+        return cbr_errf(err, len, CBR_ENOMEM, "out of memory");
     bool dw = cbr_plan_dw_eligible(l, &caps);
     uint32_t k = dw ? 1 : pack_factor(l, in->rows, in->cols);
     if ((k > 1 && make_pack(l, bl, k) < 0) || (want_fold(l, in->rows) && make_fold(l, bl) < 0)) {
         free_board_layer(bl);
-        return fail(err, len, CBR_ENOMEM, "out of memory");
+        return cbr_errf(err, len, CBR_ENOMEM, "out of memory");
     }
     const cbr_layer *orig = l;
     if (bl->fold)
@@ -868,7 +850,7 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
     return 0;
 nomem:
     free_board_layer(bl);
-    return fail(err, len, CBR_ENOMEM, "out of memory for the packed weights");
+    return cbr_errf(err, len, CBR_ENOMEM, "out of memory for the packed weights");
 }
 
 /*
@@ -1411,7 +1393,7 @@ static void estimate_tile(struct exec *e, const struct step *s)
  * link that the next tile's data needs. */
 static int wait_runs(struct exec *e, uint32_t count, bool all)
 {
-    double deadline = now_ms() + RUN_TIMEOUT_MS;
+    double deadline = cbr_now_ms() + RUN_TIMEOUT_MS;
     uint64_t now, backoff = 32;
     if (link_now(e, &now)) {
         uint64_t target = all ? e->est_last : e->est_prev;
@@ -1432,8 +1414,8 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
         uint32_t took = v[1] - e->runs0;
         if (took >= count && (!all || ((v[0] & CTRL_DONE) && !(v[0] & CTRL_START))))
             return 0;
-        if (now_ms() > deadline)
-            return fail(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u of "
+        if (cbr_now_ms() > deadline)
+            return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u of "
                         "the layer within %d s (CTRL = 0x%x, %u tiles started)", count,
                         RUN_TIMEOUT_MS / 1000, v[0], took);
     }
@@ -1549,7 +1531,7 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     int8_t *folded_in = NULL;
     if (bl->kw_fold) {
         if (!(folded_in = fold_input(l, n, input)))
-            return fail(err, len, CBR_ENOMEM, "out of memory for the folded input");
+            return cbr_errf(err, len, CBR_ENOMEM, "out of memory for the folded input");
         input = folded_in;
     }
     if (bl->fold)
@@ -1585,7 +1567,7 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     struct cbr_link_stats before = {0}, after = {0};
     int rc = 0;
     if (!e.stage || !e.outbuf || (p->host_pool && !conv)) {
-        rc = fail(err, len, CBR_ENOMEM, "out of memory");
+        rc = cbr_errf(err, len, CBR_ENOMEM, "out of memory");
         goto out_free;
     }
     if (a->tr->ops->stats)
@@ -1618,7 +1600,7 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     st->array_cols = dev->info.cols;
     st->tiles = e.started;
     if (t1[2] - t0[2] != bl->device_macs * n * bl->groups)
-        rc = fail(err, len, CBR_EPROTO, "the device counted %llu MACs for tiles of %llu",
+        rc = cbr_errf(err, len, CBR_EPROTO, "the device counted %llu MACs for tiles of %llu",
                   (unsigned long long)(t1[2] - t0[2]),
                   (unsigned long long)(bl->device_macs * n * bl->groups));
 out_free:
@@ -1633,7 +1615,7 @@ static int board_open_unused(cbr_device *dev, const char *args, char *err, size_
 {
     (void)dev;
     (void)args;
-    return fail(err, len, CBR_EINVAL, "a board over a transport is opened with "
+    return cbr_errf(err, len, CBR_EINVAL, "a board over a transport is opened with "
                 "cbr_device_open_transport");
 }
 

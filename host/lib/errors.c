@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 static _Thread_local char thread_msg[CBR_ERRMSG_MAX];
 
@@ -44,4 +45,20 @@ void cbr_clear_error(void)
 char *cbr_thread_errbuf(void)
 {
     return thread_msg;
+}
+
+int cbr_errf(char *err, size_t len, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+double cbr_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }

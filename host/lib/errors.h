@@ -8,6 +8,8 @@
 #ifndef CBR_ERRORS_H
 #define CBR_ERRORS_H
 
+#include <stddef.h>
+
 #include "cbr.h"
 
 #define CBR_ERRMSG_MAX 512
@@ -20,6 +22,13 @@
 
 /* Record a message for calls without a device; returns code. */
 int cbr_fail(int code, const char *fmt, ...) CBR_PRINTF(2, 3);
+
+/* Format a message into a caller's buffer err (len bytes); returns code. For code that
+ * reports into the buffer it was given (transports, the planner, the board driver). */
+int cbr_errf(char *err, size_t len, int code, const char *fmt, ...) CBR_PRINTF(4, 5);
+
+/* A monotonic clock in milliseconds, for timeouts and deadlines. */
+double cbr_now_ms(void);
 
 /* Clear this thread's message (a call that succeeds need not). */
 void cbr_clear_error(void);

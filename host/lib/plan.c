@@ -36,16 +36,6 @@
 
 #define PARAM_BYTES 32
 
-static int fail(char *err, size_t len, int code, const char *fmt, ...) CBR_PRINTF(4, 5);
-static int fail(char *err, size_t len, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 static uint32_t div_up(uint64_t x, uint64_t y)
 {
     return (uint32_t)((x + y - 1) / y);
@@ -447,7 +437,7 @@ static int plan_chain(struct ctx *c, char *err, size_t len)
     uint64_t w_chunk = (uint64_t)c->taps * R * C; /* one channel block, one output block */
     uint64_t wcap = w_chunk <= k->wgt_bytes / 2 ? k->wgt_bytes / 2 : k->wgt_bytes;
     if (w_chunk > wcap)
-        return fail(err, len, CBR_ERANGE, "kh/kw: the weights of one %ux%u kernel for %u x %u "
+        return cbr_errf(err, len, CBR_ERANGE, "kh/kw: the weights of one %ux%u kernel for %u x %u "
                     "channels need %llu bytes, more than the weight buffer's %u",
                     c->l->desc.kh, c->l->desc.kw, R, C, (unsigned long long)w_chunk,
                     k->wgt_bytes);
@@ -456,7 +446,7 @@ static int plan_chain(struct ctx *c, char *err, size_t len)
     if (!pick_tile(c, R, acap, &pth, &ptw)) {
         acap = k->act_bytes;
         if (!pick_tile(c, R, acap, &pth, &ptw))
-            return fail(err, len, CBR_ERANGE, "in_w/kernel: not even one output pixel's "
+            return cbr_errf(err, len, CBR_ERANGE, "in_w/kernel: not even one output pixel's "
                         "input window of %u channels fits the activation buffer (%u bytes)",
                         R, k->act_bytes);
     }
@@ -641,7 +631,7 @@ int cbr_plan_make(const cbr_layer *l, const struct cbr_caps *caps, struct cbr_pl
     const cbr_layer_desc *d = &l->desc;
     *out = NULL;
     if (d->pad_top > 0xFFFF || d->pad_left > 0xFFFF)
-        return fail(err, len, CBR_ERANGE, "pad: padding above 65535 is not supported by "
+        return cbr_errf(err, len, CBR_ERANGE, "pad: padding above 65535 is not supported by "
                     "the device");
     for (int attempt = 0; attempt < 2; attempt++) {
         /* attempt 0: pooling on the device if the layer has any; 1: on the host */
@@ -655,7 +645,7 @@ int cbr_plan_make(const cbr_layer *l, const struct cbr_caps *caps, struct cbr_pl
             break;
         struct cbr_plan *p = calloc(1, sizeof *p);
         if (!p)
-            return fail(err, len, CBR_ENOMEM, "out of memory");
+            return cbr_errf(err, len, CBR_ENOMEM, "out of memory");
         struct ctx c = {.l = l, .caps = caps, .p = p, .taps = d->kh * d->kw};
         set_axes(&c, dev_pool);
         bool dw = cbr_plan_dw_eligible(l, caps);
@@ -674,7 +664,7 @@ int cbr_plan_make(const cbr_layer *l, const struct cbr_caps *caps, struct cbr_pl
             cbr_plan_free(p);
             if (dev_pool)
                 continue; /* perhaps with the pooling on the host */
-            return fail(err, len, CBR_ERANGE, "depthwise: no tile fits the device's buffers");
+            return cbr_errf(err, len, CBR_ERANGE, "depthwise: no tile fits the device's buffers");
         }
         if (rc > 0) {
             /* A global average must see its whole plane in one tile: no chain for it. */
@@ -699,12 +689,12 @@ int cbr_plan_make(const cbr_layer *l, const struct cbr_caps *caps, struct cbr_pl
         }
         if (rc < 0) {
             cbr_plan_free(p);
-            return rc == -1 ? fail(err, len, CBR_ENOMEM, "out of memory for the tile plan")
+            return rc == -1 ? cbr_errf(err, len, CBR_ENOMEM, "out of memory for the tile plan")
                             : rc;
         }
         *out = p;
         return 0;
     }
-    return fail(err, len, CBR_ERANGE, "the layer does not fit the device's buffers in any "
+    return cbr_errf(err, len, CBR_ERANGE, "the layer does not fit the device's buffers in any "
                 "tiling");
 }

@@ -18,6 +18,7 @@
 
 #include "cbr_sim.h"
 #include "cbr.h"
+#include "errors.h"
 #include "transport.h"
 
 struct sim_tr {
@@ -167,25 +168,18 @@ static int sim_send(struct cbr_transport *t, const void *buf, size_t n, int time
     return 0;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int sim_recv(struct cbr_transport *t, void *buf, size_t cap, size_t *got, int timeout_ms,
                     char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
     struct sim_tr *s = (struct sim_tr *)t;
-    double deadline = now_ms() + (timeout_ms < 0 ? 1e12 : timeout_ms);
+    double deadline = cbr_now_ms() + (timeout_ms < 0 ? 1e12 : timeout_ms);
     do {
         *got = s->run(s->sim, buf, cap, SLICE_CYCLES);
         if (*got)
             return 0;
-    } while (now_ms() < deadline);
+    } while (cbr_now_ms() < deadline);
     return 0;
 }
 

@@ -299,13 +299,6 @@ static int find_interface(struct usb_tr *u, char *err, size_t errlen)
 
 /* ---- transfers ---------------------------------------------------------------------------- */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Run libusb's events for at most ms milliseconds (returns early when something completes). */
 static void pump(struct usb_tr *u, double ms)
 {
@@ -400,9 +393,9 @@ static void cancel_all(struct usb_tr *u, struct slot *s, int n)
     for (int i = 0; i < n; i++)
         if (s[i].st == SLOT_FLYING)
             libusb_cancel_transfer(s[i].x);
-    double deadline = now_ms() + CANCEL_WAIT_MS;
-    while (any_flying(u, s, n) && now_ms() < deadline)
-        pump(u, deadline - now_ms());
+    double deadline = cbr_now_ms() + CANCEL_WAIT_MS;
+    while (any_flying(u, s, n) && cbr_now_ms() < deadline)
+        pump(u, deadline - cbr_now_ms());
 }
 
 static int gone_error(char *err, size_t errlen)
@@ -440,7 +433,7 @@ static int usb_send(struct cbr_transport *t, const void *buf, size_t n, int time
     size_t off = 0;
     int rc = 0;
     bool stall = false;
-    double deadline = now_ms() + timeout_ms;
+    double deadline = cbr_now_ms() + timeout_ms;
     for (int i = 0; i < N_OUT; i++)
         u->out_status[i] = LIBUSB_TRANSFER_COMPLETED;
     while (rc == 0 && !stall && (off < n || any_flying(u, u->out, N_OUT))) {
@@ -458,7 +451,7 @@ static int usb_send(struct cbr_transport *t, const void *buf, size_t n, int time
         }
         if (rc < 0)
             break;
-        pump(u, deadline + 100 - now_ms()); /* the transfers' own timeouts end the wait */
+        pump(u, deadline + 100 - cbr_now_ms()); /* the transfers' own timeouts end the wait */
         for (int i = 0; i < N_OUT && rc == 0 && !stall; i++) {
             int st = u->out_status[i];
             if (st == LIBUSB_TRANSFER_COMPLETED)
@@ -478,7 +471,7 @@ static int usb_send(struct cbr_transport *t, const void *buf, size_t n, int time
             rc = gone_error(err, errlen);
         if (rc == 0 && stall)
             break;
-        if (rc == 0 && now_ms() > deadline + 2000) /* the transfers' timeouts did not fire */
+        if (rc == 0 && cbr_now_ms() > deadline + 2000) /* the transfers' timeouts did not fire */
             rc = (snprintf(err, errlen, "USB bulk OUT: no completion within %d ms", timeout_ms),
                   CBR_ETIMEDOUT);
     }
@@ -497,7 +490,7 @@ static int usb_recv(struct cbr_transport *t, void *buf, size_t cap, size_t *got,
     struct usb_tr *u = (struct usb_tr *)t;
     uint8_t *p = buf;
     *got = 0;
-    double deadline = now_ms() + (timeout_ms < 0 ? 1e12 : timeout_ms);
+    double deadline = cbr_now_ms() + (timeout_ms < 0 ? 1e12 : timeout_ms);
     for (;;) {
         while (u->ready_n && *got < cap) {
             struct slot *s = &u->in[u->ready[u->ready_head]];
@@ -534,7 +527,7 @@ static int usb_recv(struct cbr_transport *t, void *buf, size_t cap, size_t *got,
         int rc = fill_in(u, err, errlen);
         if (rc < 0)
             return rc;
-        double left = deadline - now_ms();
+        double left = deadline - cbr_now_ms();
         if (left <= 0)
             return 0;
         pump(u, left);

@@ -59,24 +59,6 @@ struct xdma_tr {
 
 enum { P_H2C = 0, P_C2H = 1, P_USER = 2 };
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int fail(char *err, size_t len, int code, const char *fmt, ...) CBR_PRINTF(4, 5);
-
-static int fail(char *err, size_t len, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 /* A register of the user BAR; all ones when the read itself fails (as a dead card reads). */
 static uint32_t reg_get(struct xdma_tr *x, uint32_t off)
 {
@@ -116,18 +98,18 @@ static void drain(struct xdma_tr *x)
 static int link_reset(struct xdma_tr *x, char *err, size_t len)
 {
     if (!reg_put(x, USER_CONTROL, CONTROL_LINK_RESET))
-        return fail(err, len, CBR_ENODEV, "%s: cannot write CONTROL: %s", x->path[P_USER],
+        return cbr_errf(err, len, CBR_ENODEV, "%s: cannot write CONTROL: %s", x->path[P_USER],
                     strerror(errno));
-    double deadline = now_ms() + LINK_RESET_MS;
+    double deadline = cbr_now_ms() + LINK_RESET_MS;
     for (;;) {
         uint32_t c = reg_get(x, USER_CONTROL);
         if (c == ALL_ONES)
-            return fail(err, len, CBR_ENODEV, "%s: CONTROL reads all ones during a link "
+            return cbr_errf(err, len, CBR_ENODEV, "%s: CONTROL reads all ones during a link "
                         "reset: the board is gone", x->path[P_USER]);
         if (!(c & CONTROL_LINK_RESET))
             break;
-        if (now_ms() > deadline)
-            return fail(err, len, CBR_ETIMEDOUT, "%s: LINK_RESET not done within %d ms",
+        if (cbr_now_ms() > deadline)
+            return cbr_errf(err, len, CBR_ETIMEDOUT, "%s: LINK_RESET not done within %d ms",
                         x->path[P_USER], LINK_RESET_MS);
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
@@ -141,28 +123,28 @@ static int open_paths(struct xdma_tr *x, char *err, size_t len)
 {
     x->user = open(x->path[P_USER], O_RDWR | O_CLOEXEC);
     if (x->user < 0)
-        return fail(err, len, errno == ENOENT || errno == ENXIO || errno == ENODEV
+        return cbr_errf(err, len, errno == ENOENT || errno == ENXIO || errno == ENODEV
                                   ? CBR_ENODEV : CBR_EIO,
                     "cannot open %s: %s", x->path[P_USER], strerror(errno));
     uint32_t id = reg_get(x, USER_ID), ver = reg_get(x, USER_VERSION);
     uint32_t st = reg_get(x, USER_STATUS);
     if (id == ALL_ONES)
-        return fail(err, len, CBR_ENODEV, "%s: ID reads all ones: the board does not respond "
+        return cbr_errf(err, len, CBR_ENODEV, "%s: ID reads all ones: the board does not respond "
                     "(link down, unplugged, or in reset)", x->path[P_USER]);
     if (id != ID_CBRX)
-        return fail(err, len, CBR_ENODEV, "%s: ID is 0x%08x, not 0x%08x ('CBRX'): not a cbr "
+        return cbr_errf(err, len, CBR_ENODEV, "%s: ID is 0x%08x, not 0x%08x ('CBRX'): not a cbr "
                     "board", x->path[P_USER], id, ID_CBRX);
     if (ver >> 16 != 1)
-        return fail(err, len, CBR_ENOTSUP, "%s: VERSION 0x%08x: packet protocol %u, this "
+        return cbr_errf(err, len, CBR_ENOTSUP, "%s: VERSION 0x%08x: packet protocol %u, this "
                     "host speaks 1", x->path[P_USER], ver, ver >> 16);
     if (st == ALL_ONES || !(st & ST_LINK_UP))
-        return fail(err, len, CBR_ENODEV, "%s: STATUS 0x%08x: the link is down",
+        return cbr_errf(err, len, CBR_ENODEV, "%s: STATUS 0x%08x: the link is down",
                     x->path[P_USER], st);
     static const int modes[2] = {O_WRONLY, O_RDONLY};
     for (int i = P_H2C; i <= P_C2H; i++) {
         int fd = open(x->path[i], modes[i] | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
-            return fail(err, len, errno == ENOENT || errno == ENXIO || errno == ENODEV
+            return cbr_errf(err, len, errno == ENOENT || errno == ENXIO || errno == ENODEV
                                       ? CBR_ENODEV : CBR_EIO,
                         "cannot open %s: %s", x->path[i], strerror(errno));
         if (i == P_H2C)
@@ -183,16 +165,16 @@ static int gone_or_reopen(struct xdma_tr *x, const char *what, char *err, size_t
 {
     if (x->reopened) {
         close_fds(x);
-        return fail(err, len, CBR_ENODEV, "%s: the board is gone", what);
+        return cbr_errf(err, len, CBR_ENODEV, "%s: the board is gone", what);
     }
     x->reopened = true;
     close_fds(x);
     char why[256];
     if (open_paths(x, why, sizeof why) == 0)
-        return fail(err, len, CBR_EIO, "%s; the board was reopened and is back, the "
+        return cbr_errf(err, len, CBR_EIO, "%s; the board was reopened and is back, the "
                     "transfer in progress was lost", what);
     close_fds(x);
-    return fail(err, len, CBR_ENODEV, "%s and reopening failed (%s): the board is gone", what,
+    return cbr_errf(err, len, CBR_ENODEV, "%s and reopening failed (%s): the board is gone", what,
                 why);
 }
 
@@ -209,7 +191,7 @@ static int check_status(struct xdma_tr *x, char *err, size_t len)
         return gone_or_reopen(x, what, err, len);
     }
     if (!(st & ST_LINK_UP))
-        return fail(err, len, CBR_ENODEV, "%s: STATUS 0x%08x: the link is down",
+        return cbr_errf(err, len, CBR_ENODEV, "%s: STATUS 0x%08x: the link is down",
                     x->path[P_USER], st);
     if (!(st & (ST_H2C_ERR | ST_C2H_ERR | ST_H2C_HUNG | ST_C2H_HUNG)))
         return 0;
@@ -217,9 +199,9 @@ static int check_status(struct xdma_tr *x, char *err, size_t len)
     if (rc < 0)
         return rc;
     if (st & (ST_H2C_HUNG | ST_C2H_HUNG))
-        return fail(err, len, CBR_ETIMEDOUT, "%s DMA timed out (STATUS 0x%08x); the link "
+        return cbr_errf(err, len, CBR_ETIMEDOUT, "%s DMA timed out (STATUS 0x%08x); the link "
                     "was reset", st & ST_H2C_HUNG ? "host-to-card" : "card-to-host", st);
-    return fail(err, len, CBR_EIO, "%s DMA failed (STATUS 0x%08x); the link was reset",
+    return cbr_errf(err, len, CBR_EIO, "%s DMA failed (STATUS 0x%08x); the link was reset",
                 st & ST_H2C_ERR ? "host-to-card" : "card-to-host", st);
 }
 
@@ -234,12 +216,12 @@ static int stream_error(struct xdma_tr *x, int i, int e, char *err, size_t len)
     if (e == ETIMEDOUT) {
         char why[256];
         if (link_reset(x, why, sizeof why) < 0)
-            return fail(err, len, CBR_ENODEV, "%s: DMA timed out, and the link reset "
+            return cbr_errf(err, len, CBR_ENODEV, "%s: DMA timed out, and the link reset "
                         "failed: %s", x->path[i], why);
-        return fail(err, len, CBR_ETIMEDOUT, "%s: DMA timed out; the link was reset",
+        return cbr_errf(err, len, CBR_ETIMEDOUT, "%s: DMA timed out; the link was reset",
                     x->path[i]);
     }
-    return fail(err, len, CBR_EIO, "%s: %s", x->path[i], strerror(e));
+    return cbr_errf(err, len, CBR_EIO, "%s: %s", x->path[i], strerror(e));
 }
 
 /* write() with SIGPIPE held back: a vanished reader is an error, never a killed program. */
@@ -267,10 +249,10 @@ static int xdma_send(struct cbr_transport *t, const void *buf, size_t n, int tim
 {
     struct xdma_tr *x = (struct xdma_tr *)t;
     const uint8_t *p = buf;
-    double deadline = now_ms() + (timeout_ms < 0 ? 1e12 : timeout_ms);
+    double deadline = cbr_now_ms() + (timeout_ms < 0 ? 1e12 : timeout_ms);
     size_t done = 0;
     if (x->h2c < 0)
-        return fail(err, errlen, CBR_ENODEV, "%s is closed: the board is gone", x->path[P_H2C]);
+        return cbr_errf(err, errlen, CBR_ENODEV, "%s is closed: the board is gone", x->path[P_H2C]);
     while (done < n) {
         int e;
         ssize_t w = write_nosigpipe(x->h2c, p + done, n - done, &e);
@@ -281,7 +263,7 @@ static int xdma_send(struct cbr_transport *t, const void *buf, size_t n, int tim
         }
         if (w < 0 && e != EAGAIN && e != EINTR)
             return stream_error(x, P_H2C, e, err, errlen);
-        double left = deadline - now_ms();
+        double left = deadline - cbr_now_ms();
         if (left <= 0) {
             int rc = check_status(x, err, errlen);
             if (rc < 0)
@@ -289,7 +271,7 @@ static int xdma_send(struct cbr_transport *t, const void *buf, size_t n, int tim
             rc = link_reset(x, err, errlen);
             if (rc < 0)
                 return rc;
-            return fail(err, errlen, CBR_ETIMEDOUT, "%s: %zu of %zu bytes not taken within "
+            return cbr_errf(err, errlen, CBR_ETIMEDOUT, "%s: %zu of %zu bytes not taken within "
                         "%d ms; the link was reset", x->path[P_H2C], n - done, n, timeout_ms);
         }
         struct pollfd pf = {.fd = x->h2c, .events = POLLOUT};
@@ -311,10 +293,10 @@ static int xdma_recv(struct cbr_transport *t, void *buf, size_t cap, size_t *got
                      int timeout_ms, char *err, size_t errlen)
 {
     struct xdma_tr *x = (struct xdma_tr *)t;
-    double deadline = now_ms() + (timeout_ms < 0 ? 1e12 : timeout_ms);
+    double deadline = cbr_now_ms() + (timeout_ms < 0 ? 1e12 : timeout_ms);
     *got = 0;
     if (x->c2h < 0)
-        return fail(err, errlen, CBR_ENODEV, "%s is closed: the board is gone", x->path[P_C2H]);
+        return cbr_errf(err, errlen, CBR_ENODEV, "%s is closed: the board is gone", x->path[P_C2H]);
     for (;;) {
         ssize_t r = read(x->c2h, buf, cap);
         if (r > 0) {
@@ -329,7 +311,7 @@ static int xdma_recv(struct cbr_transport *t, void *buf, size_t cap, size_t *got
         }
         if (errno != EAGAIN && errno != EINTR)
             return stream_error(x, P_C2H, errno, err, errlen);
-        double left = deadline - now_ms();
+        double left = deadline - cbr_now_ms();
         if (left <= 0)
             return 0;
         struct pollfd pf = {.fd = x->c2h, .events = POLLIN};
@@ -374,10 +356,10 @@ int cbr_transport_xdma_open(struct cbr_transport **out, const char *prefix, char
     if (!prefix || !*prefix)
         prefix = XDMA_DEFAULT_PREFIX;
     if (strlen(prefix) >= PATH_MAX)
-        return fail(err, len, CBR_EINVAL, "pcie: device prefix too long");
+        return cbr_errf(err, len, CBR_EINVAL, "pcie: device prefix too long");
     struct xdma_tr *x = calloc(1, sizeof *x);
     if (!x)
-        return fail(err, len, CBR_ENOMEM, "out of memory");
+        return cbr_errf(err, len, CBR_ENOMEM, "out of memory");
     x->t.ops = &xdma_ops;
     x->h2c = x->c2h = x->user = -1;
     snprintf(x->prefix, sizeof x->prefix, "%s", prefix);

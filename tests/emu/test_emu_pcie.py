@@ -47,36 +47,8 @@ CBR = os.path.abspath(os.environ.get("CBR", "build/bin/cbr"))
 EMU = os.path.abspath(os.environ.get("CBR_EMU", "build/bin/cbr-emu"))
 TIMEOUT_MS = 200          # CBR_TIMEOUT_MS for the fault runs: a lost answer costs this much
 
-_lock = threading.Lock()
-passed = 0
-failed = 0
-
-
-def record(ok, what, details=()):
-    global passed, failed
-    with _lock:
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL: " + what)
-            for line in details:
-                print("    " + line)
-        sys.stdout.flush()
-
-
-def run(argv, timeout, env=None):
-    """Runs argv in its own process group; on timeout kills the group. Returns (rc, out, err)
-    with rc "timeout" when it had to be killed."""
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True, env=env)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        return "timeout", out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+from emucheck import record, run  # noqa: E402
+import emucheck  # noqa: E402
 
 
 def emu_argv(d, shape, seed, faults, cmd):
@@ -457,12 +429,12 @@ def main():
                    "at least %d faults injected" % args.min_faults,
                    ["only %d were" % totals["total"]])
     finally:
-        if not args.keep and failed == 0:
+        if not args.keep and emucheck.failed == 0:
             shutil.rmtree(root, ignore_errors=True)
         else:
             print("files kept in %s" % root)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print("%d passed, %d failed" % (emucheck.passed, emucheck.failed))
+    return 1 if emucheck.failed else 0
 
 
 if __name__ == "__main__":
