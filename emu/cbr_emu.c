@@ -3,6 +3,7 @@
  *
  *     cbr-emu usb [OPTIONS] -- COMMAND [ARGS...]
  *     cbr-emu pcie DIR [OPTIONS] -- COMMAND [ARGS...]
+ *     cbr-emu serial [LINK] [OPTIONS] -- COMMAND [ARGS...]
  *
  * Opens a simulated board (with faults, if asked), presents it over the chosen link, runs
  * COMMAND against it, prints the seed and the fault summary on stderr, and exits with
@@ -21,6 +22,7 @@
 static const char usage[] =
     "usage: cbr-emu usb [OPTIONS] -- COMMAND [ARGS...]\n"
     "       cbr-emu pcie DIR [OPTIONS] -- COMMAND [ARGS...]\n"
+    "       cbr-emu serial [LINK] [OPTIONS] -- COMMAND [ARGS...]\n"
     "\n"
     "Runs COMMAND against the simulated board (the Verilator model of the RTL) presented as\n"
     "a real device, and exits with COMMAND's status:\n"
@@ -28,6 +30,9 @@ static const char usage[] =
     "  pcie DIR   XDMA character-device paths DIR/xdma0_h2c_0, DIR/xdma0_c2h_0 and\n"
     "             DIR/xdma0_user (DIR is created if missing): COMMAND opens it with\n"
     "             -d pcie:DIR/xdma0\n"
+    "  serial     a pseudo-terminal behind a model of the iCEBreaker's UART bridge; its\n"
+    "             path is printed and passed as $CBR_EMU_TTY; with LINK, a symlink to it\n"
+    "             is made there: COMMAND opens it with -d serial:LINK\n"
     "\n"
     "Options:\n"
     "  --array RxC     array shape of the simulated board (default 16x16); the model is\n"
@@ -39,9 +44,12 @@ static const char usage[] =
     "                    stall:RATE    the endpoint stalls (USB) / the DMA fails (PCIe)\n"
     "                    timeout:RATE  the transfer never completes\n"
     "                    unplug:N      the device is gone once N bytes have crossed\n"
+    "                  (serial: every RATE is per byte; drop loses the byte, stall adds a\n"
+    "                  noise byte, timeout pauses the line, dropping the partial word)\n"
     "  --seed N        seed of the fault injector (default: from the clock; always printed)\n"
     "  --usb-id V:P    USB vendor and product id in hex (default 04b4:00f1)\n"
     "  --serial S      USB serial number (default CBREMU0001)\n"
+    "  --baud N        serial: the bridge's line rate (default 3000000; 0: unpaced)\n"
     "  -h, --help      this text\n"
     "\n"
     "Example: cbr-emu pcie /tmp/xdma --fault corrupt:1e-4 -- cbr info -d pcie:/tmp/xdma/xdma0\n"
@@ -88,11 +96,11 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc < 2)
-        return bad("%s", "missing the link: usb or pcie DIR");
+        return bad("%s", "missing the link: usb, pcie DIR or serial [LINK]");
     const char *link = argv[1];
-    bool pcie = !strcmp(link, "pcie");
-    if (!pcie && strcmp(link, "usb"))
-        return bad("unknown link '%s' (want usb or pcie DIR)", link);
+    bool pcie = !strcmp(link, "pcie"), serial = !strcmp(link, "serial");
+    if (!pcie && !serial && strcmp(link, "usb"))
+        return bad("unknown link '%s' (want usb, pcie DIR or serial [LINK])", link);
     int i = 2;
     const char *dir = NULL;
     if (pcie) {
@@ -100,6 +108,9 @@ int main(int argc, char **argv)
             return bad("%s", "pcie: missing DIR (where to put the XDMA paths)");
         dir = argv[i++];
     }
+    struct emu_serial_opts so = {.baud = 3000000};
+    if (serial && i < argc && argv[i][0] && argv[i][0] != '-')
+        so.link = argv[i++];
 
     const char *shape = "";
     struct emu_faults f = {0};
@@ -144,6 +155,15 @@ int main(int argc, char **argv)
                 return bad("--usb-id '%s': want VID:PID in hex, like 04b4:00f1", v);
             uo.vid = (uint16_t)vid;
             uo.pid = (uint16_t)pid;
+        } else if ((v = opt_value(argc, argv, &i, "--baud", &missing)) || missing) {
+            char *end;
+            errno = 0;
+            if (missing)
+                return bad("%s", "--baud: missing N");
+            unsigned long n = strtoul(v, &end, 10);
+            if (end == v || *end || errno || *v == '-' || n > 12000000 || (n && n < 300))
+                return bad("--baud '%s': want a rate from 300 to 12000000, or 0", v);
+            so.baud = (unsigned)n;
         } else if ((v = opt_value(argc, argv, &i, "--serial", &missing)) || missing) {
             if (missing || !*v)
                 return bad("%s", "--serial: missing the serial number");
@@ -167,7 +187,8 @@ int main(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = pcie ? emu_pcie_main(b, dir, cmd, err, sizeof err)
-                  : emu_usb_main(b, &uo, cmd, err, sizeof err);
+             : serial ? emu_serial_main(b, &so, cmd, err, sizeof err)
+                      : emu_usb_main(b, &uo, cmd, err, sizeof err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     struct emu_stats st;
     emu_board_stats(b, &st);

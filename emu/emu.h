@@ -7,7 +7,8 @@
  *   emu_board.c   the board and the fault injector (shared by both links)
  *   emu_pcie.c    XDMA paths under a directory
  *   emu_usb.c     a USB device through umockdev
- *   cbr_emu.c     the command line: cbr-emu usb|pcie ... -- COMMAND ...
+ *   emu_serial.c  a pseudo-terminal behind a model of the UART bridge
+ *   cbr_emu.c     the command line: cbr-emu usb|pcie|serial ... -- COMMAND ...
  *
  * Not thread-safe: one thread drives a board at a time.
  */
@@ -94,5 +95,17 @@ int emu_usb_main(struct emu_board *b, const struct emu_usb_opts *o, char *const 
  * (dir/xdma0_h2c_0, dir/xdma0_c2h_0, dir/xdma0_user); same return as emu_usb_main. */
 int emu_pcie_main(struct emu_board *b, const char *dir, char *const argv[], char *err,
                   size_t len);
+
+/* Serial: the UART bridge's line rate (0: unpaced) and an optional symlink to the pty. */
+struct emu_serial_opts {
+    unsigned baud;           /* default 3000000 */
+    const char *link;        /* NULL: none; else made -> /dev/pts/N, removed at exit */
+};
+
+/* Run argv with the board behind a pseudo-terminal modelling the iCEBreaker's UART bridge
+ * (emu_serial.c); the slave's path is printed and given to argv as $CBR_EMU_TTY (the link's
+ * path when there is one). Same return as emu_usb_main. */
+int emu_serial_main(struct emu_board *b, const struct emu_serial_opts *o, char *const argv[],
+                    char *err, size_t len);
 
 #endif

@@ -67,6 +67,7 @@ struct accel {
     uint64_t resent;         /* posted requests sent again */
     uint64_t sent;           /* bytes handed to the transport */
     bool resend;             /* a posted request did not go out: send the window again */
+    uint32_t max_in_flight;  /* posted request bytes the link may hold at once (0: any) */
     char scratch[CBR_ERRMSG_MAX];
 };
 
@@ -293,12 +294,25 @@ static int flush(struct accel *a, char *err, size_t len)
     return 0;
 }
 
+/* Would posting plen more payload bytes exceed what a link without flow control (a UART
+ * into a 2 KiB FIFO) can hold unanswered? One request alone always goes: the device is then
+ * idle and takes it as it comes. */
+static bool over_budget(const struct accel *a, uint32_t plen)
+{
+    if (!a->max_in_flight || !a->win_n)
+        return false;
+    size_t bytes = cbr_pkt_wire_size(plen);
+    for (uint32_t i = 0; i < a->win_n; i++)
+        bytes += cbr_pkt_wire_size(a->win[(a->win_head + i) % WINDOW].len);
+    return bytes > a->max_in_flight;
+}
+
 /* Post an idempotent request (payload copied; a BUF_READ's answer goes to dst when it
  * comes). Completes the oldest first when the window is full. */
 static int post(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
                 const void *payload, uint32_t plen, uint8_t *dst, char *err, size_t len)
 {
-    if (a->win_n == WINDOW) {
+    while (a->win_n == WINDOW || over_budget(a, plen)) {
         int rc = complete_oldest(a, err, len);
         if (rc < 0)
             return rc;
@@ -446,6 +460,28 @@ static void accel_close(cbr_device *dev)
     free(a);
 }
 
+/* A link without flow control (a UART) caps the bytes in flight and the packet size; a slow
+ * one stretches the timeout: the oldest answer may wait behind a window of full-size answers,
+ * so no timeout is shorter than twice the time those take on the line. */
+static void link_limits(struct accel *a)
+{
+    struct cbr_link_stats ls = {0};
+    if (!a->tr->ops->stats)
+        return;
+    a->tr->ops->stats(a->tr, &ls);
+    a->max_in_flight = ls.max_in_flight;
+    /* Packets of at most half of it: two in flight keep the line busy, and a noisy line
+     * loses less with each garbled one. Never below 256 bytes: a scatter write's chunk (up
+     * to 255 channels) must fit one packet. */
+    while (a->max_in_flight && a->max_payload >= 512 &&
+           cbr_pkt_wire_size(a->max_payload) > a->max_in_flight / 2)
+        a->max_payload = (a->max_payload / 2) & ~3u;
+    double ms = ls.bytes_per_second > 0
+                    ? 2e3 * WINDOW * cbr_pkt_wire_size(a->max_payload) / ls.bytes_per_second : 0;
+    if (ms > a->timeout_ms)
+        a->timeout_ms = ms < 600000 ? (int)ms : 600000;
+}
+
 /* Until INFO says otherwise, accept responses up to this size. */
 #define BOOT_PAYLOAD 65536
 
@@ -514,6 +550,7 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
                   "accumulator %u pixels", in->rows, in->cols, w[7], a->acc_pixels);
         goto out_close;
     }
+    link_limits(a);
     return 0;
 
 out_close:

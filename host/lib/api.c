@@ -23,6 +23,7 @@ static const struct cbr_backend *const backends[] = {
     &cbr_backend_cpu,
     &cbr_backend_pcie,
     &cbr_backend_usb,
+    &cbr_backend_serial,
 };
 
 #define N_BACKENDS (sizeof backends / sizeof backends[0])

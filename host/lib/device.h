@@ -96,6 +96,7 @@ extern const struct cbr_backend cbr_backend_sim;
 extern const struct cbr_backend cbr_backend_board; /* a board over a caller's transport */
 extern const struct cbr_backend cbr_backend_pcie;  /* XDMA character devices (tr_xdma.c) */
 extern const struct cbr_backend cbr_backend_usb;   /* libusb (tr_usb.c) */
+extern const struct cbr_backend cbr_backend_serial; /* a tty, e.g. the iCEBreaker's UART */
 
 struct cbr_transport;
 

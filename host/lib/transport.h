@@ -8,6 +8,7 @@
 #ifndef CBR_TRANSPORT_H
 #define CBR_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,9 @@ struct cbr_link_stats {
     uint64_t bytes_out, bytes_in;
     double h2d_bytes_per_cycle;  /* the link's rate each way, where known (the simulator) */
     double d2h_bytes_per_cycle;
+    uint32_t max_in_flight;   /* host -> device bytes that may be unanswered at once, for a
+                                 link without flow control (0: no limit) */
+    double bytes_per_second;  /* the link's rate each way, for timeouts (0: fast/unknown) */
 };
 
 struct cbr_transport_ops {
@@ -58,6 +62,23 @@ int cbr_transport_sim_open(struct cbr_transport **t, const char *args, char *err
  * /dev/xdma0); the user BAR's registers are those of docs/links.md. */
 int cbr_transport_xdma_open(struct cbr_transport **t, const char *prefix, char *err,
                             size_t errlen);
+
+/* A tty: "PATH[@BAUD]" (tr_serial.c). Raw 8N1, no flow control, taken exclusively. */
+int cbr_transport_serial_open(struct cbr_transport **t, const char *args, char *err,
+                              size_t errlen);
+
+#define CBR_SERIAL_DEFAULT_BAUD 3000000
+#define CBR_SERIAL_MIN_BAUD 300
+#define CBR_SERIAL_MAX_BAUD 12000000
+
+/* The pieces of the serial transport, for its unit test: split "PATH[@BAUD]"; set a tty raw
+ * 8N1 at baud and flush it (the rate read back within 3 %); read its output rate; are two
+ * rates close enough for a UART. */
+int cbr_serial_parse_uri(const char *args, char *path, size_t plen, unsigned *baud, char *err,
+                         size_t len);
+int cbr_serial_configure(int fd, const char *path, unsigned baud, char *err, size_t len);
+int cbr_serial_get_rate(int fd, unsigned *baud);
+bool cbr_serial_rate_close(unsigned asked, unsigned got);
 
 /* Emit "sim:RxC" for each simulated board that can be loaded now. */
 void cbr_sim_list(void (*emit)(const char *uri, void *ctx), void *ctx);
