@@ -127,10 +127,13 @@ test: deps ## run the whole test suite (installs what it needs)
 	$(MAKE) test-rtl
 	$(MAKE) test-rtl-cmd
 	$(MAKE) test-rtl-core
+	$(MAKE) test-rtl-tiny
 	$(MAKE) test-rtl-shells
 	$(MAKE) test-sim
 	$(MAKE) test-emu
 	$(MAKE) test-emu-usb
+	$(MAKE) test-serial
+	$(MAKE) test-serial-san
 	$(MAKE) test-icarus
 
 # Installs into a scratch DESTDIR and builds a program against it with pkg-config.
@@ -172,6 +175,7 @@ lint: deps ## static checks: cppcheck on the C code; Verilator, Icarus and yosys
 	$(MAKE) lint-rtl
 	$(MAKE) lint-rtl-cmd
 	$(MAKE) lint-rtl-core
+	$(MAKE) lint-rtl-tiny
 	$(MAKE) lint-rtl-boards
 	$(MAKE) lint-rtl-shells
 

@@ -26,6 +26,8 @@ ICEPACK ?= icepack
 
 FPGA_BUILD := $(BUILD)/fpga
 FPGA_RTL_SRC = $(filter %.v,$(shell grep -v '^//' rtl/cbr.f 2>/dev/null))
+# The tiny core behind the iCEBreaker top's CORE=1 (rtl/tiny/tiny.f less the command block).
+FPGA_TINY_SRC = $(filter rtl/tiny/%,$(shell grep -v '^//' rtl/tiny/tiny.f 2>/dev/null))
 
 # A small board: the 4x4 array with buffers a small FPGA holds (cbr_top parameters). The
 # host adapts to them through INFO, so test_sim's layers are tiled to fit.
@@ -58,11 +60,11 @@ $(ICARUS_DIR)/libcbrsim_$(SMALL_SHAPE).so: tests/rtl/icarus/cbr_sim_ivl.c sim/cb
 
 # The iCEBreaker top (link image) behind its UART, with a second cbr_uart_bridge as the
 # host's FT2232H: the protocol through both UARTs and the board's pins.
-$(ICARUS_DIR)/tb_uart.vvp: $(FPGA_RTL_SRC) rtl/cbr.f rtl/cbr_uart_bridge.v \
+$(ICARUS_DIR)/tb_uart.vvp: $(FPGA_RTL_SRC) rtl/cbr.f $(FPGA_TINY_SRC) rtl/cbr_uart_bridge.v \
         rtl/boards/cbr_icebreaker_top.v tests/rtl/icarus/tb_top.v mk/fpga.mk
 	@mkdir -p $(@D)
 	$(IVERILOG) -g2012 -Wall -o $@ -s tb_top -Ptb_top.UART_BOARD=1 -c rtl/cbr.f \
-	    rtl/cbr_uart_bridge.v rtl/boards/cbr_icebreaker_top.v tests/rtl/icarus/tb_top.v 2>&1 | \
+	    $(FPGA_TINY_SRC) rtl/cbr_uart_bridge.v rtl/boards/cbr_icebreaker_top.v tests/rtl/icarus/tb_top.v 2>&1 | \
 	    tee $@.log
 	@if [ -s $@.log ]; then echo "iverilog printed warnings"; rm -f $@; exit 1; fi
 
@@ -142,8 +144,10 @@ BOARD_DIR := $(FPGA_BUILD)/$(BOARD)$(BOARD_VARIANT)
 BOARD_DEPS = $(FPGA_RTL_SRC) $(BOARD_SRC) rtl/cbr.f constraints/$(BOARD)/board.mk mk/fpga.mk
 
 # The yosys script: RTL, the top's parameters, hierarchy check, no latch before mapping.
+# BOARD_YS_LIB (board.mk): a first command, e.g. the primitives' library the RTL instantiates.
 define board_ys
-	{ echo "read_verilog -defer $(FPGA_RTL_SRC) $(BOARD_SRC)"; \
+	{ echo "$(BOARD_YS_LIB)"; \
+	  echo "read_verilog -defer $(FPGA_RTL_SRC) $(BOARD_SRC)"; \
 	  echo "chparam $(foreach p,$(BOARD_PARAMS),-set $(subst =, ,$(p))) $(BOARD_TOP)"; \
 	  echo "hierarchy -check -top $(BOARD_TOP)"; \
 	  echo "proc"; \
@@ -253,11 +257,11 @@ lint-rtl-boards: ## RTL: verilator -Wall and iverilog lint of the UART bridge an
 	    top=$${c%%@*}; params=; \
 	    case $$c in *@*) params=$$(echo "$${c#*@}" | tr ',' '\n' | sed 's/^/-G/' | tr '\n' ' ');; esac; \
 	    echo "verilator --lint-only -Wall --top-module $$top $$params"; \
-	    $(VERILATOR) --lint-only -Wall rtl/cbr.vlt -f rtl/cbr.f rtl/cbr_uart_bridge.v \
+	    $(VERILATOR) --lint-only -Wall rtl/cbr.vlt -f rtl/cbr.f $(FPGA_TINY_SRC) rtl/cbr_uart_bridge.v \
 	        rtl/boards/cbr_icebreaker_top.v --top-module $$top $$params; \
 	    iparams=$$(echo "$$params" | sed 's/-G\([A-Z_0-9]*\)=/-P'"$$top"'.\1=/g'); \
 	    out=$$($(IVERILOG) -g2005 -Wall -o /dev/null -s $$top $$iparams -c rtl/cbr.f \
-	        rtl/cbr_uart_bridge.v rtl/boards/cbr_icebreaker_top.v 2>&1); \
+	        $(FPGA_TINY_SRC) rtl/cbr_uart_bridge.v rtl/boards/cbr_icebreaker_top.v 2>&1); \
 	    if [ -n "$$out" ]; then echo "$$out"; echo "iverilog printed warnings"; exit 1; fi; \
 	done
 	@echo "lint-rtl-boards: verilator and iverilog clean on $(words $(FPGA_LINT_CFGS)) shapes"

@@ -2,12 +2,16 @@
 # iCE40UP5K-SG48, 12 MHz, FT2232H channel B as a 3 Mbaud UART. docs/boards.md.
 BOARD_FLOW := ice40
 BOARD_TOP := cbr_icebreaker_top
-BOARD_SRC := rtl/cbr_uart_bridge.v rtl/boards/cbr_icebreaker_top.v
+# The tiny core (rtl/tiny: CORE=1) is read in both images; unused modules cost nothing.
+BOARD_SRC := $(filter rtl/tiny/%,$(shell grep -v '^//' rtl/tiny/tiny.f)) rtl/cbr_uart_bridge.v \
+    rtl/boards/cbr_icebreaker_top.v
 BOARD_PCF := constraints/icebreaker/icebreaker.pcf
+# the tiny core instantiates SB_SPRAM256KA: known to `hierarchy -check` before synth_ice40
+BOARD_YS_LIB := read_verilog -lib +/ice40/cells_sim.v
 BOARD_DEVICE := --up5k --package sg48
 BOARD_FREQ_MHZ := 12
-# CORE=1 is the accelerator (does not fit the UP5K: nextpnr stops with the count of cells
-# it lacks); CORE=0 is the link bring-up image built in CI.
+# CORE=1 is the accelerator (the tiny core, docs/tiny.md; see docs/boards.md for whether it
+# fits); CORE=0 is the link bring-up image built in CI.
 ICE_CORE ?= 0
 BOARD_PARAMS := CORE=$(ICE_CORE)
 BOARD_VARIANT := $(if $(filter 0,$(ICE_CORE)),,-core)

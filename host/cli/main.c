@@ -30,8 +30,9 @@ static void usage(FILE *f)
                "  --version  print the version\n"
                "  --help     this text\n"
                "\n"
-               "The device is chosen with -d URI (cpu, sim, sim:RxC, usb[:VID:PID[:SERIAL]],\n"
-               "pcie:PATH); without -d, $CBR_DEVICE, else %s.\n",
+               "The device is chosen with -d URI (cpu, sim, sim:RxC, sim:ice,\n"
+               "usb[:VID:PID[:SERIAL]], pcie:PATH, serial:TTY[@BAUD]); without -d,\n"
+               "$CBR_DEVICE, else %s.\n",
             cbr_default_device());
 }
 

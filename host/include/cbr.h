@@ -101,8 +101,11 @@ typedef struct cbr_device_info {
  * Open a device from a URI:
  *   "cpu"                       the golden model on the host (always available)
  *   "sim", "sim:RxC"            the Verilator model of the RTL (default array 16x16)
+ *   "sim:ice"                   the Verilator model of the iCE40UP5K tiny core (rtl/tiny)
  *   "usb", "usb:VID:PID[:SERIAL]"  a board over USB (libusb)
  *   "pcie:PATH"                 a board over Xilinx XDMA character devices (PATH=/dev/xdma0)
+ *   "serial:TTY[@BAUD]"         a board over a UART, e.g. the iCEBreaker's serial:/dev/ttyUSB1
+ *                               (raw 8N1, no flow control, BAUD default 3000000)
  * NULL or "" opens the default device (CBR_DEFAULT_DEVICE).
  * On success *dev is a new handle, closed with cbr_device_close(). On failure *dev is NULL
  * and cbr_errmsg(NULL) says why.

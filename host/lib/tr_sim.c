@@ -35,10 +35,31 @@ struct sim_tr {
 /* Simulated cycles per slice of recv: short enough to check the wall-clock timeout often. */
 #define SLICE_CYCLES 20000
 
+/* Named boards: a build of another top than cbr_top, libcbrsim_NAME.so, with the array shape
+ * its INFO reports. "ice": the iCE40UP5K tiny core (rtl/tiny, docs/tiny.md). */
+static const struct {
+    const char *name;
+    unsigned rows, cols;
+} named[] = {{"ice", 4, 4}};
+
+static int find_named(const char *args)
+{
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (!strcmp(args, named[i].name))
+            return (int)i;
+    return -1;
+}
+
 int cbr_sim_parse_shape(const char *args, unsigned *rows, unsigned *cols)
 {
     if (!*args)
         args = CBR_SIM_DEFAULT_SHAPE;
+    int nk = find_named(args);
+    if (nk >= 0) {
+        *rows = named[nk].rows;
+        *cols = named[nk].cols;
+        return 0;
+    }
     char *end;
     errno = 0;
     unsigned long r = strtoul(args, &end, 10);
@@ -129,11 +150,15 @@ static bool list_dir(const char *dir, void *p)
     struct dirent *e;
     while ((e = readdir(d)) != NULL && c->n < 32) {
         unsigned r, k;
-        char tail[8];
-        if (sscanf(e->d_name, "libcbrsim_%ux%u%7s", &r, &k, tail) != 3 || strcmp(tail, ".so"))
-            continue;
+        char tail[8], name[16];
         char uri[24];
-        snprintf(uri, sizeof uri, "sim:%ux%u", r, k);
+        if (sscanf(e->d_name, "libcbrsim_%ux%u%7s", &r, &k, tail) == 3 && !strcmp(tail, ".so"))
+            snprintf(uri, sizeof uri, "sim:%ux%u", r, k);
+        else if (sscanf(e->d_name, "libcbrsim_%15[a-z]%7s", name, tail) == 2 &&
+                 !strcmp(tail, ".so") && find_named(name) >= 0)
+            snprintf(uri, sizeof uri, "sim:%s", name);
+        else
+            continue;
         bool dup = false;
         for (int i = 0; i < c->n; i++)
             dup |= !strcmp(c->seen[i], uri);
@@ -249,7 +274,8 @@ int cbr_transport_sim_open(struct cbr_transport **out, const char *args, char *e
     *out = NULL;
     unsigned rows, cols;
     if (cbr_sim_parse_shape(args, &rows, &cols) < 0) {
-        snprintf(err, errlen, "'%s' is not an array shape RxC (like 16x16)", args);
+        snprintf(err, errlen, "'%s' is not an array shape RxC (like 16x16) nor a named "
+                 "simulated board (ice)", args);
         return CBR_EINVAL;
     }
     struct cbr_sim_config cfg = {.trace_path = getenv("CBR_TRACE")};
@@ -260,7 +286,17 @@ int cbr_transport_sim_open(struct cbr_transport **out, const char *args, char *e
         return rc;
 
     char file[64], tried[1024] = "";
-    snprintf(file, sizeof file, "libcbrsim_%ux%u.so", rows, cols);
+    int nk = find_named(args);
+    char what[32], make_var[48];
+    if (nk >= 0) {
+        snprintf(file, sizeof file, "libcbrsim_%s.so", named[nk].name);
+        snprintf(what, sizeof what, "'%s'", named[nk].name);
+        snprintf(make_var, sizeof make_var, "make sim-%s", named[nk].name);
+    } else {
+        snprintf(file, sizeof file, "libcbrsim_%ux%u.so", rows, cols);
+        snprintf(what, sizeof what, "of shape %ux%u", rows, cols);
+        snprintf(make_var, sizeof make_var, "make sim SIM_SHAPES=%ux%u", rows, cols);
+    }
     struct sim_tr *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -274,9 +310,9 @@ int cbr_transport_sim_open(struct cbr_transport **out, const char *args, char *e
                       ? cfg.d2h_bytes_per_cycle : 4;
     s->dl = find_model(file, tried, sizeof tried);
     if (!s->dl) {
-        snprintf(err, errlen, "no simulated board of shape %ux%u: %s not found in %s "
-                 "(build it with `make sim SIM_SHAPES=%ux%u`, or set CBR_SIM_PATH)",
-                 rows, cols, file, tried[0] ? tried : "any directory", rows, cols);
+        snprintf(err, errlen, "no simulated board %s: %s not found in %s "
+                 "(build it with `%s`, or set CBR_SIM_PATH)",
+                 what, file, tried[0] ? tried : "any directory", make_var);
         free(s);
         return CBR_ENODEV;
     }

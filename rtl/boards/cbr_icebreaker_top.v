@@ -2,16 +2,17 @@
 `default_nettype none
 // cbr_icebreaker_top - the iCEBreaker (iCE40UP5K-SG48) board top: the 12 MHz oscillator,
 // the FT2232H channel B UART (cbr_uart_bridge, 3 Mbaud) and, behind it, either the
-// accelerator (CORE = 1: cbr_top, 4x4 array, small buffers) or the link bring-up image
-// (CORE = 0: the packet command block cbr_cmd alone, with one 4 KiB block RAM behind its
-// four buffer ids and a 64-word register file).
+// accelerator (CORE = 1: cbr_top_tiny, the sequential tiny core of rtl/tiny with its buffers
+// in the UP5K's SPRAM, docs/tiny.md) or the link bring-up image (CORE = 0: the packet command
+// block cbr_cmd alone, with one 4 KiB block RAM behind its four buffer ids and a 64-word
+// register file).
 //
-// Why two images: the core does not fit the UP5K (docs/boards.md has the measured figures:
-// the 4x4 core with tiny buffers needs about six times the UP5K's 5280 logic cells), so the
-// bitstream built in CI is the bring-up image: the same UART bridge and command block the
-// accelerator uses, the same packets, CRCs and INFO block, so `cbr info` and buffer round
-// trips work on the board; RUN is accepted but no core answers it (ap_done never rises, the
-// host's layer times out). CORE = 1 builds and synthesizes, and fails at placement.
+// Why two images: the array core (cbr_top) is about six times the UP5K's 5280 logic cells
+// (docs/boards.md), so the accelerator here is the tiny core; until it and the command block
+// together fit (docs/boards.md has the measured figures), the bitstream built in CI is the
+// bring-up image: the same UART bridge and command block, the same packets, CRCs and INFO
+// block, so `cbr info` and buffer round trips work on the board; RUN is accepted but no core
+// answers it (ap_done never rises, the host's layer times out).
 //
 // Pins (constraints/icebreaker/icebreaker.pcf):
 //   CLK      35   12 MHz oscillator
@@ -61,9 +62,7 @@ module cbr_icebreaker_top #(
 
     generate
         if (CORE != 0) begin : g_core
-            cbr_top #(
-                .ROWS(4), .COLS(4), .ACT_BYTES(16384), .WGT_BYTES(4096),
-                .PARAM_ENTRIES(256), .OUT_BYTES(4096), .ACC_PIXELS(256),
+            cbr_top_tiny #(
                 .MAX_PAYLOAD(1024), .CLOCK_KHZ(CLK_HZ / 1000)
             ) u_top (
                 .clk(CLK), .rst(rst),

@@ -9,7 +9,8 @@
  * layers need many tiles along every dimension, input-channel chains and pooling across tile
  * borders on the real RTL. No layer may be refused.
  *
- * usage: test_sim [--layers N] [--seed S] SHAPE...      (SHAPE like 16x16)
+ * usage: test_sim [--layers N] [--seed S] SHAPE...      (SHAPE like 16x16, or a named board:
+ *                                                        ice, the tiny core's sim:ice)
  * Prints its seed; ends with "N passed, M failed"; exits non-zero on any mismatch.
  */
 #include <inttypes.h>

@@ -1,0 +1,580 @@
+`resetall
+`default_nettype none
+// cbr_tiny_eng - the tiny core's sequential engine: one output pixel at a time, its int32
+// sums in the multipliers' accumulators, 4 MACs a cycle (docs/tiny.md).
+//
+// Why output-stationary: with 4 multipliers the 4-channel sums of one pixel are 4 SB_MAC16
+// accumulators, so the taps of a pixel (cb, ky, kx) stream through them and the sums never go
+// to RAM; the accumulator banks are only read by ACC_LOAD and written by ACC_KEEP (at the
+// pixel's end), and the requantized plane goes to the bank only when it is to be pooled.
+// Each pixel is:
+//
+//   S_PIX   sums = 0
+//   S_TAP   per tap: the activation word (R = 4 channels) and the 4 weight rows, one row a
+//           cycle: sums[j] += (x[r] - X_ZP) * w[r][j]; a tap outside the tile (padding) is
+//           one cycle and no reads (its products would be 0)
+//   post    per lane j: + the bias, or with ACC_LOAD + the bank's partial sum; ACC_KEEP: the
+//           result to the bank; otherwise the multiplier pair (the leaky one if the result is
+//           negative), cbr_tiny_rq, then the 4 bytes to the output buffer (or to the bank
+//           for pooling)
+//
+// After a block's plane, pooling walks the pooled outputs and reads each window's positions
+// from the bank, one a cycle (max, or sum and count and a serial rounded division).
+//
+// Memories: pair A holds the activations, pair B the weights, outputs, accumulator banks and
+// parameters (regions, see cbr_tiny_core). Both are single-port and the host has priority: in
+// a cycle with `hold` the engine issues no access and waits. Every read's data is used in the
+// cycle after its issue, which a host access cannot disturb (its own data comes a cycle later).
+//
+// keep_hierarchy: flattened into its parent, yosys 0.23 no longer finds the four lanes'
+// accumulators behind their multipliers (ice40_dsp), and they cost 4 x 32 carry cells.
+(* keep_hierarchy *)
+module cbr_tiny_eng (
+    input  wire        clk,
+    input  wire        rst,
+    input  wire        go,          // run registers valid: start the tile
+    output reg         run_done,    // pulse: the tile is finished
+    input  wire        hold,        // the host uses the memories this cycle
+    // run copy of the arguments (cbr_core_regs, word addresses)
+    input  wire [15:0] in_h, in_w, n_cb, n_ob, pt, pl,
+    input  wire [1:0]  in_c, out_c,     // IN_C, OUT_C mod 4: the last blocks' used rows, columns
+    input  wire [3:0]  kh, kw,
+    input  wire [7:0]  sh, sw, dh, dw,
+    input  wire [8:0]  oh, ow, ph, pw,
+    input  wire [7:0]  x_zp, y_zp, act_min, act_max,
+    input  wire        leaky, acc_load, acc_keep,
+    input  wire [1:0]  pool,
+    input  wire [7:0]  pkh, pkw, psh, psw, ppt, ppl,
+    input  wire [13:0] act_base, cb_pitch,
+    input  wire [12:0] wgt_base,
+    input  wire [11:0] out_base,
+    input  wire [10:0] param_base,
+    // memory pair A (activations): read only
+    output wire        a_en,
+    output wire [13:0] a_addr,
+    input  wire [31:0] a_rdata,
+    // memory pair B (weights, outputs, banks, parameters)
+    output wire        b_en,
+    output wire [3:0]  b_we,
+    output wire [13:0] b_addr,
+    output wire [31:0] b_wdata,
+    input  wire [31:0] b_rdata,
+    // counter events
+    output wire        ev_busy,
+    output wire [4:0]  ev_mac,
+    output wire        ev_stall_in,
+    output wire        ev_stall_out
+);
+
+    // pair B regions (word addresses)
+    localparam [1:0] RG_OUT = 2'd2;   // 0x2000: OUT_BASE/4 + k; 0x0000: weights
+    localparam [13:0] PAR0 = 14'h3800;
+
+    localparam [4:0] S_IDLE = 5'd0, S_SU = 5'd1, S_OB = 5'd2, S_PIX = 5'd3, S_TAP = 5'd4,
+                     S_DRAIN = 5'd5, S_BIAS = 5'd6, S_BIASW = 5'd7, S_KEEP = 5'd8, S_M = 5'd9,
+                     S_MW = 5'd10, S_S = 5'd11, S_SW = 5'd12, S_RQ = 5'd13, S_OUT = 5'd14,
+                     S_NEXT = 5'd15, S_PWIN = 5'd16, S_PWIN2 = 5'd17, S_PRD = 5'd18,
+                     S_PRDW = 5'd19, S_PDIV0 = 5'd20, S_PDIV = 5'd21, S_POUT = 5'd22,
+                     S_NOB = 5'd23, S_DONE = 5'd24;
+
+    reg [4:0]  st;
+    reg [2:0]  su;          // setup step
+    // tile constants (word addresses mod the pair, 14 bits)
+    reg [13:0] k_ky, k_oy, pitch, a_row0, a_row;
+    // loop state
+    reg [15:0] ob, cb;
+    reg [3:0]  ky, kx;
+    reg [1:0]  r, j;
+    reg [8:0]  oy, ox;
+    reg [7:0]  p;           // pixel index in the plane (bank word)
+    reg signed [19:0] iy, ix, iy_pix, ix_pix;
+    reg [13:0] a, a_ky, a_cb, a_pix;
+    reg [12:0] w, w_ob;     // the tap's weights (4 words), block ob's first
+    reg [10:0] pbase;
+    reg [11:0] optr;
+    reg [31:0] v;           // the lane's sum + bias (or + the bank's partial sum)
+    reg [31:0] mq;          // the multiplier of the lane
+    reg [31:0] yw;          // the pixel's 4 output bytes
+    reg        tap_first;   // the tap's first cycle (for MACS)
+
+    // ---- setup products: one 16x16 multiplier ----------------------------------------------
+    reg  [15:0] mu_a, mu_b;
+    wire [31:0] mu_p = mu_a * mu_b;
+    wire [17:0] unused_mu = mu_p[31:14];
+
+    // ---- taps ---------------------------------------------------------------------------------
+    wire pad = iy < 0 || iy >= $signed({4'd0, in_h}) || ix < 0 || ix >= $signed({4'd0, in_w});
+    wire tap_go = st == S_TAP && !hold;
+    wire beat = tap_go && !pad;                  // a weight row (and at r = 0 the pixel) read
+    wire tap_end = tap_go && (pad || r == 2'd3); // the tap is done this cycle
+    // Loop ends compare the incremented index with the bound (one adder per loop, shared
+    // with the increment; a bound of 0 means 2^width, as index == bound - 1 would).
+    wire [3:0]  kx_n = kx + 4'd1;
+    wire [3:0]  ky_n = ky + 4'd1;
+    wire [15:0] cb_n = cb + 16'd1;
+    wire [15:0] ob_n = ob + 16'd1;
+    wire [8:0]  ox_n = ox + 9'd1;
+    wire [8:0]  oy_n = oy + 9'd1;
+    wire last_kx = kx_n == kw;
+    wire last_ky = ky_n == kh;
+    wire last_cb = cb_n == n_cb;
+    // used rows / columns of the block (for MACS): 4, or in the last block what IN_C / OUT_C
+    // leaves (N_CB*4 - 4 < IN_C <= N_CB*4, likewise OUT_C, registers.md)
+    wire last_ob = ob_n == n_ob;
+    wire [2:0] nr = last_cb && in_c[1:0] != 2'd0 ? {1'b0, in_c[1:0]} : 3'd4;
+    wire [2:0] nc = last_ob && out_c[1:0] != 2'd0 ? {1'b0, out_c[1:0]} : 3'd4;
+    wire last_ox = ox_n == ow;
+    wire last_oy = oy_n == oh;
+    wire bank = ob[0];
+
+    // ---- the MAC stage: the weight row and (first row) the pixel arrive, 4 products added ------
+    // The sums are pure multiply-accumulates, cleared at S_PIX (the bias or the bank's partial
+    // sums are added once per lane in S_BIASW), in the form yosys packs whole into an
+    // SB_MAC16 (multiplier, adder and accumulator register): 16-bit signed operands, the
+    // activation operand 0 in cycles without a row.
+    reg        d_v, d_first;
+    reg [1:0]  d_r;
+    reg [31:0] x_q;
+    reg signed [31:0] acc0, acc1, acc2, acc3;
+    wire [31:0] xw = d_first ? a_rdata : x_q;
+    wire [7:0]  xb = xw[8*d_r +: 8];
+    wire signed [8:0]  xs = $signed({xb[7], xb}) - $signed({x_zp[7], x_zp});
+    wire signed [15:0] xa = d_v ? {{7{xs[8]}}, xs} : 16'sd0;
+    wire signed [15:0] w0 = {{8{b_rdata[7]}}, b_rdata[7:0]};
+    wire signed [15:0] w1 = {{8{b_rdata[15]}}, b_rdata[15:8]};
+    wire signed [15:0] w2 = {{8{b_rdata[23]}}, b_rdata[23:16]};
+    wire signed [15:0] w3 = {{8{b_rdata[31]}}, b_rdata[31:24]};
+    wire        acc_clr = st == S_PIX;
+
+    always @(posedge clk) begin
+        d_v <= beat;
+        d_first <= r == 2'd0;
+        d_r <= r;
+        if (d_v)
+            x_q <= xw;
+        if (rst)
+            d_v <= 1'b0;
+    end
+
+    always @(posedge clk) begin
+        if (acc_clr) begin
+            acc0 <= 32'sd0;
+            acc1 <= 32'sd0;
+            acc2 <= 32'sd0;
+            acc3 <= 32'sd0;
+        end else begin
+            acc0 <= acc0 + xa * w0;
+            acc1 <= acc1 + xa * w1;
+            acc2 <= acc2 + xa * w2;
+            acc3 <= acc3 + xa * w3;
+        end
+    end
+
+    // ---- requantization ----------------------------------------------------------------------
+    wire       rq_start = st == S_SW;  // the shift word is on b_rdata in this cycle
+    wire       rq_done;
+    wire [7:0] rq_y;
+    reg signed [31:0] acc_j;
+    always @(*) begin
+        case (j)
+            2'd0: acc_j = acc0;
+            2'd1: acc_j = acc1;
+            2'd2: acc_j = acc2;
+            default: acc_j = acc3;
+        endcase
+    end
+    wire use_neg = leaky && v[31];
+
+    cbr_tiny_rq u_rq (
+        .clk(clk), .rst(rst), .start(rq_start), .acc(v), .m0(mq), .shift(b_rdata[5:0]),
+        .y_zp(y_zp), .act_min(act_min), .act_max(act_max), .done(rq_done), .y(rq_y));
+
+    // ---- pooling -----------------------------------------------------------------------------
+    wire gavg = pool == 2'd3;
+    wire do_pool = pool != 2'd0 && !acc_keep;
+    reg [8:0]  py, px;
+    reg signed [11:0] ys, xs_w;   // window origin; saturates past 1023 (beyond any plane)
+    reg [8:0]  r1, c0, c1, rr, cc;
+    reg [7:0]  rb;
+    reg [8:0]  cnt;
+    reg signed [16:0] pa0, pa1, pa2, pa3;
+    reg        pv;          // a window position was read last cycle
+    reg [16:0] dn;          // the division's remainder
+    reg [2:0]  dbit;
+    reg [7:0]  dq;
+    wire signed [11:0] wy1 = ys + $signed({4'd0, pkh});
+    wire signed [11:0] wx1 = xs_w + $signed({4'd0, pkw});
+    wire signed [11:0] soh = $signed({3'd0, oh});
+    wire signed [11:0] sow = $signed({3'd0, ow});
+    wire [8:0] e_r0 = gavg || ys < 0 ? 9'd0 : ys[8:0];
+    wire [8:0] e_r1 = gavg || wy1 > soh ? oh : (wy1 < 0 ? 9'd0 : wy1[8:0]);
+    wire [8:0] e_c0 = gavg || xs_w < 0 ? 9'd0 : xs_w[8:0];
+    wire [8:0] e_c1 = gavg || wx1 > sow ? ow : (wx1 < 0 ? 9'd0 : wx1[8:0]);
+    wire [8:0] e_ph = gavg ? 9'd1 : ph;
+    wire [8:0] e_pw = gavg ? 9'd1 : pw;
+    wire empty = e_r1 <= e_r0 || e_c1 <= e_c0;
+    wire p_go = st == S_PRD && !hold;
+    wire [8:0] cc_n = cc + 9'd1;
+    wire [8:0] rr_n = rr + 9'd1;
+    wire [8:0] px_n = px + 9'd1;
+    wire [8:0] py_n = py + 9'd1;
+    wire last_cc = cc_n == c1;
+    wire last_rr = rr_n == r1;
+    wire [7:0] ppix = rb + cc[7:0];
+    wire kmax = pool == 2'd1;
+    wire [11:0] unused_pool = {ys[11:9], xs_w[11:9], wy1[11:9], wx1[11:9]};
+
+    // One lane of a window position: max (y - acc > 0: y) or sum, on one adder.
+    function signed [16:0] comb;
+        input signed [16:0] acc;
+        input [7:0] y8;
+        input max;
+        reg signed [17:0] t;
+        begin
+            t = max ? $signed({{10{y8[7]}}, y8}) - $signed({acc[16], acc})
+                    : $signed({{10{y8[7]}}, y8}) + $signed({acc[16], acc});
+            if (!max)
+                comb = t[16:0];
+            else if (!t[17] && t != 18'sd0)
+                comb = $signed({{9{y8[7]}}, y8});
+            else
+                comb = acc;
+        end
+    endfunction
+
+    reg signed [16:0] pa_j;
+    always @(*) begin
+        case (j)
+            2'd0: pa_j = pa0;
+            2'd1: pa_j = pa1;
+            2'd2: pa_j = pa2;
+            default: pa_j = pa3;
+        endcase
+    end
+    wire [16:0] pa_mag = pa_j[16] ? 17'd0 - pa_j : pa_j;
+    reg  [16:0] dsh;        // cnt << dbit, shifted down a bit a step
+    wire        d_ge = dn >= dsh;
+    wire [7:0]  d_q = dq | ({7'd0, d_ge} << dbit);
+
+    // ---- memory ports ---------------------------------------------------------------------------
+    // Pair B address of each issuing state.
+    reg        b_en_c;
+    reg [3:0]  b_we_c;
+    reg [13:0] b_addr_c;
+    reg [31:0] b_wdata_c;
+    wire [13:0] bank_w = {3'b110, bank, p, j};           // 0x3000 + bank*1024 + p*4 + j
+    wire [13:0] par_w = PAR0 + {3'd0, pbase + {6'd0, j, 3'd0}};
+    always @(*) begin
+        b_en_c = 1'b0;
+        b_we_c = 4'd0;
+        b_addr_c = {1'b0, w + {11'd0, r}};
+        b_wdata_c = v;
+        case (st)
+            S_TAP: b_en_c = !pad;
+            S_KEEP: begin
+                b_en_c = 1'b1;
+                b_we_c = 4'hF;
+            end
+            S_BIAS: b_en_c = 1'b1;
+            S_M: b_en_c = 1'b1;
+            S_S: b_en_c = 1'b1;
+            S_OUT: begin
+                b_en_c = 1'b1;
+                b_we_c = 4'hF;
+                b_wdata_c = yw;
+            end
+            S_PRD: b_en_c = 1'b1;
+            S_POUT: begin
+                b_en_c = 1'b1;
+                b_we_c = 4'hF;
+                b_wdata_c = yw;
+            end
+            default: ;
+        endcase
+        case (st)
+            S_KEEP: b_addr_c = bank_w;
+            S_BIAS: b_addr_c = acc_load ? bank_w : par_w;
+            S_M: b_addr_c = par_w + (use_neg ? 14'd3 : 14'd1);
+            S_S: b_addr_c = par_w + (use_neg ? 14'd4 : 14'd2);
+            S_OUT: b_addr_c = do_pool ? {3'b110, bank, p, 2'b00} : {RG_OUT, optr};
+            S_PRD: b_addr_c = {3'b110, bank, ppix, 2'b00};
+            S_POUT: b_addr_c = {RG_OUT, optr};
+            default: ;
+        endcase
+    end
+    wire b_want = b_en_c;
+    assign b_en = b_want && !hold;
+    assign b_we = b_we_c;
+    assign b_addr = b_addr_c;
+    assign b_wdata = b_wdata_c;
+    assign a_en = beat && r == 2'd0;
+    assign a_addr = a;
+
+    // ---- counters --------------------------------------------------------------------------------
+    wire post = st == S_BIAS || st == S_BIASW || st == S_KEEP || st == S_M || st == S_MW ||
+                st == S_S || st == S_SW || st == S_RQ || st == S_OUT || st == S_PWIN ||
+                st == S_PWIN2 || st == S_PRD || st == S_PRDW || st == S_PDIV0 || st == S_PDIV ||
+                st == S_POUT;
+    // BUSY counts taps (cbr_core's beats: one per (ob, cb, ky, kx, oy, ox), padding included),
+    // MACS their used rows x used columns; both on the tap's first cycle.
+    wire tap_start = tap_go && (pad || tap_first);
+    assign ev_busy = tap_start;
+    assign ev_mac = tap_start ? {2'd0, nr} * {2'd0, nc} : 5'd0;
+    assign ev_stall_in = (b_want || st == S_TAP) && hold;
+    assign ev_stall_out = post && !ev_stall_in;
+
+    // ---- the sequencer ---------------------------------------------------------------------------
+    always @(posedge clk) begin
+        run_done <= 1'b0;
+        if (pv) begin
+            pa0 <= comb(pa0, b_rdata[7:0], kmax);
+            pa1 <= comb(pa1, b_rdata[15:8], kmax);
+            pa2 <= comb(pa2, b_rdata[23:16], kmax);
+            pa3 <= comb(pa3, b_rdata[31:24], kmax);
+            cnt <= cnt + 9'd1;
+        end
+        pv <= p_go;
+        case (st)
+            S_IDLE: ;
+            S_SU: begin
+                // products mod 2^14: dh*IN_W, sh*IN_W, pt*IN_W, IN_H*IN_W
+                su <= su + 3'd1;
+                case (su)
+                    3'd0: begin mu_a <= {8'd0, dh}; mu_b <= in_w; end
+                    3'd1: begin k_ky <= mu_p[13:0]; mu_a <= {8'd0, sh}; end
+                    3'd2: begin k_oy <= mu_p[13:0]; mu_a <= pt; end
+                    3'd3: begin a_row0 <= act_base - mu_p[13:0] - pl[13:0]; mu_a <= in_h; end
+                    default: begin
+                        pitch <= cb_pitch != 14'd0 ? cb_pitch : mu_p[13:0];
+                        st <= S_OB;
+                    end
+                endcase
+            end
+            S_OB: begin
+                oy <= 9'd0;
+                ox <= 9'd0;
+                p <= 8'd0;
+                iy_pix <= -$signed({4'd0, pt});
+                ix_pix <= -$signed({4'd0, pl});
+                a_row <= a_row0;
+                a_pix <= a_row0;
+                st <= S_PIX;
+            end
+            S_PIX: begin
+                kx <= 4'd0;
+                ky <= 4'd0;
+                cb <= 16'd0;
+                r <= 2'd0;
+                j <= 2'd0;
+                tap_first <= 1'b1;
+                iy <= iy_pix;
+                ix <= ix_pix;
+                a <= a_pix;
+                a_ky <= a_pix;
+                a_cb <= a_pix;
+                w <= w_ob;
+                st <= S_TAP;
+            end
+            S_TAP:
+                if (tap_go) begin
+                    r <= pad ? 2'd0 : r + 2'd1;
+                    tap_first <= tap_end;
+                    if (tap_end) begin
+                        w <= w + 13'd4;
+                        if (!last_kx) begin
+                            kx <= kx_n;
+                            ix <= ix + $signed({12'd0, dw});
+                            a <= a + {6'd0, dw};
+                        end else if (!last_ky) begin
+                            kx <= 4'd0;
+                            ky <= ky_n;
+                            iy <= iy + $signed({12'd0, dh});
+                            ix <= ix_pix;
+                            a <= a_ky + k_ky;
+                            a_ky <= a_ky + k_ky;
+                        end else if (!last_cb) begin
+                            kx <= 4'd0;
+                            ky <= 4'd0;
+                            cb <= cb_n;
+                            iy <= iy_pix;
+                            ix <= ix_pix;
+                            a <= a_cb + pitch;
+                            a_ky <= a_cb + pitch;
+                            a_cb <= a_cb + pitch;
+                        end else begin
+                            st <= S_DRAIN;
+                        end
+                    end
+                end
+            S_DRAIN:
+                if (!d_v)
+                    st <= S_BIAS;
+            S_BIAS:
+                if (!hold)
+                    st <= S_BIASW;
+            S_BIASW: begin
+                v <= acc_j + $signed(b_rdata);
+                st <= acc_keep ? S_KEEP : S_M;
+            end
+            S_KEEP:
+                if (!hold) begin
+                    j <= j + 2'd1;
+                    st <= j == 2'd3 ? S_NEXT : S_BIAS;
+                end
+            S_M:
+                if (!hold)
+                    st <= S_MW;
+            S_MW: begin
+                mq <= b_rdata;
+                st <= S_S;
+            end
+            S_S:
+                if (!hold)
+                    st <= S_SW;
+            S_SW:
+                st <= S_RQ;
+            S_RQ:
+                if (rq_done) begin
+                    yw[8*j +: 8] <= rq_y;
+                    j <= j + 2'd1;
+                    st <= j == 2'd3 ? S_OUT : S_BIAS;
+                end
+            S_OUT:
+                if (!hold) begin
+                    if (!do_pool)
+                        optr <= optr + 12'd1;
+                    st <= S_NEXT;
+                end
+            S_NEXT: begin
+                p <= p + 8'd1;
+                if (!last_ox) begin
+                    ox <= ox_n;
+                    ix_pix <= ix_pix + $signed({12'd0, sw});
+                    a_pix <= a_pix + {6'd0, sw};
+                    st <= S_PIX;
+                end else if (!last_oy) begin
+                    ox <= 9'd0;
+                    oy <= oy_n;
+                    iy_pix <= iy_pix + $signed({12'd0, sh});
+                    ix_pix <= -$signed({4'd0, pl});
+                    a_row <= a_row + k_oy;
+                    a_pix <= a_row + k_oy;
+                    st <= S_PIX;
+                end else begin
+                    py <= 9'd0;
+                    px <= 9'd0;
+                    ys <= gavg ? 12'sd0 : -$signed({4'd0, ppt});
+                    xs_w <= gavg ? 12'sd0 : -$signed({4'd0, ppl});
+                    st <= do_pool ? S_PWIN : S_NOB;
+                end
+            end
+            S_PWIN: begin
+                // the window, clipped to the plane; its first row's pixel index r0 * OUT_W
+                r1 <= e_r1;
+                c0 <= e_c0;
+                c1 <= e_c1;
+                rr <= e_r0;
+                cc <= e_c0;
+                mu_a <= {7'd0, e_r0};
+                mu_b <= {7'd0, ow};
+                cnt <= 9'd0;
+                pa0 <= kmax ? -17'sd128 : 17'sd0;
+                pa1 <= kmax ? -17'sd128 : 17'sd0;
+                pa2 <= kmax ? -17'sd128 : 17'sd0;
+                pa3 <= kmax ? -17'sd128 : 17'sd0;
+                st <= empty ? S_PRDW : S_PWIN2;
+            end
+            S_PWIN2: begin
+                rb <= mu_p[7:0];
+                st <= S_PRD;
+            end
+            S_PRD:
+                if (p_go) begin
+                    if (!last_cc) begin
+                        cc <= cc_n;
+                    end else begin
+                        cc <= c0;
+                        rr <= rr_n;
+                        rb <= rb + ow[7:0];
+                        if (last_rr)
+                            st <= S_PRDW;
+                    end
+                end
+            S_PRDW: begin
+                j <= 2'd0;
+                st <= S_PDIV0;
+            end
+            S_PDIV0: begin
+                // max: the lane's value; average: (|sum| + cnt/2) / cnt, 8 quotient bits
+                dn <= pa_mag + {9'd0, cnt[8:1]};
+                dq <= 8'd0;
+                dbit <= 3'd7;
+                dsh <= {1'b0, cnt, 7'd0};
+                if (kmax) begin
+                    yw[8*j +: 8] <= pa_j[7:0];
+                    j <= j + 2'd1;
+                    st <= j == 2'd3 ? S_POUT : S_PDIV0;
+                end else begin
+                    st <= S_PDIV;
+                end
+            end
+            S_PDIV: begin
+                if (d_ge)
+                    dn <= dn - dsh;
+                dq <= d_q;
+                dbit <= dbit - 3'd1;
+                dsh <= dsh >> 1;
+                if (dbit == 3'd0) begin
+                    yw[8*j +: 8] <= pa_j[16] ? 8'd0 - d_q : d_q;
+                    j <= j + 2'd1;
+                    st <= j == 2'd3 ? S_POUT : S_PDIV0;
+                end
+            end
+            S_POUT:
+                if (!hold) begin
+                    optr <= optr + 12'd1;
+                    if (px_n != e_pw) begin
+                        px <= px_n;
+                        if (xs_w < 12'sd1024)
+                            xs_w <= xs_w + $signed({4'd0, psw});
+                        st <= S_PWIN;
+                    end else if (py_n != e_ph) begin
+                        px <= 9'd0;
+                        py <= py_n;
+                        xs_w <= -$signed({4'd0, ppl});
+                        if (ys < 12'sd1024)
+                            ys <= ys + $signed({4'd0, psh});
+                        st <= S_PWIN;
+                    end else begin
+                        st <= S_NOB;
+                    end
+                end
+            S_NOB: begin
+                ob <= ob_n;
+                pbase <= pbase + 11'd32;
+                w_ob <= w;
+                st <= last_ob ? S_DONE : S_OB;
+            end
+            S_DONE: begin
+                run_done <= 1'b1;
+                st <= S_IDLE;
+            end
+            default: st <= S_IDLE;
+        endcase
+        if (go) begin
+            su <= 3'd0;
+            mu_b <= in_w;
+            ob <= 16'd0;
+            pbase <= param_base;
+            w_ob <= wgt_base;
+            optr <= out_base;
+            st <= n_ob == 16'd0 ? S_DONE : S_SU;
+        end
+        if (rst) begin
+            st <= S_IDLE;
+            run_done <= 1'b0;
+        end
+    end
+
+endmodule
+`resetall
