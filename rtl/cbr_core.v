@@ -35,7 +35,7 @@ module cbr_core #(
     parameter ROWS = 16,                // array rows (input channels per block): power of 2, >= 4
     parameter COLS = 16,                // array columns (output channels per block): power of 2, >= 4
     parameter ACT_BYTES = 524288,       // activation buffer (buffer 0) bytes: power of 2
-    parameter WGT_BYTES = 262144,       // weight buffer (buffer 1) bytes: power of 2
+    parameter WGT_BYTES = 524288,       // weight buffer (buffer 1) bytes: power of 2
     parameter PARAM_ENTRIES = 2048,     // parameter buffer (buffer 2) channels (32 bytes each)
     parameter OUT_BYTES = 131072,       // output buffer (buffer 3) bytes: power of 2
     parameter ACC_PIXELS = 1024         // accumulator bank size in output pixels: power of 2

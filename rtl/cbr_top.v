@@ -12,7 +12,7 @@ module cbr_top #(
     parameter COLS = 16,  // array columns (output channels per pass): power of 2, >= 4
     // Buffer sizes (INFO reports them, so the host adapts): small boards pass small ones.
     parameter ACT_BYTES = 524288,     // buffer 0, activations (512 KiB): power of 2
-    parameter WGT_BYTES = 262144,     // buffer 1, weights (256 KiB): power of 2
+    parameter WGT_BYTES = 524288,     // buffer 1, weights (512 KiB): power of 2
     parameter PARAM_ENTRIES = 2048,   // buffer 2: 32 bytes per channel (64 KiB): power of 2
     parameter OUT_BYTES = 131072,     // buffer 3, outputs (128 KiB): power of 2
     parameter ACC_PIXELS = 1024,      // accumulator bank, output pixels (INFO word 13)

@@ -568,7 +568,10 @@ static int sim_open(cbr_device *dev, const char *args, char *err, size_t len)
     unsigned r, c;
     cbr_sim_parse_shape(args, &r, &c);
     char uri[64];
-    snprintf(uri, sizeof uri, "sim:%ux%u", r, c);
+    if (*args && !(args[0] >= '0' && args[0] <= '9'))
+        snprintf(uri, sizeof uri, "sim:%.59s", args); /* a named board: sim:ice */
+    else
+        snprintf(uri, sizeof uri, "sim:%ux%u", r, c);
     rc = cbr_board_open(dev, tr, uri, err, len);
     if (rc == 0)
         snprintf(dev->info.name, sizeof dev->info.name, "simulated board (Verilator)");
@@ -1091,6 +1094,29 @@ static int write_region_rows_dw(struct exec *e, uint32_t b, uint32_t r, uint32_t
      * plan use of each. */
     const uint32_t bank = e->act_bank, brows = (rg->iy1 - rg->iy0 + NG - 1) / NG;
     const uint32_t pitch = brows * cols * R;
+    /* Per bank, the rows of every channel block in one scatter write when they fit a packet
+     * (fewer headers and acknowledgements, as for dense regions). */
+    const size_t most = (size_t)((y1 - y0 + NG - 1) / NG) * cols * R;
+    if (e->scatter && rg->n_cb > 1 && pitch <= 0xFFFF && most <= e->a->max_payload) {
+        for (uint32_t k = 0; k < NG; k++) {
+            uint32_t q0 = (y0 + NG - 1 - k) / NG, q1 = (y1 + NG - 1 - k) / NG;
+            if (q1 <= q0)
+                continue;
+            const size_t blk = (size_t)(q1 - q0) * cols * R;
+            memset(e->stage, 0, blk * rg->n_cb);
+            for (uint32_t cb = 0; cb < rg->n_cb; cb++) {
+                uint32_t nch = rg->nc - cb * R < R ? rg->nc - cb * R : R;
+                for (uint32_t q = q0; q < q1; q++)
+                    pack_rows(e, b, 0, rg, cb, nch, R, q * NG + k, q * NG + k + 1,
+                              e->stage + cb * blk + (size_t)(q - q0) * cols * R);
+            }
+            int rc = buf_scatter(e->a, BUF_ACT, k * bank + base + q0 * cols * R, e->stage,
+                                 blk * rg->n_cb, (uint32_t)blk, pitch, e->err, e->len);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
     for (uint32_t cb = 0; cb < rg->n_cb; cb++) {
         uint32_t nch = rg->nc - cb * R < R ? rg->nc - cb * R : R;
         for (uint32_t k = 0; k < NG; k++) {
@@ -1126,6 +1152,17 @@ static int write_region_rows(struct exec *e, uint32_t b, uint32_t g, uint32_t r,
     if (e->p->depthwise)
         return write_region_rows_dw(e, b, r, base, y0, y1);
     const uint32_t pitch = rows * cols * R, px = (y1 - y0) * cols;
+    /* The rows of every channel block in one scatter write (CHUNK = the rows of one block,
+     * PITCH = the region's block pitch): a few packets instead of one or more per block, so
+     * the link carries fewer headers and acknowledgements. Only when every block is full
+     * (a partial one goes as its own lane scatter) and the rows fit a packet. */
+    if (e->scatter && rg->n_cb > 1 && rg->nc % R == 0 && pitch <= 0xFFFF &&
+        (size_t)px * R <= e->a->max_payload) {
+        for (uint32_t cb = 0; cb < rg->n_cb; cb++)
+            pack_rows(e, b, g, rg, cb, R, R, y0, y1, e->stage + (size_t)cb * px * R);
+        return buf_scatter(e->a, BUF_ACT, base + y0 * cols * R, e->stage,
+                           (size_t)rg->n_cb * px * R, px * R, pitch, e->err, e->len);
+    }
     for (uint32_t cb = 0; cb < rg->n_cb; cb++) {
         uint32_t nch = rg->nc - cb * R < R ? rg->nc - cb * R : R;
         uint32_t off = base + cb * pitch + y0 * cols * R;
@@ -1142,6 +1179,28 @@ static int write_region_rows(struct exec *e, uint32_t b, uint32_t g, uint32_t r,
             return rc;
     }
     return 0;
+}
+
+/*
+ * The parameters of n channels (32 bytes each) to offset off. The core reads words 0..2
+ * (bias, M0, shift) always, words 3..4 (the negative pair) only for a leaky activation and
+ * words 5..7 never (registers.md), so with scatter writes only the words it reads cross
+ * the link: 12 or 20 bytes a channel instead of 32.
+ */
+static int write_params(struct exec *e, uint32_t off, const uint8_t *src, uint32_t n)
+{
+    const uint32_t used = e->l->desc.act == CBR_ACT_LEAKY ? 20 : 12;
+    if (!e->scatter)
+        return buf_write(e->a, BUF_PARAM, off, src, (size_t)n * PARAM_BYTES, e->err, e->len);
+    uint8_t *packed = malloc((size_t)n * used + 1);
+    if (!packed)
+        return cbr_errf(e->err, e->len, CBR_ENOMEM, "out of memory for the parameters");
+    for (uint32_t i = 0; i < n; i++)
+        memcpy(packed + (size_t)i * used, src + (size_t)i * PARAM_BYTES, used);
+    int rc = buf_scatter(e->a, BUF_PARAM, off, packed, (size_t)n * used, used, PARAM_BYTES,
+                         e->err, e->len);
+    free(packed);
+    return rc;
 }
 
 /* Rows of its region a run reads (region-relative end), and weight-set blocks it needs. */
@@ -1221,7 +1280,9 @@ static int load_step(struct exec *e, struct step *s, const struct prot *pr, uint
     if (budget && want > hit->progress) {
         uint64_t room = (*budget - (*budget < pob ? *budget : pob)) & ~(uint64_t)63;
         if (hit->progress + room < want) {
-            upto = hit->progress + (uint32_t)room;
+            /* a piece of the block now, but not a sliver: every packet costs a header and
+             * an acknowledgement */
+            upto = hit->progress + (room >= 4096 ? (uint32_t)room : 0u);
             *blocked = true;
         }
         *budget -= upto - hit->progress;
@@ -1244,17 +1305,17 @@ static int load_step(struct exec *e, struct step *s, const struct prot *pr, uint
     }
     s->par_base = hit->base;
     if (obs_w > hit->progress) {
-        if ((rc = buf_write(e->a, BUF_PARAM, hit->base + hit->progress * pob,
-                            e->bl->param[wi] + (size_t)hit->progress * pob,
-                            (size_t)(obs_w - hit->progress) * pob, e->err, e->len)) < 0)
+        if ((rc = write_params(e, hit->base + hit->progress * pob,
+                               e->bl->param[wi] + (size_t)hit->progress * pob,
+                               (obs_w - hit->progress) * e->C)) < 0)
             return rc;
         hit->progress = obs_w;
     }
     return 0;
 }
 
-/* Registers of one tile: REG_IN_H .. REG_OUT_C, then ACT_CB_PITCH. */
-#define N_TILE_REGS ((REG_OUT_C - REG_IN_H) / 4 + 1)
+/* Registers of one tile: REG_IN_H .. ACT_CB_PITCH, in one write (RUNS between them). */
+#define N_TILE_REGS ((REG_ACT_CB_PITCH - REG_IN_H) / 4 + 1)
 
 static int write_regs(struct exec *e, const struct step *s)
 {
@@ -1273,7 +1334,9 @@ static int write_regs(struct exec *e, const struct step *s)
     uint32_t row = a < 0 ? 0 : (uint32_t)(a < rg->iy1 ? a : rg->iy1);
     if (row < rg->iy0)
         row = rg->iy0;
-    uint32_t act_base = s->act_base + (row - rg->iy0) * cols * R;
+    /* Depthwise: region rows are spread over NG banks, so a tile starts at bank row
+     * (row - iy0) / NG of the region (the planner aligns it: a multiple of NG). */
+    uint32_t act_base = s->act_base + (row - rg->iy0) / (p->depthwise ? p->ng : 1) * cols * R;
 
     uint32_t mode = (d->act == CBR_ACT_LEAKY ? 1u : 0u) | run->acc_mode | p->pool_kind << 4 |
                     (p->depthwise ? 2u : 0u);
@@ -1301,15 +1364,12 @@ static int write_regs(struct exec *e, const struct step *s)
         ph | pw << 16, act_base,
         s->wgt_base + (run->ob0 - ws->ob0) * wob, s->out_base,
         s->par_base + (run->ob0 - ws->ob0) * C * PARAM_BYTES, p->depthwise ? oc : rg->nc, oc,
+        0, /* RUNS: read-only, the write is ignored; it lets one packet carry the pitch too */
+        p->depthwise ? (rg->iy1 - rg->iy0 + p->ng - 1) / p->ng * cols * R
+        : rg->n_cb > 1 ? (rg->iy1 - rg->iy0) * cols * R : 0,
     };
     _Static_assert(sizeof regs == N_TILE_REGS * sizeof(uint32_t), "one value per register");
-    int rc = reg_write(e->a, REG_IN_H, regs, N_TILE_REGS, e->err, e->len);
-    if (rc == 0) {
-        uint32_t pitch = p->depthwise ? (rg->iy1 - rg->iy0 + p->ng - 1) / p->ng * cols * R
-                         : rg->n_cb > 1 ? (rg->iy1 - rg->iy0) * cols * R : 0;
-        rc = reg_write(e->a, REG_ACT_CB_PITCH, &pitch, 1, e->err, e->len);
-    }
-    return rc;
+    return reg_write(e->a, REG_IN_H, regs, N_TILE_REGS, e->err, e->len);
 }
 
 /* Bytes of a step's output tile in the output buffer. */
@@ -1442,8 +1502,9 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
             e->a->tr->ops->idle(e->a->tr, backoff);
             backoff = backoff < 4096 ? backoff * 2 : backoff;
         }
-        uint32_t v[2];
-        int rc = reg_read(e->a, REG_CTRL, &v[0], 1, e->err, e->len);
+        /* CTRL only when waiting for the end (RUNS alone says a tile was taken) */
+        uint32_t v[2] = {0, 0};
+        int rc = all ? reg_read(e->a, REG_CTRL, &v[0], 1, e->err, e->len) : 0;
         if (rc == 0)
             rc = reg_read(e->a, REG_RUNS, &v[1], 1, e->err, e->len);
         if (rc < 0)

@@ -284,6 +284,32 @@ static uint32_t group_rows(const struct ctx *c, uint32_t pth, uint32_t px0, uint
     return n;
 }
 
+/* Weight bytes sent when all of them (w_all, in sets of k_w blocks) pass once per region,
+ * n_reg regions in snake order: after the first pass, each pass finds the two sets the
+ * one before ended with still in the weight buffer's halves. */
+static uint64_t w_sent(const struct ctx *c, uint64_t w_all, uint32_t k_w, uint32_t n_reg)
+{
+    uint32_t n_ob = c->p->n_ob, n_ws = div_up(n_ob, k_w);
+    if (n_ws <= 1 || n_reg <= 1)
+        return n_ws <= 1 ? w_all : w_all * n_reg;
+    uint64_t kept = w_all * (n_ws == 2 ? n_ob : 2 * k_w) / n_ob;
+    return w_all + (uint64_t)(n_reg - 1) * (w_all - kept);
+}
+
+/* Input bytes sent when every region passes once per weight set, in snake order: each
+ * pass after the first starts with the two regions the one before ended with. */
+static uint64_t reg_sent(const struct ctx *c, uint64_t in_all, uint32_t n_ws)
+{
+    const struct cbr_plan *p = c->p;
+    if (n_ws <= 1 || p->n_regions <= 1)
+        return p->n_regions <= 1 ? in_all : in_all * n_ws;
+    uint64_t kept = 0;
+    for (uint32_t r = p->n_regions - 2; r < p->n_regions; r++)
+        if (p->regions[r].bytes <= c->caps->act_bytes / 2 || r + 1 == p->n_regions)
+            kept += p->regions[r].bytes; /* a region larger than half has the buffer alone */
+    return in_all + (uint64_t)(n_ws - 1) * (in_all - kept);
+}
+
 static int plan_dense(struct ctx *c)
 {
     struct cbr_plan *p = c->p;
@@ -347,12 +373,19 @@ static int plan_dense(struct ctx *c)
     uint32_t *reg_col = calloc((size_t)ny * nx + 1, sizeof *reg_col);
     if (!reg_first || !reg_last || !reg_col)
         goto nomem;
-    if (!whole && !p->weights_resident && nx == 1) {
+    if (!whole && nx == 1) {
         uint64_t in_half = 0, in_whole = 0;
         uint32_t n_half = group_rows(c, pth, 0, ptw, act_cap, ny, &in_half);
         uint32_t n_whole = group_rows(c, pth, 0, ptw, k->act_bytes, ny, &in_whole);
         uint64_t w_all = (uint64_t)p->n_ob * (wob + pob);
-        if (n_whole < n_half && in_whole + w_all * n_whole < in_half + w_all * n_half)
+        uint64_t half = in_half + w_sent(c, w_all, k_w, n_half);
+        uint64_t full = in_whole + w_sent(c, w_all, k_w, n_whole);
+        /* With resident weights only the halos differ: worth the waits when they are more
+         * than a twentieth of the layer's bytes (tall tiles of many channels: VGG-16
+         * conv2_2 stores 2 halo rows per 17-row region in halves). */
+        uint64_t out = (uint64_t)c->y.pooled * c->x.pooled * p->n_ob * C;
+        bool worth = !p->weights_resident || (half - full) * 20 > in_whole + w_all + out;
+        if (n_whole < n_half && full < half && worth)
             act_cap = k->act_bytes;
     }
     for (uint32_t tx = 0; tx < nx; tx++) {
@@ -370,12 +403,15 @@ static int plan_dense(struct ctx *c)
         }
     }
 
-    /* Weight sets. */
+    /* Weight sets: full ones of k_w blocks and the short one first, so that the pass that
+     * follows (snake order, below) starts with two full sets still in the buffer. */
     uint32_t n_ws = p->weights_resident ? 1 : div_up(p->n_ob, k_w);
-    for (uint32_t w = 0; w < n_ws; w++) {
-        uint32_t ob0 = w * k_w, n = p->n_ob - ob0 < k_w ? p->n_ob - ob0 : k_w;
+    uint32_t short_n = p->n_ob - (n_ws - 1) * k_w;
+    for (uint32_t w = 0, ob0 = 0; w < n_ws; w++) {
+        uint32_t n = w == 0 ? short_n : k_w;
         if (add_wset(c, ob0, n, 0, p->cin))
             goto nomem;
+        ob0 += n;
     }
 
     /* Loop order: the fewest bytes. Regions outer sends every wset once per region (once in
@@ -385,13 +421,16 @@ static int plan_dense(struct ctx *c)
         in_bytes += p->regions[r].bytes;
     for (uint32_t w = 0; w < n_ws; w++)
         w_bytes += p->wsets[w].bytes + p->wsets[w].param_bytes;
-    uint64_t regions_outer = in_bytes + (n_ws == 1 ? w_bytes : w_bytes * p->n_regions);
-    uint64_t wsets_outer = w_bytes + (p->n_regions == 1 ? in_bytes : in_bytes * n_ws);
+    uint64_t regions_outer = in_bytes + w_sent(c, w_bytes, k_w, p->n_regions);
+    uint64_t wsets_outer = w_bytes + reg_sent(c, in_bytes, n_ws);
     bool wo = n_ws > 1 && p->n_regions > 1 && wsets_outer < regions_outer;
 
     uint32_t n_outer = wo ? n_ws : p->n_regions, n_inner = wo ? p->n_regions : n_ws;
     for (uint32_t o = 0; o < n_outer; o++) {
-        for (uint32_t i = 0; i < n_inner; i++) {
+        for (uint32_t i0 = 0; i0 < n_inner; i0++) {
+            /* Snake order: every other pass walks the inner pieces backwards, so it starts
+             * with the two that the pass before left in the buffer's halves. */
+            uint32_t i = o % 2 ? n_inner - 1 - i0 : i0;
             uint32_t reg = wo ? i : o, ws = wo ? o : i;
             const struct plan_wset *w = &p->wsets[ws];
             uint32_t tx = reg_col[reg];
@@ -489,6 +528,88 @@ static int plan_chain(struct ctx *c, char *err, size_t len)
     return 0;
 }
 
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+    while (b) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* First stored input row of the conv rows from cy0 (clipped at the top edge). */
+static uint32_t first_in_row(const struct axis *a, uint32_t cy0)
+{
+    int64_t r = (int64_t)cy0 * a->s - a->pad;
+    return r < 0 ? 0 : (uint32_t)(r < a->in ? r : a->in);
+}
+
+/*
+ * Depthwise runs that share their input: full-width row tiles of one channel group read
+ * one region (rows of all of them, stored once), instead of each tile storing its own rows
+ * and halo. A tile can start inside a region only at a region row that is a multiple of NG
+ * (its rows must fall in the same banks as the region's), so tile heights are multiples of
+ * NG / gcd(stride, NG), and the first tile's height is chosen so that the second starts on
+ * such a row. A region grows while it fits cap bytes per bank (half a bank: the next region
+ * is written while this one is read).
+ */
+static int dw_shared(struct ctx *c, uint32_t n_ws, uint32_t k_run, uint32_t pth, uint64_t cap)
+{
+    struct cbr_plan *p = c->p;
+    const uint32_t R = c->caps->rows, C = c->caps->cols, NG = p->ng;
+    const uint32_t oh = c->y.pooled, ow = c->x.pooled;
+    const uint32_t cols = c->x.in ? tile_in(&c->x, 0, ow) : 0;
+    uint32_t step = NG / gcd(c->y.s % NG ? c->y.s % NG : NG, NG);
+    uint32_t h = pth >= oh ? oh : pth / step * step;
+    if (!h)
+        h = pth; /* taller than a tile may be: every tile gets its own region */
+    /* The first tile: the tallest h0 <= pth after which the next tile starts on an aligned
+     * row of a region that begins at the top (row 0). */
+    uint32_t h0 = h < oh ? h : oh;
+    for (uint32_t t = pth < oh ? pth : oh; t >= 1 && h0 < oh; t--)
+        if ((first_in_row(&c->y, t) - first_in_row(&c->y, 0)) % NG == 0) {
+            h0 = t;
+            break;
+        }
+    for (uint32_t w = 0; w < n_ws; w++) {
+        const struct plan_wset ws = p->wsets[w];
+        for (uint32_t ob = 0; ob < ws.n_ob; ob += k_run) {
+            uint32_t n = ws.n_ob - ob < k_run ? ws.n_ob - ob : k_run;
+            uint32_t c0 = (ws.ob0 + ob) * C, nc = p->cin - c0 < n * C ? p->cin - c0 : n * C;
+            uint32_t n_cb = div_up(nc, R);
+            uint32_t cy = 0;
+            while (cy < oh) {
+                /* a region: tiles from cy while aligned and within cap */
+                uint32_t iy0 = first_in_row(&c->y, cy), ry1 = iy0, first_run = p->n_runs;
+                uint32_t t0 = cy;
+                while (cy < oh) {
+                    uint32_t th = cy == 0 ? h0 : h;
+                    uint32_t cy1 = cy + th < oh ? cy + th : oh;
+                    uint32_t i0, i1;
+                    in_range(&c->y, cy, cy1, &i0, &i1);
+                    uint64_t bytes = (uint64_t)n_cb * div_up((i1 > ry1 ? i1 : ry1) - iy0, NG) *
+                                     cols * R;
+                    bool aligned = (first_in_row(&c->y, cy) - iy0) % NG == 0;
+                    if (cy > t0 && (!aligned || bytes > cap))
+                        break;
+                    if (add_run(c, 0, w, ws.ob0 + ob, n, cy, cy1, 0, ow, 0))
+                        return -1;
+                    ry1 = i1 > ry1 ? i1 : ry1;
+                    cy = cy1;
+                }
+                if (add_region(c, t0, cy, 0, ow, c0, nc))
+                    return -1;
+                struct plan_region *rg = &p->regions[p->n_regions - 1];
+                rg->bytes = rg->n_cb * div_up(rg->iy1 - rg->iy0, NG) * (rg->ix1 - rg->ix0) * R;
+                for (uint32_t k = first_run; k < p->n_runs; k++)
+                    p->runs[k].region = p->n_regions - 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /*
  * Depthwise mode: one job of all channels; a tile's output blocks read the same channel
  * blocks of the input, so each run has its own region (its rows, columns and channels),
@@ -554,6 +675,10 @@ static int plan_depthwise(struct ctx *c)
         p->wsets[w].bytes = (uint32_t)(n * wob);
     }
     uint32_t ny = div_up(c->y.pooled, pth), nx = div_up(c->x.pooled, ptw);
+    if (nx == 1 && c->y.pk == 1 && c->y.ps == 1) {
+        p->depthwise = true;
+        return dw_shared(c, n_ws, (uint32_t)k_run, pth, k->act_bytes / NG / 2);
+    }
     for (uint32_t w = 0; w < n_ws; w++) {
         const struct plan_wset ws = p->wsets[w];
         for (uint32_t ob = 0; ob < ws.n_ob; ob += (uint32_t)k_run) {

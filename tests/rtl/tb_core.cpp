@@ -59,7 +59,7 @@ extern "C" {
 #define ACT_BYTES 524288
 #endif
 #ifndef WGT_BYTES
-#define WGT_BYTES 262144
+#define WGT_BYTES 524288
 #endif
 #ifndef PARAM_ENTRIES
 #define PARAM_ENTRIES 2048

@@ -38,7 +38,7 @@ struct board_cfg {
     uint32_t acc_pixels;
 };
 /* As the RTL's default build. */
-static const struct board_cfg big = {{524288, 262144, 65536, 131072}, 1024};
+static const struct board_cfg big = {{524288, 524288, 65536, 131072}, 1024};
 /* Tiny: most layers need many tiles along every dimension, and input-channel chains. */
 static const struct board_cfg tiny = {{2048, 2048, 512, 1024}, 16};
 

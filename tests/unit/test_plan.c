@@ -1,0 +1,221 @@
+/*
+ * test_plan.c - the tile planner's invariants (host/lib/plan.c, docs/tiling.md), on the plan
+ * alone: every output is produced once, depthwise tiles start on a row of their region's
+ * banks, regions are shared so halos are stored once, and weight sets are reused across
+ * regions in snake order. Bit-exactness of the plans on the device is tested by test_accel
+ * (software board) and test_sim (the RTL); the bytes they move are measured by `cbr bench`.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "device.h"
+#include "plan.h"
+#include "testrng.h"
+
+/* The default 16x16 build (rtl/cbr_top.v) and a small one. */
+static const struct cbr_caps caps16 = {16, 16, 524288, 524288, 131072, 2048, 1024, true};
+static const struct cbr_caps caps4 = {4, 4, 4096, 4096, 2048, 64, 64, true};
+
+static uint64_t seed;
+
+static uint32_t conv_out(uint32_t in, uint32_t pad0, uint32_t pad1, uint32_t k, uint32_t s)
+{
+    return (in + pad0 + pad1 - k) / s + 1;
+}
+
+/* A layer as cbr_layer_create leaves it (the planner reads the geometry only). */
+static cbr_layer make_layer(uint32_t c, uint32_t h, uint32_t w, uint32_t o, uint32_t k,
+                            uint32_t s, uint32_t pad, uint32_t groups)
+{
+    cbr_layer l;
+    memset(&l, 0, sizeof l);
+    l.desc = (cbr_layer_desc){.in_c = c, .in_h = h, .in_w = w, .out_c = o, .kh = k, .kw = k,
+                              .stride_h = s, .stride_w = s, .dilation_h = 1,
+                              .dilation_w = 1, .pad_top = pad, .pad_left = pad,
+                              .pad_bottom = pad, .pad_right = pad, .groups = groups,
+                              .act = CBR_ACT_RELU};
+    l.act_min = 0;
+    l.act_max = 127;
+    l.conv_oh = l.out_h = conv_out(h, pad, pad, k, s);
+    l.conv_ow = l.out_w = conv_out(w, pad, pad, k, s);
+    return l;
+}
+
+static struct cbr_plan *plan(const cbr_layer *l, const struct cbr_caps *k)
+{
+    struct cbr_plan *p = NULL;
+    char err[256] = "";
+    int rc = cbr_plan_make(l, k, &p, err, sizeof err);
+    if (rc != 0)
+        print_error("plan failed: %s\n", err);
+    assert_int_equal(rc, 0);
+    return p;
+}
+
+/* Every (output block, pooled pixel) is written by exactly one run that requantizes. */
+static void check_coverage(const struct cbr_plan *p)
+{
+    size_t n = (size_t)p->n_ob * p->ph * p->pw;
+    unsigned char *seen = calloc(n, 1);
+    assert_non_null(seen);
+    for (uint32_t i = 0; i < p->n_runs; i++) {
+        const struct plan_run *r = &p->runs[i];
+        if (r->acc_mode & PLAN_ACC_KEEP)
+            continue;
+        for (uint32_t ob = r->ob0; ob < r->ob0 + r->n_ob; ob++)
+            for (uint32_t y = r->py0; y < r->py1; y++)
+                for (uint32_t x = r->px0; x < r->px1; x++)
+                    seen[((size_t)ob * p->ph + y) * p->pw + x]++;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (seen[i] != 1)
+            fail_msg("output %zu written %u times", i, seen[i]);
+    free(seen);
+}
+
+/* Depthwise: a run's first stored input row is a multiple of NG rows into its region, and
+ * the region holds every row the run reads. */
+static void check_dw_alignment(const cbr_layer *l, const struct cbr_plan *p)
+{
+    const cbr_layer_desc *d = &l->desc;
+    for (uint32_t i = 0; i < p->n_runs; i++) {
+        const struct plan_run *r = &p->runs[i];
+        const struct plan_region *rg = &p->regions[r->region];
+        int64_t a = (int64_t)r->cy0 * d->stride_h - d->pad_top;
+        int64_t end = (int64_t)(r->cy1 - 1) * d->stride_h - d->pad_top + d->kh;
+        uint32_t row = a < 0 ? 0 : (uint32_t)a;
+        if (row < rg->iy0 || (row - rg->iy0) % p->ng != 0)
+            fail_msg("run %u starts at row %u, region %u from row %u (NG %u)", i, row,
+                     r->region, rg->iy0, p->ng);
+        if (end > (int64_t)d->in_h)
+            end = d->in_h;
+        assert_true(end <= (int64_t)rg->iy1);
+        assert_true(r->ob0 * 16 >= rg->c0 || p->ng == 1);
+    }
+}
+
+static void test_depthwise_tiles_share_their_regions(void **state)
+{
+    (void)state;
+    /* MobileNetV1's stride-1 depthwise shapes on the 16x16 build */
+    static const uint32_t shapes[][2] = {{32, 112}, {128, 56}, {256, 28}, {512, 14}, {1024, 7}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        uint32_t c = shapes[i][0], hw = shapes[i][1];
+        cbr_layer l = make_layer(c, hw, hw, c, 3, 1, 1, c);
+        struct cbr_plan *p = plan(&l, &caps16);
+        assert_true(p->depthwise);
+        check_coverage(p);
+        check_dw_alignment(&l, p);
+        /* stored rows: the input once, plus at most a halo of 2 rows and the rounding up
+         * to NG rows per region */
+        uint64_t stored = 0, input = (uint64_t)(c / 16) * hw * hw * 16;
+        for (uint32_t r = 0; r < p->n_regions; r++)
+            stored += (uint64_t)p->regions[r].bytes * p->ng;
+        uint64_t slack = (uint64_t)p->n_regions * (2 + p->ng) * hw * 16 * (c / 16);
+        if (stored > input + slack)
+            fail_msg("%ux%ux%u: %llu bytes stored for %llu of input over %u regions", c, hw,
+                     hw, (unsigned long long)stored, (unsigned long long)input,
+                     p->n_regions);
+        assert_true(p->n_regions < p->n_runs || p->n_runs == 1);
+        cbr_plan_free(p);
+    }
+}
+
+static void test_random_depthwise_plans_cover_and_align(void **state)
+{
+    (void)state;
+    rng = seed;
+    for (int t = 0; t < 300; t++) {
+        const struct cbr_caps *k = t % 2 ? &caps4 : &caps16;
+        uint32_t c = k->cols * (1 + rnd(6)) - rnd(2);
+        uint32_t kk = 1 + 2 * rnd(3), s = 1 + rnd(2);
+        uint32_t h = kk + rnd(40), w = kk + rnd(30);
+        uint32_t pad = rnd(kk / 2 + 1);
+        cbr_layer l = make_layer(c, h, w, c, kk, s, pad, c);
+        struct cbr_plan *p = NULL;
+        char err[256];
+        if (cbr_plan_make(&l, k, &p, err, sizeof err) != 0)
+            continue; /* refused with a message: tested elsewhere */
+        check_coverage(p);
+        if (p->depthwise)
+            check_dw_alignment(&l, p);
+        cbr_plan_free(p);
+    }
+}
+
+/* Weight-set loads when the driver keeps two sets (the weight buffer's halves) and a new
+ * one replaces the set the run before did not use. */
+static uint32_t wset_loads(const struct cbr_plan *p)
+{
+    int64_t slot[2] = {-1, -1};
+    uint32_t loads = 0, last = UINT32_MAX;
+    for (uint32_t i = 0; i < p->n_runs; i++) {
+        uint32_t w = p->runs[i].wset;
+        if (slot[0] != w && slot[1] != w) {
+            int victim = slot[0] == (int64_t)last ? 1 : 0;
+            slot[victim] = w;
+            loads++;
+        }
+        last = w;
+    }
+    return loads;
+}
+
+static void test_weight_sets_are_reused_in_snake_order(void **state)
+{
+    (void)state;
+    /* VGG-16 conv3_2: 590 KB of weights, 802 KB of input: neither fits; the input goes in
+     * two regions and the weights pass once per region */
+    cbr_layer l = make_layer(256, 56, 56, 256, 3, 1, 1, 1);
+    struct cbr_plan *p = plan(&l, &caps16);
+    check_coverage(p);
+    assert_false(p->weights_resident);
+    assert_true(p->n_wsets >= 3);
+    assert_true(p->n_regions >= 2);
+    /* the short set first, so that the two sets a pass ends with are full */
+    for (uint32_t w = 1; w < p->n_wsets; w++)
+        assert_true(p->wsets[0].n_ob <= p->wsets[w].n_ob);
+    uint32_t loads = wset_loads(p);
+    assert_int_equal(loads, p->n_wsets + (p->n_regions - 1) * (p->n_wsets - 2));
+    cbr_plan_free(p);
+}
+
+static void test_random_dense_plans_cover_every_output_once(void **state)
+{
+    (void)state;
+    rng = seed ^ 0x5A5A;
+    for (int t = 0; t < 300; t++) {
+        const struct cbr_caps *k = t % 2 ? &caps4 : &caps16;
+        uint32_t kk = 1 + 2 * rnd(3), s = 1 + rnd(2);
+        uint32_t c = 1 + rnd(t % 2 ? 40 : 300), o = 1 + rnd(300);
+        uint32_t h = kk + rnd(60), w = kk + rnd(60);
+        cbr_layer l = make_layer(c, h, w, o, kk, s, rnd(kk / 2 + 1), 1);
+        struct cbr_plan *p = NULL;
+        char err[256];
+        if (cbr_plan_make(&l, k, &p, err, sizeof err) != 0)
+            continue;
+        check_coverage(p);
+        cbr_plan_free(p);
+    }
+}
+
+int main(void)
+{
+    seed = test_seed();
+    printf("test_plan: seed %llu (replay with CBR_SEED=%llu)\n", (unsigned long long)seed,
+           (unsigned long long)seed);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_depthwise_tiles_share_their_regions),
+        cmocka_unit_test(test_random_depthwise_plans_cover_and_align),
+        cmocka_unit_test(test_weight_sets_are_reused_in_snake_order),
+        cmocka_unit_test(test_random_dense_plans_cover_every_output_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
