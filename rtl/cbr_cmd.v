@@ -14,7 +14,15 @@
 // MAX_PAYLOAD bytes: the next request streams in while the previous one is committed and
 // answered. A request is executed only after its last word passed every check, so a bad
 // packet changes nothing; nothing is written outside REG_BYTES or a buffer.
+//
+// COMPACT = 1 selects the area-optimised variant for slow links (a UART delivers a word
+// every ~160 clocks): the same packets, checks, responses and writes, but several cycles a
+// word. One packet at a time (receive, then execute and answer) in one staging bank, which
+// also holds the header window; one CRC step, a byte a cycle, in cbr_cmd_rx, which also
+// takes cbr_cmd_tx's words while a job is out; bit-serial range checks; a byte-serial commit;
+// one response word in flight. docs/cmd.md has its cycles per word and its size.
 module cbr_cmd #(
+    parameter COMPACT     = 0,          // 1: area-optimised, several cycles a word (above)
     parameter MAX_PAYLOAD = 1024,       // bytes; a multiple of 4, >= 64; staging buffer size
     parameter REG_BYTES   = 256,        // register space: byte addresses 0..REG_BYTES-1 (<= 4096)
     parameter BUF0_BYTES  = 65536,      // buffer 0 (activations) size in bytes
@@ -66,9 +74,11 @@ module cbr_cmd #(
 
     // Staging word-index bits per bank.
     localparam IW = (MAX_PAYLOAD / 4 > 1) ? $clog2(MAX_PAYLOAD / 4) : 1;
+    // staging RAM address bits: two banks, or (COMPACT) one
+    localparam SW = (COMPACT != 0) ? IW : IW + 1;
 
-    wire        stg_we, stg_re;
-    wire [IW:0] stg_waddr, stg_raddr;
+    wire        stg_we, stg_re, rx_stg_re, ex_stg_re;
+    wire [IW:0] stg_waddr, stg_raddr, rx_stg_raddr, ex_stg_raddr;
     wire [31:0] stg_wdata, stg_rdata;
 
     wire        job_valid, job_ready, job_bank;
@@ -78,13 +88,17 @@ module cbr_cmd #(
     wire [IW+17:0] job_span;
 
     wire        out_valid, out_first, out_crc;
+    wire        tx_crc_go, tx_crc_first;     // COMPACT: cbr_cmd_tx's CRC runs in cbr_cmd_rx
+    wire [7:0]  tx_crc_byte;
+    wire [31:0] tx_crc;
     wire [31:0] out_data;
     wire [2:0]  out_level;
 
     cbr_cmd_rx #(
         .MAX_PAYLOAD(MAX_PAYLOAD),
         .RX_TIMEOUT(RX_TIMEOUT),
-        .IW(IW)
+        .IW(IW),
+        .COMPACT(COMPACT)
     ) u_rx (
         .clk(clk),
         .rst(rst),
@@ -94,6 +108,9 @@ module cbr_cmd #(
         .stg_we(stg_we),
         .stg_waddr(stg_waddr),
         .stg_wdata(stg_wdata),
+        .stg_re(rx_stg_re),
+        .stg_raddr(rx_stg_raddr),
+        .stg_rdata(stg_rdata),
         .job_valid(job_valid),
         .job_ready(job_ready),
         .job_status(job_status),
@@ -104,20 +121,31 @@ module cbr_cmd #(
         .job_arg2(job_arg2),
         .job_len(job_len),
         .job_bank(job_bank),
-        .job_span(job_span)
+        .job_span(job_span),
+        .tx_crc_go(tx_crc_go),
+        .tx_crc_first(tx_crc_first),
+        .tx_crc_byte(tx_crc_byte),
+        .tx_crc(tx_crc)
     );
 
+    // The read port: cbr_cmd_exec's; COMPACT: also cbr_cmd_rx's, which reads only while
+    // cbr_cmd_exec has no job (they never read in the same cycle).
+    assign stg_re = rx_stg_re || ex_stg_re;
+    assign stg_raddr = rx_stg_re ? rx_stg_raddr : ex_stg_raddr;
+
     cbr_cmd_ram #(
-        .AW(IW + 1)
+        .AW(SW)
     ) u_stage (
         .clk(clk),
         .we(stg_we),
-        .waddr(stg_waddr),
+        .waddr(stg_waddr[SW-1:0]),
         .wdata(stg_wdata),
         .re(stg_re),
-        .raddr(stg_raddr),
+        .raddr(stg_raddr[SW-1:0]),
         .rdata(stg_rdata)
     );
+    // COMPACT: bit IW (the bank) is always 0
+    wire [1:0] unused_bank = {stg_waddr[IW], stg_raddr[IW]};
 
     cbr_cmd_exec #(
         .MAX_PAYLOAD(MAX_PAYLOAD),
@@ -135,7 +163,8 @@ module cbr_cmd #(
         .INFO_MAX_DILATION(INFO_MAX_DILATION),
         .INFO_FEATURES(INFO_FEATURES),
         .INFO_CLOCK_KHZ(INFO_CLOCK_KHZ),
-        .INFO_ACC_PIXELS(INFO_ACC_PIXELS)
+        .INFO_ACC_PIXELS(INFO_ACC_PIXELS),
+        .COMPACT(COMPACT)
     ) u_exec (
         .clk(clk),
         .rst(rst),
@@ -150,8 +179,8 @@ module cbr_cmd #(
         .job_len(job_len),
         .job_bank(job_bank),
         .job_span(job_span),
-        .stg_re(stg_re),
-        .stg_raddr(stg_raddr),
+        .stg_re(ex_stg_re),
+        .stg_raddr(ex_stg_raddr),
         .stg_rdata(stg_rdata),
         .reg_we(reg_we),
         .reg_re(reg_re),
@@ -174,7 +203,9 @@ module cbr_cmd #(
         .out_level(out_level)
     );
 
-    cbr_cmd_tx u_tx (
+    cbr_cmd_tx #(
+        .COMPACT(COMPACT)
+    ) u_tx (
         .clk(clk),
         .rst(rst),
         .in_valid(out_valid),
@@ -184,7 +215,11 @@ module cbr_cmd #(
         .level(out_level),
         .tx_data(tx_data),
         .tx_valid(tx_valid),
-        .tx_ready(tx_ready)
+        .tx_ready(tx_ready),
+        .crc_go(tx_crc_go),
+        .crc_first(tx_crc_first),
+        .crc_byte(tx_crc_byte),
+        .crc_in(tx_crc)
     );
 
 endmodule

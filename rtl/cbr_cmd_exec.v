@@ -24,6 +24,15 @@
 // is one piece per word, one word a cycle; a scatter write whose chunks each lie inside one
 // word, one chunk a cycle. The first staged word is read in CHECK, so nothing is lost to the
 // read latency.
+//
+// COMPACT = 1 (slow links, docs/cmd.md): the job's fields are not copied - cbr_cmd_rx holds
+// them until job_ready, which here is the cycle the last response word goes to cbr_cmd_tx -
+// and one response word is in flight at a time (cbr_cmd_tx then takes several cycles a word).
+// CHECK is bit-serial: one full adder and comparator do the length check, then the end of the
+// access (2 * SW + 1 cycles); for a scatter BUF_WRITE the commit's stepping first walks to
+// the address of its last byte (no division in cbr_cmd_rx). COMMIT moves one byte a cycle: a
+// piece is gathered in the write register's byte lanes and written when it is complete (the
+// same pieces, addresses, data and byte enables as the default variant).
 module cbr_cmd_exec #(
     parameter MAX_PAYLOAD = 1024,    // bytes: the longest payload (INFO word 7)
     parameter REG_BYTES   = 256,     // register space bytes, <= 4096
@@ -40,7 +49,8 @@ module cbr_cmd_exec #(
     parameter INFO_MAX_DILATION  = 8,       // INFO word 10
     parameter INFO_FEATURES      = 0,       // INFO word 11
     parameter INFO_CLOCK_KHZ     = 200000,  // INFO word 12
-    parameter INFO_ACC_PIXELS    = 1024     // INFO word 13
+    parameter INFO_ACC_PIXELS    = 1024,    // INFO word 13
+    parameter COMPACT            = 0        // 1: the area-optimised variant (see above)
 ) (
     input  wire          clk,
     input  wire          rst,
@@ -124,10 +134,12 @@ module cbr_cmd_exec #(
     endgenerate
 
     reg [1:0]    state_q;
-    reg [7:0]    op_q;
-    reg [31:0]   seq_q, arg0_q, arg1_q, arg2_q, len_q;
-    reg [2:0]    pre_q;      // the status cbr_cmd_rx found
-    reg          bank_q;
+    // the job (registered in E_IDLE; COMPACT: cbr_cmd_rx's registers, held until job_ready)
+    wire [7:0]   op_q;
+    wire [31:0]  seq_q, arg0_q, arg1_q, arg2_q, len_q;
+    wire [2:0]   pre_q;      // the status cbr_cmd_rx found
+    wire         bank_q;
+    wire [IW+17:0] span_q;
     reg [2:0]    status_q;
     reg [LW-1:0] rlen_q;     // response payload bytes
     reg [IW:0]   nw_q;       // words to commit (COMMIT) or response payload words (RESP)
@@ -135,24 +147,21 @@ module cbr_cmd_exec #(
     reg [2:0]    hi_q;       // header word index
     reg [IW:0]   k_q;        // payload word index
     reg [31:0]   addr_q;     // register or buffer byte address of word k_q
-    reg [IW+17:0] span_q;
     reg          start_q, reset_q;
     // the commit: addr_q is the destination byte address of the next piece
     reg [15:0]   crem_q;     // bytes left in the current chunk (scatter)
     reg [LW-1:0] brem_q;     // payload bytes left
-    reg [63:0]   sb_q;       // staged bytes not yet written, the next one in [7:0]
-    reg [3:0]    sn_q;       // how many (0..8)
-    reg          rv_q;       // a staging word was read last cycle: it is on stg_rdata
-    // the commit write, one cycle behind the piece
+    // the commit write, one cycle behind the piece (written in the generate blocks below)
     reg          wr_valid_q, wr_buf_q;
-    reg [31:0]   wr_addr_q;
     reg [31:0]   wr_data_q;
     reg [3:0]    wr_strb_q;
     // the issued response word, one cycle behind its issue
-    reg          p_valid_q, p_first_q;
-    reg [2:0]    p_src_q;
-    reg [31:0]   p_const_q;
-    reg [3:0]    p_mask_q;
+    // (COMPACT: only p_valid_q; RESP moves on in that cycle, so the rest is still at hand)
+    reg          p_valid_q;
+    wire         o_first;
+    wire [2:0]   o_src;
+    wire [31:0]  o_const;
+    wire [3:0]   o_mask;
 
     // ---- CHECK: status and response length of the job ----------------------------------
     wire [34:0] a0 = {3'd0, arg0_q};
@@ -176,9 +185,11 @@ module cbr_cmd_exec #(
     wire [15:0] s_pitch = arg2_q[31:16];
     wire        s_geom_bad = (s_chunk == 16'd0) || (s_chunk > s_pitch);
     wire [SW-1:0] s_lim = {{(SW - 35){1'b0}}, buf_lim};
-    wire [SW-1:0] s_a1 = {{(SW - 32){1'b0}}, arg1_q};
-    wire [SW-1:0] s_end = s_a1 + {{(SW - IW - 18){1'b0}}, span_q} + {{(SW - 1){1'b0}}, 1'b1};
-    wire        s_range_bad = (len_q == 32'd0) ? (s_a1 > s_lim) : (s_end > s_lim);
+
+    // The range checks: *_len the response length against MAX_PAYLOAD, the others the end of
+    // the access against the space (g_check_* below).
+    wire gt_rr_len, gt_br_len, gt_rw, gt_rr, gt_bw, gt_bs, gt_br;
+    wire ck_done;    // CHECK's last cycle
 
     reg [2:0]    c_st;
     reg [LW-1:0] c_rlen;
@@ -197,21 +208,21 @@ module cbr_cmd_exec #(
                     if (len_q != 32'd0) c_st = ST_BAD_LENGTH;
                 OP_REG_WRITE:
                     if (len_q == 32'd0 || len_q[1:0] != 2'd0) c_st = ST_BAD_LENGTH;
-                    else if (arg0_q[1:0] != 2'd0 || a0 + ln > REG_LIM) c_st = ST_BAD_ADDRESS;
+                    else if (arg0_q[1:0] != 2'd0 || gt_rw) c_st = ST_BAD_ADDRESS;
                 OP_REG_READ:
-                    if (len_q != 32'd0 || a1x4 > MAXP) c_st = ST_BAD_LENGTH;
-                    else if (arg0_q[1:0] != 2'd0 || a0 + a1x4 > REG_LIM) c_st = ST_BAD_ADDRESS;
+                    if (len_q != 32'd0 || gt_rr_len) c_st = ST_BAD_LENGTH;
+                    else if (arg0_q[1:0] != 2'd0 || gt_rr) c_st = ST_BAD_ADDRESS;
                     else c_rlen = a1x4[LW-1:0];
                 OP_BUF_WRITE:
                     if (!buf_id_ok)
                         c_st = ST_BAD_ADDRESS;
-                    else if (!sc && (arg1_q[1:0] != 2'd0 || a1 + ln > buf_lim))
+                    else if (!sc && (arg1_q[1:0] != 2'd0 || gt_bw))
                         c_st = ST_BAD_ADDRESS;
-                    else if (sc && (s_geom_bad || s_range_bad))
+                    else if (sc && (s_geom_bad || gt_bs))
                         c_st = ST_BAD_ADDRESS;
                 OP_BUF_READ:
-                    if (len_q != 32'd0 || a2 > MAXP) c_st = ST_BAD_LENGTH;
-                    else if (!buf_id_ok || arg1_q[1:0] != 2'd0 || a1 + a2 > buf_lim)
+                    if (len_q != 32'd0 || gt_br_len) c_st = ST_BAD_LENGTH;
+                    else if (!buf_id_ok || arg1_q[1:0] != 2'd0 || gt_br)
                         c_st = ST_BAD_ADDRESS;
                     else c_rlen = arg2_q[LW-1:0];
                 default: c_st = ST_BAD_OPCODE;
@@ -238,32 +249,23 @@ module cbr_cmd_exec #(
     endfunction
 
     // ---- COMMIT: this cycle's piece --------------------------------------------------------
+    // (COMPACT: a "piece" here is one byte of it)
     wire        in_commit = (state_q == E_COMMIT);
-    wire [3:0]  avail = sn_q + (rv_q ? 4'd4 : 4'd0);    // bytes at hand, <= 8
-    // staged bytes in order; rv_q implies sn_q <= 4, so the new word fits
-    wire [63:0] comb = sb_q | (rv_q ? ({32'd0, stg_rdata} << {sn_q[2:0], 3'b000}) : 64'd0);
     wire [1:0]  doff = addr_q[1:0];
-    wire [2:0]  wroom = 3'd4 - {1'b0, doff};             // bytes to the end of the word
-    wire [2:0]  csat = (!sc || crem_q[15:2] != 14'd0) ? 3'd4 : crem_q[2:0];
-    wire [2:0]  bsat = (brem_q[LW-1:2] != {(LW - 2){1'b0}}) ? 3'd4 : brem_q[2:0];
-    wire [2:0]  pl_rc = (wroom < csat) ? wroom : csat;
-    wire [2:0]  pl = (pl_rc < bsat) ? pl_rc : bsat;      // piece bytes, 1..4
-    wire        go = in_commit && ({1'b0, pl} <= avail);
+    wire [2:0]  pl;          // piece bytes, 1..4 (g_commit_*)
+    wire        go;          // the piece moves this cycle
+    wire [31:0] port_addr;   // reg_addr / buf_addr
+    wire        rd_more;     // read the next staged word
     wire        p_last = (brem_q == {{(LW - 3){1'b0}}, pl});
     wire        c_end = sc && (crem_q == {13'd0, pl});  // the piece ends its chunk
-    wire [3:0]  sn_n = go ? avail - {1'b0, pl} : avail;
-    wire        rd_more = in_commit && (k_q != nw_q) && (sn_n <= 4'd4);
-    reg  [3:0]  pmask;
-    always @(*) begin
-        case (pl)
-            3'd1: pmask = 4'b0001;
-            3'd2: pmask = 4'b0011;
-            3'd3: pmask = 4'b0111;
-            default: pmask = 4'b1111;
-        endcase
-    end
     // next destination: past the piece, and over the gap PITCH - CHUNK after a chunk
     wire [16:0] adv = {14'd0, pl} + (c_end ? {1'b0, s_pitch - s_chunk} : 17'd0);
+    // one adder for both moves of addr_q: the commit's, and RESP's next word
+    wire [32:0] addr_sum = {1'b0, addr_q} + ((state_q == E_RESP) ? 33'd4 : {16'd0, adv});
+    wire [31:0] addr_next = addr_sum[31:0];
+    // COMPACT: CHECK first walks a scatter BUF_WRITE's addresses up to its last byte, with
+    // the commit's own stepping (g_check_compact), instead of cbr_cmd_rx dividing
+    wire        walk;
 
     // ---- the INFO block ------------------------------------------------------------------
     reg [31:0] info_word;
@@ -289,10 +291,16 @@ module cbr_cmd_exec #(
 
     // ---- RESP: which word is issued this cycle -------------------------------------------
     wire       in_resp = (state_q == E_RESP);
-    wire       room = ({1'b0, out_level} + {3'd0, p_valid_q}) < 4'd4;
+    // COMPACT: out_level is 0 (idle) or 4 (a word in cbr_cmd_tx)
+    wire       room = (COMPACT != 0) ? (out_level == 3'd0 && !p_valid_q)
+                                     : ({1'b0, out_level} + {3'd0, p_valid_q}) < 4'd4;
     wire       issue = in_resp && room;
     wire       pay = (ph_q == PH_PAY);
     wire       k_last = (k_q == nw_q - 1'b1);
+    // RESP moves to the next word: at the issue, or (COMPACT) a cycle later, with the word
+    wire       resp_step = (COMPACT != 0) ? p_valid_q : issue;
+    wire       i_first = (ph_q == PH_HDR) && (hi_q == 3'd0);
+    wire [3:0] i_mask = (pay && k_last) ? tail_mask(rlen_q[1:0]) : 4'b1111;
 
     reg [2:0]  i_src;
     reg [31:0] i_const;
@@ -323,31 +331,24 @@ module cbr_cmd_exec #(
     always @(posedge clk) begin
         start_q <= 1'b0;
         reset_q <= 1'b0;
-        wr_valid_q <= 1'b0;
         p_valid_q <= issue;
-        if (issue) begin
-            p_src_q <= i_src;
-            p_const_q <= i_const;
-            p_first_q <= (ph_q == PH_HDR) && (hi_q == 3'd0);
-            p_mask_q <= (pay && k_last) ? tail_mask(rlen_q[1:0]) : 4'b1111;
-        end
 
         case (state_q)
             E_IDLE:
                 if (job_valid) begin
                     k_q <= {(IW + 1){1'b0}};  // CHECK reads staged word 0
-                    span_q <= job_span;
-                    op_q <= job_opcode;
-                    seq_q <= job_seq;
-                    arg0_q <= job_arg0;
-                    arg1_q <= job_arg1;
-                    arg2_q <= job_arg2;
-                    len_q <= job_len;
-                    pre_q <= job_status;
-                    bank_q <= job_bank;
                     state_q <= E_CHECK;
+                    if (COMPACT != 0) begin   // the walk starts where the commit will
+                        addr_q <= (op_q == OP_REG_WRITE || op_q == OP_REG_READ) ? arg0_q : arg1_q;
+                        crem_q <= s_chunk;
+                        brem_q <= len_q[LW-1:0];
+                    end
                 end
-            E_CHECK: begin
+            E_CHECK: if (walk) begin
+                addr_q <= addr_next;
+                crem_q <= c_end ? s_chunk : crem_q - {13'd0, pl};
+                brem_q <= brem_q - {{(LW - 3){1'b0}}, pl};
+            end else if (ck_done) begin
                 status_q <= c_st;
                 rlen_q <= c_rlen;
                 ph_q <= PH_HDR;
@@ -356,9 +357,6 @@ module cbr_cmd_exec #(
                 addr_q <= (op_q == OP_REG_WRITE || op_q == OP_REG_READ) ? arg0_q : arg1_q;
                 crem_q <= s_chunk;
                 brem_q <= len_q[LW-1:0];
-                sb_q <= 64'd0;
-                sn_q <= 4'd0;
-                rv_q <= 1'b1;                  // staged word 0, read in this cycle
                 start_q <= (c_st == ST_OK) && (op_q == OP_RUN);
                 reset_q <= (c_st == ST_OK) && (op_q == OP_RESET);
                 if (c_write) begin
@@ -371,18 +369,10 @@ module cbr_cmd_exec #(
                 end
             end
             E_COMMIT: begin
-                rv_q <= rd_more;
                 if (rd_more)
                     k_q <= k_q + 1'b1;
-                sn_q <= sn_n;
-                sb_q <= go ? comb >> {pl, 3'b000} : comb;
                 if (go) begin
-                    wr_valid_q <= 1'b1;
-                    wr_buf_q <= (op_q == OP_BUF_WRITE);
-                    wr_addr_q <= {addr_q[31:2], 2'b00};
-                    wr_data_q <= comb[31:0] << {doff, 3'b000};
-                    wr_strb_q <= pmask << doff;
-                    addr_q <= addr_q + {15'd0, adv};
+                    addr_q <= addr_next;
                     crem_q <= c_end ? s_chunk : crem_q - {13'd0, pl};
                     brem_q <= brem_q - {{(LW - 3){1'b0}}, pl};
                     if (p_last) begin
@@ -393,7 +383,7 @@ module cbr_cmd_exec #(
                 end
             end
             default: // E_RESP
-                if (issue) begin
+                if (resp_step) begin
                     case (ph_q)
                         PH_HDR: begin
                             hi_q <= hi_q + 3'd1;
@@ -402,7 +392,7 @@ module cbr_cmd_exec #(
                         end
                         PH_PAY: begin
                             k_q <= k_q + 1'b1;
-                            addr_q <= addr_q + 32'd4;
+                            addr_q <= addr_next;
                             if (k_last)
                                 ph_q <= PH_CRC;
                         end
@@ -416,12 +406,243 @@ module cbr_cmd_exec #(
             state_q <= E_IDLE;
             start_q <= 1'b0;
             reset_q <= 1'b0;
-            wr_valid_q <= 1'b0;
             p_valid_q <= 1'b0;
         end
     end
 
-    assign job_ready = (state_q == E_IDLE);
+    // ---- the range checks and the commit, per variant ----------------------------------
+    generate
+        if (COMPACT == 0) begin : g_check_full
+            // every sum at once, in CHECK's one cycle
+            wire [SW-1:0] s_a1 = {{(SW - 32){1'b0}}, arg1_q};
+            wire [SW-1:0] s_end = s_a1 + {{(SW - IW - 18){1'b0}}, span_q}
+                                  + {{(SW - 1){1'b0}}, 1'b1};
+            assign gt_rr_len = a1x4 > MAXP;
+            assign gt_br_len = a2 > MAXP;
+            assign gt_rw = a0 + ln > REG_LIM;
+            assign gt_rr = a0 + a1x4 > REG_LIM;
+            assign gt_bw = a1 + ln > buf_lim;
+            assign gt_bs = (len_q == 32'd0) ? (s_a1 > s_lim) : (s_end > s_lim);
+            assign gt_br = a1 + a2 > buf_lim;
+            assign ck_done = 1'b1;
+            assign walk = 1'b0;
+            wire unused_addr_sum = addr_sum[32];
+        end else begin : g_check_compact
+            // x + y + cin > lim, bit-serially (LSB first: a carry and "greater so far", which
+            // each bit where sum and lim differ decides anew), SW cycles a pass: pass 0 the
+            // length (x = 0, lim MAX_PAYLOAD), pass 1 the end of the access. Only the
+            // opcode's own sums matter (c_st above). 2 * SW + 1 cycles in all. Pass 1's x
+            // is addr_q: arg0 or arg1, or for a scatter BUF_WRITE the address of its last
+            // byte, found first by the walk (length - 1 cycles; wrap_q: it passed 2**32).
+            reg          pass_q, done_q;
+            reg  [5:0]   ci_q;       // the bit
+            reg          cy_q, gt_q;
+            reg  [1:0]   a1d_q;      // arg1's bits ci_q - 1 and ci_q - 2: bit ci_q of arg1 * 4
+            reg          gt_len_q, gt_end_q;
+            reg          wrap_q;
+            wire         op_reg = (op_q == OP_REG_WRITE) || (op_q == OP_REG_READ);
+            wire         scw = (op_q == OP_BUF_WRITE) && sc;
+            assign walk = (state_q == E_CHECK) && scw && (pre_q == ST_OK)
+                          && (brem_q != {LW{1'b0}}) && !p_last;
+            wire         lo = !ci_q[5];  // bit ci_q of a 32-bit field: 0 from bit 32 on
+            wire [4:0]   cl = ci_q[4:0];
+            wire [63:0]  limw = {{(64 - SW){1'b0}},
+                                 !pass_q ? {{(SW - 35){1'b0}}, MAXP}
+                                 : op_reg ? {{(SW - 35){1'b0}}, REG_LIM} : s_lim};
+            wire         a1b = lo && arg1_q[cl];
+            wire         xb = pass_q && lo && addr_q[cl];
+            reg          yb;
+            always @(*) begin
+                if (op_q == OP_REG_READ)
+                    yb = a1d_q[1];
+                else if (op_q == OP_BUF_READ)
+                    yb = lo && arg2_q[cl];
+                else if (scw)   // the last byte's address (+1), or arg1 when empty
+                    yb = 1'b0;
+                else
+                    yb = lo && len_q[cl];
+            end
+            wire         sb = xb ^ yb ^ cy_q;
+            wire         gt_n = (sb != limw[ci_q]) ? sb : gt_q;
+            localparam [31:0] CI_LAST_32 = SW - 1;
+            localparam [5:0] CI_LAST = CI_LAST_32[5:0];
+            always @(posedge clk) begin
+                if (walk && addr_sum[32])
+                    wrap_q <= 1'b1;
+                if (state_q != E_CHECK) begin
+                    wrap_q <= 1'b0;
+                    pass_q <= 1'b0;
+                    done_q <= 1'b0;
+                    ci_q <= 6'd0;
+                    cy_q <= 1'b0;
+                    gt_q <= 1'b0;
+                    a1d_q <= 2'b00;
+                end else if (!done_q && !walk) begin
+                    cy_q <= (xb & yb) | (xb & cy_q) | (yb & cy_q);
+                    gt_q <= gt_n;
+                    a1d_q <= {a1d_q[0], a1b};
+                    ci_q <= ci_q + 6'd1;
+                    if (ci_q == CI_LAST) begin
+                        ci_q <= 6'd0;
+                        gt_q <= 1'b0;
+                        a1d_q <= 2'b00;
+                        if (!pass_q) begin
+                            gt_len_q <= gt_n;
+                            pass_q <= 1'b1;
+                            cy_q <= scw && (len_q != 32'd0);
+                        end else begin
+                            gt_end_q <= gt_n;
+                            done_q <= 1'b1;
+                        end
+                    end
+                end
+            end
+            assign gt_rr_len = gt_len_q;
+            assign gt_br_len = gt_len_q;
+            assign gt_rw = gt_end_q;
+            assign gt_rr = gt_end_q;
+            assign gt_bw = gt_end_q;
+            assign gt_bs = gt_end_q || wrap_q;
+            assign gt_br = gt_end_q;
+            assign ck_done = done_q;
+            wire [174:0] unused_sums = {a0, a1, a2, ln, a1x4};
+            wire [IW+17:0] unused_span = span_q;
+        end
+
+        if (COMPACT == 0) begin : g_commit_full
+            reg [31:0]   wr_addr_q;
+            reg [63:0]   sb_q;       // staged bytes not yet written, the next one in [7:0]
+            reg [3:0]    sn_q;       // how many (0..8)
+            reg          rv_q;       // a staging word was read last cycle: it is on stg_rdata
+            wire [3:0]  avail = sn_q + (rv_q ? 4'd4 : 4'd0);    // bytes at hand, <= 8
+            // staged bytes in order; rv_q implies sn_q <= 4, so the new word fits
+            wire [63:0] comb = sb_q | (rv_q ? ({32'd0, stg_rdata} << {sn_q[2:0], 3'b000})
+                                            : 64'd0);
+            wire [2:0]  wroom = 3'd4 - {1'b0, doff};             // bytes to the end of the word
+            wire [2:0]  csat = (!sc || crem_q[15:2] != 14'd0) ? 3'd4 : crem_q[2:0];
+            wire [2:0]  bsat = (brem_q[LW-1:2] != {(LW - 2){1'b0}}) ? 3'd4 : brem_q[2:0];
+            wire [2:0]  pl_rc = (wroom < csat) ? wroom : csat;
+            wire [3:0]  sn_n = go ? avail - {1'b0, pl} : avail;
+            reg  [3:0]  pmask;
+            always @(*) begin
+                case (pl)
+                    3'd1: pmask = 4'b0001;
+                    3'd2: pmask = 4'b0011;
+                    3'd3: pmask = 4'b0111;
+                    default: pmask = 4'b1111;
+                endcase
+            end
+            assign pl = (pl_rc < bsat) ? pl_rc : bsat;
+            assign go = in_commit && ({1'b0, pl} <= avail);
+            assign rd_more = in_commit && (k_q != nw_q) && (sn_n <= 4'd4);
+            assign port_addr = wr_valid_q ? wr_addr_q : addr_q;
+
+            always @(posedge clk) begin
+                wr_valid_q <= 1'b0;
+                if (state_q == E_CHECK) begin
+                    sb_q <= 64'd0;
+                    sn_q <= 4'd0;
+                    rv_q <= 1'b1;                  // staged word 0, read in this cycle
+                end
+                if (in_commit) begin
+                    rv_q <= rd_more;
+                    sn_q <= sn_n;
+                    sb_q <= go ? comb >> {pl, 3'b000} : comb;
+                end
+                if (go) begin
+                    wr_valid_q <= 1'b1;
+                    wr_buf_q <= (op_q == OP_BUF_WRITE);
+                    wr_addr_q <= {addr_q[31:2], 2'b00};
+                    wr_data_q <= comb[31:0] << {doff, 3'b000};
+                    wr_strb_q <= pmask << doff;
+                end
+                if (rst)
+                    wr_valid_q <= 1'b0;
+            end
+        end else begin : g_commit_compact
+            // A byte a cycle from stg_rdata (staged word k_q - 1) into lane doff of wr_data_q.
+            // The byte that ends a piece (word, chunk or payload end) waits a cycle: the piece
+            // is written in that cycle, at addr_q's word, and only then does addr_q move on,
+            // so the write needs no address register of its own.
+            reg [1:0]  bi_q;        // the byte of stg_rdata
+            reg        open_q;      // a piece is being gathered: wr_strb_q has its bytes
+            wire       p_end = (doff == 2'd3) || c_end || p_last;
+            wire       lane = in_commit && !wr_valid_q;
+            assign pl = 3'd1;
+            assign go = in_commit && (wr_valid_q || !p_end);
+            assign rd_more = go && (bi_q == 2'd3) && !p_last;
+            assign port_addr = {addr_q[31:2], 2'b00};
+            always @(posedge clk) begin
+                wr_valid_q <= 1'b0;
+                if (state_q == E_CHECK) begin
+                    bi_q <= 2'd0;
+                    open_q <= 1'b0;
+                end
+                if (go)
+                    bi_q <= bi_q + 2'd1;
+                if (lane) begin
+                    wr_data_q[{doff, 3'b000} +: 8] <= stg_rdata[{bi_q, 3'b000} +: 8];
+                    wr_strb_q <= (open_q ? wr_strb_q : 4'b0000) | (4'b0001 << doff);
+                    open_q <= !p_end;
+                    if (p_end) begin
+                        wr_valid_q <= 1'b1;
+                        wr_buf_q <= (op_q == OP_BUF_WRITE);
+                    end
+                end
+                if (rst)
+                    wr_valid_q <= 1'b0;
+            end
+        end
+    endgenerate
+
+    generate
+        if (COMPACT == 0) begin : g_job_regs
+            reg [7:0]    op_r;
+            reg [31:0]   seq_r, arg0_r, arg1_r, arg2_r, len_r;
+            reg [2:0]    pre_r;
+            reg          bank_r;
+            reg [IW+17:0] span_r;
+            always @(posedge clk)
+                if (state_q == E_IDLE && job_valid) begin
+                    span_r <= job_span;
+                    op_r <= job_opcode;
+                    seq_r <= job_seq;
+                    arg0_r <= job_arg0;
+                    arg1_r <= job_arg1;
+                    arg2_r <= job_arg2;
+                    len_r <= job_len;
+                    pre_r <= job_status;
+                    bank_r <= job_bank;
+                end
+            assign {op_q, seq_q, arg0_q, arg1_q, arg2_q, len_q, pre_q, bank_q, span_q} =
+                {op_r, seq_r, arg0_r, arg1_r, arg2_r, len_r, pre_r, bank_r, span_r};
+            assign job_ready = (state_q == E_IDLE);
+        end else begin : g_job_wires
+            assign {op_q, seq_q, arg0_q, arg1_q, arg2_q, len_q, pre_q, bank_q, span_q} =
+                {job_opcode, job_seq, job_arg0, job_arg1, job_arg2, job_len, job_status,
+                 job_bank, job_span};
+            // the job is done (and cbr_cmd_rx may take the next packet) with its last word
+            assign job_ready = p_valid_q && (ph_q != PH_HDR) && (ph_q != PH_PAY);
+        end
+
+        // the issued word's source, one cycle after the issue
+        if (COMPACT == 0) begin : g_p_regs
+            reg          p_first_q;
+            reg [2:0]    p_src_q;
+            reg [31:0]   p_const_q;
+            reg [3:0]    p_mask_q;
+            always @(posedge clk)
+                if (issue) begin
+                    p_src_q <= i_src;
+                    p_const_q <= i_const;
+                    p_first_q <= i_first;
+                    p_mask_q <= i_mask;
+                end
+            assign {o_first, o_src, o_const, o_mask} = {p_first_q, p_src_q, p_const_q, p_mask_q};
+        end else begin : g_p_wires
+            assign {o_first, o_src, o_const, o_mask} = {i_first, i_src, i_const, i_mask};
+        end
+    endgenerate
 
     // Staging reads: the commit's source, or a NOP's echo.
     assign stg_re = (state_q == E_CHECK) || rd_more || (issue && pay && op_q == OP_NOP);
@@ -429,12 +650,12 @@ module cbr_cmd_exec #(
 
     assign reg_we = wr_valid_q && !wr_buf_q;
     assign reg_re = issue && pay && (op_q == OP_REG_READ);
-    assign reg_addr = wr_valid_q ? wr_addr_q[11:0] : addr_q[11:0];
+    assign reg_addr = port_addr[11:0];
     assign reg_wdata = wr_data_q;
     assign buf_we = wr_valid_q && wr_buf_q;
     assign buf_re = issue && pay && (op_q == OP_BUF_READ);
     assign buf_id = arg0_q[1:0];
-    assign buf_addr = wr_valid_q ? wr_addr_q : addr_q;
+    assign buf_addr = port_addr;
     assign buf_wdata = wr_data_q;
     assign buf_wstrb = wr_strb_q;
     assign core_start = start_q;
@@ -442,18 +663,18 @@ module cbr_cmd_exec #(
 
     reg [31:0] p_word;
     always @(*) begin
-        case (p_src_q)
+        case (o_src)
             SRC_REG: p_word = reg_rdata;
             SRC_BUF: p_word = buf_rdata;
             SRC_STG: p_word = stg_rdata;
-            default: p_word = p_const_q;
+            default: p_word = o_const;
         endcase
     end
     assign out_valid = p_valid_q;
-    assign out_data = p_word & {{8{p_mask_q[3]}}, {8{p_mask_q[2]}}, {8{p_mask_q[1]}},
-                                {8{p_mask_q[0]}}};
-    assign out_first = p_first_q;
-    assign out_crc = (p_src_q == SRC_CRC);
+    assign out_data = p_word & {{8{o_mask[3]}}, {8{o_mask[2]}}, {8{o_mask[1]}},
+                                {8{o_mask[0]}}};
+    assign out_first = o_first;
+    assign out_crc = (o_src == SRC_CRC);
 
 endmodule
 `resetall

@@ -19,6 +19,10 @@ module cbr_cmd_ram #(
     output wire [31:0]   rdata   // holds until the next read
 );
 
+    // no_rw_check: the command block never reads a word in the cycle it writes it (the two
+    // banks, or in COMPACT mode the read-back a cycle later), so yosys need not build the
+    // read-first bypass it otherwise adds around an iCE40 block RAM (73 flip-flops).
+    (* no_rw_check *)
     reg [31:0] mem [0:(1 << AW) - 1];
     reg [31:0] rdata_q;
 

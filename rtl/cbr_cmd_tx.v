@@ -9,7 +9,14 @@
 // only says "a CRC goes here". The 4-word queue absorbs the one-cycle read latency of the
 // ports under tx back-pressure: cbr_cmd_exec issues a word only while level plus the word
 // in flight is below 4, so the queue never overflows and still moves one word per cycle.
-module cbr_cmd_tx (
+//
+// COMPACT = 1 (slow links, docs/cmd.md): one word held, its CRC taken a byte a cycle before
+// it is offered on tx; level is 4 while a word is held, 0 otherwise (cbr_cmd_exec then issues
+// the next word only into an empty cbr_cmd_tx). The CRC register and step are cbr_cmd_rx's,
+// idle while a response is sent: crc_go/crc_first/crc_byte feed them, crc_in is the CRC.
+module cbr_cmd_tx #(
+    parameter COMPACT = 0          // 1: the area-optimised variant (see above)
+) (
     input  wire        clk,
     input  wire        rst,
     input  wire        in_valid,  // a response word this cycle (never when the queue is full)
@@ -19,45 +26,96 @@ module cbr_cmd_tx (
     output wire [2:0]  level,     // words queued, 0..4 (registered)
     output wire [31:0] tx_data,   // device -> host words
     output wire        tx_valid,  // registered
-    input  wire        tx_ready
+    input  wire        tx_ready,
+    // COMPACT: the CRC in cbr_cmd_rx (crc_go: a word from the next cycle on, one byte a cycle
+    // for 4 cycles; crc_first: starting from the preset)
+    output wire        crc_go,
+    output wire        crc_first,
+    output wire [7:0]  crc_byte,
+    input  wire [31:0] crc_in     // raw CRC register of the response so far
 );
 
-    reg [31:0] q0, q1, q2, q3;     // the queue; rd_q selects the oldest
-    reg [1:0]  wr_q, rd_q;
-    reg [2:0]  cnt_q;
-    reg [31:0] crc_q;              // raw CRC register of the response so far
-
-    wire [31:0] crc_base = in_first ? 32'hFFFF_FFFF : crc_q;
+    wire [31:0] crc_base;          // the raw CRC of the response before this word
     wire [31:0] word = in_crc ? ~crc_base : in_data;
-    wire [31:0] crc_next;
-    cbr_crc32_w32 u_crc (.crc_in(crc_base), .data(word), .crc_out(crc_next));
-
     wire pop = tx_valid && tx_ready;
 
-    always @(posedge clk) begin
-        if (in_valid) begin
-            crc_q <= crc_next;
-            case (wr_q)
-                2'd0: q0 <= word;
-                2'd1: q1 <= word;
-                2'd2: q2 <= word;
-                default: q3 <= word;
-            endcase
-            wr_q <= wr_q + 2'd1;
-        end
-        if (pop)
-            rd_q <= rd_q + 2'd1;
-        cnt_q <= cnt_q + {2'd0, in_valid} - {2'd0, pop};
-        if (rst) begin
-            wr_q <= 2'd0;
-            rd_q <= 2'd0;
-            cnt_q <= 3'd0;
-        end
-    end
+    generate
+        if (COMPACT == 0) begin : g_full
+            reg [31:0] q0, q1, q2, q3;     // the queue; rd_q selects the oldest
+            reg [1:0]  wr_q, rd_q;
+            reg [2:0]  cnt_q;
+            reg [31:0] crc_q;              // raw CRC register of the response so far
 
-    assign level = cnt_q;
-    assign tx_valid = (cnt_q != 3'd0);
-    assign tx_data = (rd_q == 2'd0) ? q0 : (rd_q == 2'd1) ? q1 : (rd_q == 2'd2) ? q2 : q3;
+            wire [31:0] crc_next;
+            cbr_crc32_w32 u_crc (.crc_in(crc_base), .data(word), .crc_out(crc_next));
+            assign crc_base = in_first ? 32'hFFFF_FFFF : crc_q;
+            assign crc_go = 1'b0;
+            assign crc_first = 1'b0;
+            assign crc_byte = 8'd0;
+            wire [31:0] unused_crc_in = crc_in;
+
+            always @(posedge clk) begin
+                if (in_valid) begin
+                    crc_q <= crc_next;
+                    case (wr_q)
+                        2'd0: q0 <= word;
+                        2'd1: q1 <= word;
+                        2'd2: q2 <= word;
+                        default: q3 <= word;
+                    endcase
+                    wr_q <= wr_q + 2'd1;
+                end
+                if (pop)
+                    rd_q <= rd_q + 2'd1;
+                cnt_q <= cnt_q + {2'd0, in_valid} - {2'd0, pop};
+                if (rst) begin
+                    wr_q <= 2'd0;
+                    rd_q <= 2'd0;
+                    cnt_q <= 3'd0;
+                end
+            end
+
+            assign level = cnt_q;
+            assign tx_valid = (cnt_q != 3'd0);
+            assign tx_data = (rd_q == 2'd0) ? q0 : (rd_q == 2'd1) ? q1 : (rd_q == 2'd2) ? q2 : q3;
+        end else begin : g_compact
+            reg [31:0] q_q;            // the word
+            reg        held_q;         // q_q holds a word (its CRC may still be running)
+            reg        ready_q;        // ... and its CRC is done: offered on tx
+            reg [1:0]  cb_q;           // the byte of q_q the CRC takes next
+
+            assign crc_base = in_first ? 32'hFFFF_FFFF : crc_in;
+            assign crc_go = in_valid;
+            assign crc_first = in_first;
+            assign crc_byte = q_q[{cb_q, 3'b000} +: 8];
+
+            always @(posedge clk) begin
+                if (held_q && !ready_q) begin
+                    cb_q <= cb_q + 2'd1;
+                    if (cb_q == 2'd3)
+                        ready_q <= 1'b1;
+                end
+                if (pop) begin
+                    held_q <= 1'b0;
+                    ready_q <= 1'b0;
+                end
+                if (in_valid) begin
+                    q_q <= word;
+                    cb_q <= 2'd0;
+                    held_q <= 1'b1;
+                    ready_q <= 1'b0;
+                end
+                if (rst) begin
+                    held_q <= 1'b0;
+                    ready_q <= 1'b0;
+                end
+            end
+
+            assign level = {held_q, 2'b00};
+            assign tx_valid = ready_q;
+            assign tx_data = q_q;
+        end
+    endgenerate
 
 endmodule
 `resetall

@@ -93,22 +93,18 @@ module cbr_uart_bridge #(
 
     // ---- bytes -> words, with the idle realignment ----------------------------------------
     reg [1:0]    a_n;        // bytes of the word so far
-    reg [23:0]   a_lo;
     reg [IW-1:0] a_idle;
     reg          a_v;        // one-cycle: a_word is complete
-    reg [31:0]   a_word;
+    reg [31:0]   a_word;     // bytes shift in from the top; the next byte is >= 40 clocks away
 
     always @(posedge clk) begin
         a_v <= 1'b0;
         if (r_byte_v) begin
             a_idle <= 0;
             a_n <= a_n + 1'b1;
-            if (a_n == 2'd3) begin
+            a_word <= {r_shift, a_word[31:8]};
+            if (a_n == 2'd3)
                 a_v <= 1'b1;
-                a_word <= {r_shift, a_lo};
-            end else begin
-                a_lo <= {r_shift, a_lo[23:8]};
-            end
         end else if (a_n != 0) begin
             if (a_idle == IDLE_CLKS)
                 a_n <= 2'd0;                     // partial word dropped
