@@ -77,6 +77,7 @@ module cbr_icebreaker_top #(
             reg  [31:0] reg_rdata, buf_rdata;
 
             cbr_cmd #(
+                .COMPACT(1),  // the area-optimised command block (docs/cmd.md): the UART is slow
                 .MAX_PAYLOAD(256), .REG_BYTES(256),
                 .BUF0_BYTES(1024), .BUF1_BYTES(1024), .BUF2_BYTES(1024), .BUF3_BYTES(1024),
                 .INFO_ROWS(4), .INFO_COLS(4), .INFO_PARAM_ENTRIES(32),
@@ -92,6 +93,9 @@ module cbr_icebreaker_top #(
                 .core_start(unused_start), .core_reset(unused_reset));
 
             // 4 buffers x 1 KiB in one RAM: word address {buf_id, addr[9:2]}.
+            // no_rw_check: cbr_cmd never reads a word in the cycle it writes it, so yosys
+            // needs no read-first bypass around the block RAM
+            (* no_rw_check *)
             reg  [31:0] bmem [0:1023];
             wire [9:0]  ba = {buf_id, buf_addr[9:2]};
             genvar i;
@@ -104,6 +108,7 @@ module cbr_icebreaker_top #(
                 if (buf_re)
                     buf_rdata <= bmem[ba];
 
+            (* no_rw_check *)
             reg [31:0] rmem [0:63];
             always @(posedge CLK) begin
                 if (reg_we)

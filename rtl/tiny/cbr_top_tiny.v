@@ -34,6 +34,7 @@ module cbr_top_tiny #(
     wire [3:0]  buf_wstrb;
 
     cbr_cmd #(
+        .COMPACT(1),  // area-optimised command block (docs/cmd.md): a UART feeds it
         .MAX_PAYLOAD(MAX_PAYLOAD),
         .BUF0_BYTES(65536),
         .BUF1_BYTES(32768),
