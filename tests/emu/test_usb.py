@@ -352,24 +352,14 @@ def main():
             sys.stdout.flush()
 
         runs = args.run or list(range(args.fault_runs))
-        totals = {"total": 0, "corrupt": 0, "drop": 0, "stall": 0, "timeout": 0, "unplug": 0}
-        outcomes = {}
-        examples = {}
-        slowest = 0.0
+        tally = emucheck.FaultTally(["corrupt", "drop", "stall", "timeout", "unplug"])
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
             futs = [ex.submit(fault_run, seed, i, args.shape, root, args.timeout)
                     for i in runs]
             for fut in futs:
                 i, L, argv, faults, counts, outcome, secs, d, problems = fut.result()
-                slowest = max(slowest, secs)
-                if counts:
-                    for k in totals:
-                        totals[k] += counts[k]
-                if isinstance(outcome, tuple):
-                    outcome, example = outcome
-                    examples.setdefault(outcome, example)
-                if outcome:
-                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                outcome, example = outcome if isinstance(outcome, tuple) else (outcome, None)
+                tally.add(counts, outcome, example, secs)
                 record(not problems, "fault run %d (%s) %s" % (i, " ".join(faults),
                                                                layergen.describe(L)),
                        problems + ["command: CBR_TIMEOUT_MS=%d %s" % (TIMEOUT_MS,
@@ -377,18 +367,8 @@ def main():
                                    "replay:  %s --layers 0 --run %d --keep" % (replay, i)])
                 if not problems and not args.keep:
                     shutil.rmtree(d, ignore_errors=True)
-        if runs:
-            print("usb fault runs: %d; faults injected: %d (corrupted bytes %d, dropped %d, "
-                  "stalled %d, timed out %d, unplugged %d)" % (
-                      len(runs), totals["total"], totals["corrupt"], totals["drop"],
-                      totals["stall"], totals["timeout"], totals["unplug"]))
-            print("outcomes: " + ", ".join("%s %d" % kv for kv in sorted(outcomes.items())) +
-                  "; slowest run %.1f s" % slowest)
-            for k, v in sorted(examples.items()):
-                print("  e.g. %s: %s" % (k, v))
-            record(totals["total"] >= args.min_faults,
-                   "at least %d faults injected" % args.min_faults,
-                   ["only %d were" % totals["total"]])
+        tally.report("usb fault runs", ["corrupted bytes", "dropped", "stalled", "timed out",
+                                      "unplugged"], args.min_faults)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
