@@ -75,3 +75,64 @@ class FaultTally:
             print("  e.g. %s: %s" % (k, v))
         record(self.totals["total"] >= min_faults, "at least %d faults injected" % min_faults,
                ["only %d were" % self.totals["total"]])
+
+
+def compare_with_cpu(cmd, out, d, L):
+    """The problems of a device's output file `out` of `cbr conv` command cmd (its layer L):
+    it must equal, byte for byte, what the same command writes with -d cpu, and match the
+    NumPy model."""
+    import numpy as np
+    import layergen
+    problems = []
+    cpu_out = os.path.join(d, "out_cpu.npy")
+    cpu_cmd = [a.replace(out, cpu_out) for a in cmd]
+    cpu_cmd[cpu_cmd.index("-d") + 1] = "cpu"
+    rc2, _, se2 = run(cpu_cmd, 60)
+    if rc2 != 0:
+        problems.append("-d cpu: exit %s, stderr: %s" % (rc2, se2.strip()[-300:]))
+    else:
+        with open(out, "rb") as f1, open(cpu_out, "rb") as f2:
+            if f1.read() != f2.read():
+                problems.append("the output file differs from -d cpu's")
+    want = layergen.expected(L)
+    got = np.load(out, allow_pickle=False)
+    if got.shape != want.shape or not np.array_equal(got, want):
+        problems.append("output differs from the NumPy model")
+    return problems
+
+
+def judge_fault_run(rc, se, out, L, timeout, counts, clear, classify):
+    """A fault run of `cbr conv` ends identical to the NumPy model with exit 0, or with exit 1,
+    no output file and a clear last message (clear: its pattern; classify(msg): its outcome
+    label); never a hang, a crash or a wrong output. Returns (problems, outcome, message)."""
+    import numpy as np
+    import layergen
+    problems, outcome, msg = [], None, ""
+    if rc == "timeout":
+        problems.append("hung: killed after %d s" % timeout)
+    elif counts is None:
+        problems.append("cbr-emu printed no fault summary (exit %s): %s" % (rc, se[-400:]))
+    elif rc == 0:
+        want = layergen.expected(L)
+        try:
+            got = np.load(out, allow_pickle=False)
+        except Exception as e:  # noqa: BLE001 - an unreadable output after exit 0 is the bug
+            got = None
+            problems.append("exit 0 but the output is unreadable: %s" % e)
+        if got is not None and (got.shape != want.shape or not np.array_equal(got, want)):
+            problems.append("WRONG OUTPUT WITH EXIT 0 (%d of %d bytes differ)" %
+                            (int(np.sum(got != want)) if got.shape == want.shape else -1,
+                             want.size))
+        outcome = "identical"
+    elif rc == 1:
+        if os.path.exists(out):
+            problems.append("exit 1 but an output file was written")
+        lines = [ln for ln in se.splitlines() if ln.startswith("cbr conv:")]
+        if not lines or not clear.search(lines[-1]):
+            problems.append("no clear error message: %s" % se.strip()[-400:])
+        else:
+            msg = lines[-1]
+            outcome = classify(msg)
+    else:
+        problems.append("exit %s (a crash or a usage error): %s" % (rc, se.strip()[-600:]))
+    return problems, outcome, msg

@@ -32,11 +32,8 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -95,20 +92,7 @@ def check_e2e(seed, index, shape, root):
     if rc != 0:
         problems.append("exit %s, stderr: %s" % (rc, se.strip()[-600:]))
     else:
-        cpu_out = os.path.join(d, "out_cpu.npy")
-        cpu_cmd = [a.replace(out, cpu_out) for a in cmd]
-        cpu_cmd[cpu_cmd.index("-d") + 1] = "cpu"
-        rc2, _, se2 = run(cpu_cmd, 60)
-        if rc2 != 0:
-            problems.append("-d cpu: exit %s, stderr: %s" % (rc2, se2.strip()[-300:]))
-        else:
-            with open(out, "rb") as f1, open(cpu_out, "rb") as f2:
-                if f1.read() != f2.read():
-                    problems.append("the output file differs from -d cpu's")
-        want = layergen.expected(L)
-        got = np.load(out, allow_pickle=False)
-        if got.shape != want.shape or not np.array_equal(got, want):
-            problems.append("output differs from the NumPy model")
+        problems += emucheck.compare_with_cpu(cmd, out, d, L)
     return L, cmd, problems
 
 
@@ -260,6 +244,14 @@ def pick_faults(rng):
     return faults
 
 
+def classify(msg):
+    return ("error: gone" if "gone" in msg else
+            "error: stall" if "stall" in msg else
+            "error: timeout" if ("timed out" in msg or "no response" in msg or
+                               "not taken" in msg) else
+            "error: CRC" if "CRC" in msg else "error: other")
+
+
 def fault_run(seed, index, shape, root, timeout):
     rng = np.random.default_rng([seed, index, 11])
     L = layergen.gen_layer(seed, 200000 + index)
@@ -274,39 +266,9 @@ def fault_run(seed, index, shape, root, timeout):
     rc, _, se = run(argv, timeout, env)
     secs = time.time() - t0
     counts = faults_injected(se)
-    problems = []
-    outcome = None
-    if rc == "timeout":
-        problems.append("hung: killed after %d s" % timeout)
-    elif counts is None:
-        problems.append("cbr-emu printed no fault summary (exit %s): %s" % (rc, se[-400:]))
-    elif rc == 0:
-        want = layergen.expected(L)
-        try:
-            got = np.load(out, allow_pickle=False)
-        except Exception as e:  # noqa: BLE001 - an unreadable output after exit 0 is the bug
-            got = None
-            problems.append("exit 0 but the output is unreadable: %s" % e)
-        if got is not None and (got.shape != want.shape or not np.array_equal(got, want)):
-            problems.append("WRONG OUTPUT WITH EXIT 0")
-        outcome = "identical"
-    elif rc == 1:
-        if os.path.exists(out):
-            problems.append("exit 1 but an output file was written")
-        lines = [ln for ln in se.splitlines() if ln.startswith("cbr conv:")]
-        if not lines or not CLEAR.search(lines[-1]):
-            problems.append("no clear error message: %s" % se.strip()[-400:])
-        else:
-            msg = lines[-1]
-            outcome = ("error: gone" if "gone" in msg else
-                       "error: stall" if "stall" in msg else
-                       "error: timeout" if ("timed out" in msg or "no response" in msg or
-                                          "not taken" in msg) else
-                       "error: CRC" if "CRC" in msg else "error: other")
-            outcome = (outcome, msg)
-    else:
-        problems.append("exit %s (a crash or a usage error): %s" % (rc, se.strip()[-600:]))
-    return index, L, argv, faults, counts, outcome, secs, d, problems
+    problems, outcome, msg = emucheck.judge_fault_run(rc, se, out, L, timeout, counts, CLEAR,
+                                                      classify)
+    return index, L, argv, faults, counts, outcome, msg, secs, d, problems
 
 
 def main():
@@ -357,9 +319,8 @@ def main():
             futs = [ex.submit(fault_run, seed, i, args.shape, root, args.timeout)
                     for i in runs]
             for fut in futs:
-                i, L, argv, faults, counts, outcome, secs, d, problems = fut.result()
-                outcome, example = outcome if isinstance(outcome, tuple) else (outcome, None)
-                tally.add(counts, outcome, example, secs)
+                i, L, argv, faults, counts, outcome, msg, secs, d, problems = fut.result()
+                tally.add(counts, outcome, msg, secs)
                 record(not problems, "fault run %d (%s) %s" % (i, " ".join(faults),
                                                                layergen.describe(L)),
                        problems + ["command: CBR_TIMEOUT_MS=%d %s" % (TIMEOUT_MS,
