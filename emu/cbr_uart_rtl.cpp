@@ -1,16 +1,21 @@
-// cbr_uart_rtl.cpp - cbr-uart-rtl: the iCEBreaker board top (rtl/boards/cbr_icebreaker_top.v,
-// CORE=0, the link bring-up image) in Verilator, behind a pseudo-terminal, at the bit level:
+// cbr_uart_rtl.cpp - cbr-uart-rtl and cbr-uart-rtl-core: the iCEBreaker board top
+// (rtl/boards/cbr_icebreaker_top.v) in Verilator, behind a pseudo-terminal, at the bit level.
+// One binary per bitstream, from this one source (mk/serial.mk): cbr-uart-rtl is the link
+// bring-up image (CORE=0: the command block with plain RAM behind it, no compute),
+// cbr-uart-rtl-core the accelerator (CORE=1: the command block and the tiny core, rtl/tiny):
 //
-//     cbr-uart-rtl [LINK] -- COMMAND [ARGS...]
+//     cbr-uart-rtl[-core] [--trace FILE.fst] [LINK] -- COMMAND [ARGS...]
 //
 // Host bytes from the pty master are shifted into the top's RX pin as 8N1 frames at 4 clocks
 // per bit (12 MHz / 3 Mbaud, as on the board); the TX pin is sampled in the middle of each
 // bit and the bytes go back to the master. So `cbr info -d serial:LINK` runs through the real
 // UART bridge (its synchroniser, word assembly, 512-word RX FIFO, pause rule) and the real
 // command block. Time is simulated time: the line runs at 3 Mbaud of the model's clock, however
-// fast the model runs. COMMAND gets the pty's path as $CBR_EMU_TTY; with LINK a symlink to it
-// is made there (and removed at exit). Exits with COMMAND's status; prints on stderr the bytes
-// each way and whether the red LED (a byte dropped on a full RX FIFO) lit.
+// fast the model runs. --trace writes every signal of the top to an FST waveform (gtkwave),
+// from the power-on reset to COMMAND's exit (about 130 KB per ms of board time with the core).
+// COMMAND gets the pty's path as $CBR_EMU_TTY; with LINK a symlink to it is made there (and
+// removed at exit). Exits with COMMAND's status; prints on stderr the bytes each way, the
+// cycles (board time) and whether the red LED (a byte dropped on a full RX FIFO) lit.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,6 +29,18 @@
 
 #include "Vcbr_icebreaker_top.h"
 #include "verilated.h"
+#include "verilated_fst_c.h"
+
+#ifndef CBR_UART_CORE
+#define CBR_UART_CORE 0
+#endif
+#if CBR_UART_CORE
+static const char PROG[] = "cbr-uart-rtl-core";
+static const char IMAGE[] = "CORE=1, the accelerator: command block + tiny core";
+#else
+static const char PROG[] = "cbr-uart-rtl";
+static const char IMAGE[] = "CORE=0, the link bring-up image";
+#endif
 
 static const int CLOCKS_PER_BIT = 4;
 
@@ -105,57 +122,90 @@ static void on_signal(int sig) { stop_signal = sig; }
 
 static int usage(const char *why)
 {
-    fprintf(stderr, "cbr-uart-rtl: %s\nusage: cbr-uart-rtl [LINK] -- COMMAND [ARGS...]\n", why);
+    fprintf(stderr, "%s: %s\nusage: %s [--trace FILE.fst] [LINK] -- COMMAND [ARGS...]\n",
+            PROG, why, PROG);
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     int i = 1;
-    const char *link = nullptr;
+    const char *link = nullptr, *trace_path = nullptr;
+    if (i < argc && !strcmp(argv[i], "--trace")) {
+        if (i + 1 >= argc || !strcmp(argv[i + 1], "--") || !argv[i + 1][0])
+            return usage("--trace needs a file name");
+        trace_path = argv[i + 1];
+        i += 2;
+    }
     if (i < argc && strcmp(argv[i], "--"))
         link = argv[i++];
     if (i >= argc || strcmp(argv[i], "--") || i + 1 >= argc)
         return usage("missing '-- COMMAND [ARGS...]'");
     char **cmd = argv + i + 1;
 
+    Verilated::commandArgs(1, argv);
+    Vcbr_icebreaker_top *top = new Vcbr_icebreaker_top;
+    VerilatedFstC *tfp = nullptr;
+    if (trace_path) {
+        Verilated::traceEverOn(true);
+        tfp = new VerilatedFstC;
+        top->trace(tfp, 99);
+        tfp->open(trace_path);
+        if (!tfp->isOpen()) {
+            fprintf(stderr, "%s: cannot write the waveform %s\n", PROG, trace_path);
+            delete tfp;
+            delete top;
+            return 1;
+        }
+    }
+
     int master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     char slave[256];
     if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
         ptsname_r(master, slave, sizeof slave) != 0) {
-        fprintf(stderr, "cbr-uart-rtl: cannot make a pseudo-terminal: %s\n", strerror(errno));
+        fprintf(stderr, "%s: cannot make a pseudo-terminal: %s\n", PROG, strerror(errno));
         return 1;
     }
     int keep = open(slave, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     struct termios tio;
     if (keep < 0 || tcgetattr(keep, &tio) < 0) {
-        fprintf(stderr, "cbr-uart-rtl: cannot open %s: %s\n", slave, strerror(errno));
+        fprintf(stderr, "%s: cannot open %s: %s\n", PROG, slave, strerror(errno));
         return 1;
     }
     cfmakeraw(&tio); // raw until the host sets its own: no echo of the board's bytes
     tcsetattr(keep, TCSANOW, &tio);
     if (link && symlink(slave, link) < 0) {
-        fprintf(stderr, "cbr-uart-rtl: cannot make the link %s -> %s: %s\n", link, slave,
+        fprintf(stderr, "%s: cannot make the link %s -> %s: %s\n", PROG, link, slave,
                 strerror(errno));
         return 1;
     }
-    fprintf(stderr, "cbr-uart-rtl: serial port %s%s%s (the board top's UART, 3 Mbaud of model "
-            "time)\n", slave, link ? ", linked as " : "", link ? link : "");
+    fprintf(stderr, "%s: serial port %s%s%s (the board top's UART, 3 Mbaud of model "
+            "time; %s)\n", PROG, slave, link ? ", linked as " : "", link ? link : "", IMAGE);
 
-    Verilated::commandArgs(1, argv);
-    Vcbr_icebreaker_top *top = new Vcbr_icebreaker_top;
+    unsigned long long cycles = 0;
+    // One clock of the 12 MHz oscillator (two half periods of 41.667 ns: the FST time unit is
+    // the Verilog default 1 ps, so time is cycles x 83333).
+    auto tick = [&]() {
+        top->CLK = 1;
+        top->eval();
+        if (tfp)
+            tfp->dump((uint64_t)cycles * 83333 + 41667);
+        top->CLK = 0;
+        top->eval();
+        cycles++;
+        if (tfp)
+            tfp->dump((uint64_t)cycles * 83333);
+    };
     top->BTN_N = 1;
     top->RX = 1;
     top->CLK = 0;
     top->eval();
+    if (tfp)
+        tfp->dump(0);
     // Out of the power-on reset before the host can send: a configured board is up long
     // before anyone opens its port.
-    for (int c = 0; c < 256; c++) {
-        top->CLK = 1;
-        top->eval();
-        top->CLK = 0;
-        top->eval();
-    }
+    for (int c = 0; c < 256; c++)
+        tick();
 
     struct sigaction sa = {};
     sa.sa_handler = on_signal;
@@ -167,7 +217,7 @@ int main(int argc, char **argv)
         signal(SIGTERM, SIG_DFL);
         setenv("CBR_EMU_TTY", link ? link : slave, 1);
         execvp(cmd[0], cmd);
-        fprintf(stderr, "cbr-uart-rtl: cannot run %s: %s\n", cmd[0], strerror(errno));
+        fprintf(stderr, "%s: cannot run %s: %s\n", PROG, cmd[0], strerror(errno));
         _exit(127);
     }
 
@@ -175,7 +225,7 @@ int main(int argc, char **argv)
     deserializer des;
     unsigned char out[65536];
     size_t out_len = 0;
-    unsigned long long cycles = 0, to_board = 0, to_host = 0;
+    unsigned long long to_board = 0, to_host = 0;
     bool red = false, killed = false;
     int status = 0, rc;
     unsigned quiet = 0;
@@ -204,11 +254,7 @@ int main(int argc, char **argv)
         for (int c = 0; c < 2048; c++) {
             ser.clock();
             top->RX = (unsigned char)ser.line();
-            top->CLK = 1;
-            top->eval();
-            top->CLK = 0;
-            top->eval();
-            cycles++;
+            tick();
             unsigned char b;
             if (des.clock(top->TX, &b) && out_len < sizeof out) {
                 out[out_len++] = b;
@@ -225,14 +271,21 @@ int main(int argc, char **argv)
             }
         }
         // Quiet for a while (nothing on either line): wait for the host instead of spinning.
+        // The accelerator image computes with both lines quiet (the host polls between
+        // backoffs of a few ms), so it waits only after ~0.17 s of board time of quiet, the
+        // bring-up image after ~11 ms.
         quiet = busy || out_len ? 0 : quiet + 1;
-        if (quiet > 64) {
+        if (quiet > (CBR_UART_CORE ? 1024u : 64u)) {
             struct pollfd pf = {master, POLLIN, 0};
             poll(&pf, 1, 10);
         }
     }
-    fprintf(stderr, "cbr-uart-rtl: %llu bytes to the board, %llu to the host, %llu cycles "
-            "(%.3f s of board time); red LED (RX FIFO overflow) %s%s\n", to_board, to_host,
+    if (tfp) {
+        tfp->close();
+        delete tfp;
+    }
+    fprintf(stderr, "%s: %llu bytes to the board, %llu to the host, %llu cycles "
+            "(%.3f s of board time); red LED (RX FIFO overflow) %s%s\n", PROG, to_board, to_host,
             cycles, cycles / 12e6, red ? "LIT" : "never lit",
             des.framing_error ? "; framing errors on TX" : "");
     top->final();

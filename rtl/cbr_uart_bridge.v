@@ -159,14 +159,14 @@ module cbr_uart_bridge #(
     assign rx_data = f_q;
 
     // ---- transmitter: a word is four 8N1 frames, byte 0 first ------------------------------
+    // Each data bit is picked out of the held word by its index {byte, bit} (no shift
+    // register: a 32-to-1 selection is smaller on LUT4s than a 9-bit shifter loaded from a
+    // 4-to-1 byte selection).
     reg [31:0]   t_word;
     reg [1:0]    t_byte;     // byte of the word being sent
     reg [3:0]    t_bit;      // 0 start, 1..8 data, 9 stop
     reg [CW-1:0] t_cnt;
     reg          t_busy;
-    reg [8:0]    t_shift;    // [1] is the next bit out
-    wire         unused_t_shift = t_shift[0];
-    wire [1:0]   t_next = t_byte + 2'd1;
 
     assign tx_ready = !t_busy;
 
@@ -179,7 +179,6 @@ module cbr_uart_bridge #(
                 t_byte <= 2'd0;
                 t_bit <= 4'd0;
                 t_cnt <= DIV[CW-1:0] - 1'b1;
-                t_shift <= {tx_data[7:0], 1'b0};
                 uart_tx <= 1'b0;
             end
         end else if (t_cnt != 0) begin
@@ -194,13 +193,12 @@ module cbr_uart_bridge #(
                 end else begin
                     t_byte <= t_byte + 1'b1;
                     t_bit <= 4'd0;
-                    t_shift <= {t_word[8*t_next +: 8], 1'b0};
                     uart_tx <= 1'b0;
                 end
             end else begin
+                // the end of bit t_bit: data bit t_bit (0..7) of byte t_byte next, or the stop bit
                 t_bit <= t_bit + 1'b1;
-                t_shift <= {1'b1, t_shift[8:1]};
-                uart_tx <= t_bit == 4'd8 ? 1'b1 : t_shift[1];
+                uart_tx <= t_bit[3] ? 1'b1 : t_word[{t_byte, t_bit[2:0]}];
             end
         end
         if (rst) begin

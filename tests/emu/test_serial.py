@@ -18,6 +18,11 @@ FIFO that drops words when full, the partial-word drop after a pause; docs/links
    error and no output file; never a wrong output with exit 0, a crash, or a hang.
 5. The real UART bridge, when $CBR_UART_RTL (cbr-uart-rtl) and $SERIAL_RTL_CHECK are built:
    cbr info and packet round trips through the iCEBreaker top's RTL at the bit level.
+6. The accelerator image, when $CBR_UART_RTL_CORE (cbr-uart-rtl-core) is built: real conv
+   layers (3x3, 1x1, pooling, leaky, several tiles) through the whole iCEBreaker top with
+   CORE=1 (UART bridge, compact command block, tiny core), each output byte-identical to
+   `-d cpu`'s and equal to the NumPy model; prints MACs, board cycles, bytes and wall time;
+   then --core-random random layers (tests/cli/layergen.py) the same way.
 
     CBR=build/bin/cbr CBR_EMU=build/bin/cbr-emu /usr/bin/python3 tests/emu/test_serial.py
         [--seed S] [--shape RxC] [--layers N] [--fault-runs N] [--min-faults N] [--run I]
@@ -296,6 +301,138 @@ def rtl_cases(root):
     return results
 
 
+# ---- 6. the accelerator image: real layers through the whole board RTL ----------------------
+
+# (name, c, h, w, o, k, stride, pad, act, pool (kind, k, stride) or None, n, groups). Small
+# layers that take each path once: the common 3x3, a 1x1, pooling (max, average, global), a
+# strided kernel with leaky ReLU, a depthwise layer (the host runs it as per-group tiles), and
+# a layer the host must cut into many tiles (more output pixels than the tiny core's 256-pixel
+# accumulator, more than 4 output and input channels, two images).
+CORE_LAYERS = [
+    ("3x3 8->8 on 8x8, pad 1, relu", 8, 8, 8, 8, 3, 1, 1, "relu", None, 1, 1),
+    ("1x1 16->8 on 8x8", 16, 8, 8, 8, 1, 1, 0, "none", None, 1, 1),
+    ("3x3 4->8 on 12x12, relu, maxpool 2:2", 4, 12, 12, 8, 3, 1, 1, "relu", ("max", 2, 2), 1,
+     1),
+    ("5x5 3->4 on 11x11, stride 2, leaky, avgpool 2:1", 3, 11, 11, 4, 5, 2, 2, "leaky",
+     ("avg", 2, 1), 1, 1),
+    ("3x3 depthwise 8 on 16x16, pad 1, relu, global avgpool", 8, 16, 16, 8, 3, 1, 1, "relu",
+     ("gavg", 1, 1), 1, 8),
+    ("3x3 8->8 on 24x24, pad 1, relu6, 2 images (several tiles)", 8, 24, 24, 8, 3, 1, 1,
+     "relu6", None, 2, 1),
+]
+
+
+def core_layer(seed, index, spec):
+    """A layer dict as layergen makes them (so test_cli.layer_argv and emucheck take it), of a
+    fixed shape with random data and a realistic requantization."""
+    import math
+    _, c, h, w, o, k, s, p, act, pool, n, g = spec
+    rng = np.random.default_rng([seed, index, 66])
+    oh = (h + 2 * p - k) // s + 1
+    ow = (w + 2 * p - k) // s + 1
+    red = c // g * k * k
+    mag = max(1.0, math.sqrt(red) * 74.0 * 73.0)
+    base = int(round(math.log2(48.0 / mag)))
+
+    def ms():
+        m = rng.integers(1 << 30, 2**31 - 1, o, endpoint=True).astype(np.int32)
+        return m, (base + rng.integers(-1, 2, o)).astype(np.int32)
+
+    mult, shift = ms()
+    nm, ns = ms() if act == "leaky" else (None, None)
+    if nm is not None:
+        ns = (ns - 3).astype(np.int32)
+    y_zp = -128 if act in ("relu", "relu6") else int(rng.integers(-10, 11))
+    # "w" is the weights, as in layergen (the width is x's shape)
+    L = {"index": index, "n": n, "c": c, "h": h, "o": o, "groups": g, "kh": k,
+         "kw": k, "stride": (s, s), "dilation": (1, 1), "pad": (p, p, p, p), "oh": oh,
+         "ow": ow, "mode": "dense" if g == 1 else "depthwise" if g == c else "grouped",
+         "uint8": False,
+         "x": rng.integers(-128, 128, (n, c, h, w)).astype(np.int8),
+         "x_zp": int(rng.integers(-20, 21)),
+         "w": rng.integers(-127, 128, (o, c // g, k, k)).astype(np.int8),
+         "bias": rng.integers(-int(2 * mag), int(2 * mag) + 1, o).astype(np.int32),
+         "mult": mult, "shift": shift, "y_zp": y_zp, "act": act,
+         "clamp": (-128, -128 + 100) if act == "relu6" else None,
+         "neg_mult": nm, "neg_shift": ns,
+         "pool": pool[0] if pool else None, "pool_k": pool[1] if pool else 1,
+         "pool_stride": pool[2] if pool else 1, "pool_pad": 0, "layout": "nchw",
+         "stats": True, "existing_output": False, "big_endian_params": False,
+         "npy_v2": False, "rng": rng}
+    return L
+
+
+def rtl_run_summary(stderr):
+    m = re.search(r"(\d+) bytes to the board, (\d+) to the host, (\d+) cycles", stderr)
+    return tuple(int(g) for g in m.groups()) if m else None
+
+
+def core_cases(seed, root, n_random):
+    """Through cbr-uart-rtl-core: the iCEBreaker top with CORE=1 (UART bridge, compact command
+    block, tiny core) in Verilator behind a pty, bit-level UART at 4 clocks a bit. `cbr conv
+    -d serial:LINK` runs each of CORE_LAYERS and n_random random layers of layergen (dilation,
+    groups, uint8, NHWC, ...); its output file must equal -d cpu's byte for byte and the NumPy
+    model, with the red LED (RX FIFO overflow) never lit. Prints per fixed layer the MACs, the
+    core and board cycles, the bytes each way and the wall time."""
+    rtl = os.environ.get("CBR_UART_RTL_CORE", "")
+    if not os.access(rtl, os.X_OK):
+        print("note: $CBR_UART_RTL_CORE not built: the accelerator image is not run")
+        return []
+    results = []
+    link = os.path.join(root, "core-info-tty")
+    rc, so, se = run([rtl, link, "--", CBR, "info", "-d", "serial:" + link], 120)
+    problems = []
+    if rc != 0 or "4x4 PEs" not in so or "65536 bytes" not in so:
+        problems.append("exit %s: %s %s" % (rc, so.strip(), se.strip()[-400:]))
+    results.append(("accelerator RTL: cbr info -d serial:LINK", problems))
+    tot = [0, 0, 0, 0, 0.0, 0]
+    jobs = [(i, spec) for i, spec in enumerate(CORE_LAYERS)]
+    jobs += [(len(CORE_LAYERS) + j, None) for j in range(n_random)]
+    for i, spec in jobs:
+        L = core_layer(seed, i, spec) if spec else layergen.gen_layer(seed, 300000 + i)
+        name = spec[0] if spec else "random layer %d: %s" % (L["index"], layergen.describe(L))
+        d = os.path.join(root, "core%02d" % i)
+        os.makedirs(d)
+        link = os.path.join(d, "tty")
+        cmd, out = layer_cmd(L, d, "serial:" + link)
+        t0 = time.time()
+        rc, so, se = run([rtl, link, "--"] + cmd, 300)
+        secs = time.time() - t0
+        problems = []
+        summ = rtl_run_summary(se)
+        if rc != 0:
+            problems.append("exit %s, stderr: %s" % (rc, se.strip()[-600:]))
+        elif "red LED (RX FIFO overflow) never lit" not in se or summ is None:
+            problems.append("the RX FIFO overflowed or no summary: %s" % se.strip()[-400:])
+        else:
+            problems += emucheck.compare_with_cpu(cmd, out, d, L)
+        macs = re.search(r"MACs:\s+(\d+)", so)
+        core = re.search(r"core cycles:\s+(\d+)", so)
+        if not problems and not spec:
+            pass
+        elif not problems and macs and core:
+            mac, ccyc, (tb, th, cyc) = int(macs.group(1)), int(core.group(1)), summ
+            tot = [tot[0] + mac, tot[1] + cyc, tot[2] + tb, tot[3] + th, tot[4] + secs,
+                   tot[5] + ccyc]
+            print("  core layer %d (%s): %d MACs; core %d cycles (%.2f MAC/cycle); board %d "
+                  "cycles from open to exit (%.1f ms at 12 MHz, %.2f MAC/cycle with the "
+                  "UART), %d + %d bytes; %.1f s wall" % (
+                      i, name, mac, ccyc, mac / max(ccyc, 1), cyc, cyc / 12e3, mac / cyc,
+                      tb, th, secs))
+        elif not problems:
+            problems.append("no MACs or core cycles in --stats: %s" % so.strip()[-300:])
+        if problems:
+            problems.append("command: %s %s -- %s" % (rtl, link, shlex.join(cmd)))
+        results.append(("accelerator RTL: %s" % name, problems))
+    if tot[1]:
+        print("  accelerator RTL: %d layers, %d MACs; core %d cycles (%.2f MAC/cycle); board %d "
+              "cycles (%.1f ms of board time, %.2f MAC/cycle with the UART), %d + %d bytes; "
+              "%.1f s wall (%.2f M board cycles/s)" % (
+                  len(CORE_LAYERS), tot[0], tot[5], tot[0] / max(tot[5], 1), tot[1],
+                  tot[1] / 12e3, tot[0] / tot[1], tot[2], tot[3], tot[4], tot[1] / tot[4] / 1e6))
+    return results
+
+
 # ---- the benchmark ----------------------------------------------------------------------------
 
 def bench(shape, root):
@@ -337,6 +474,8 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--shape", default="4x4")
     ap.add_argument("--layers", type=int, default=6, help="end-to-end layers")
+    ap.add_argument("--core-random", type=int, default=12,
+                    help="random layers through cbr-uart-rtl-core, after the fixed ones")
     ap.add_argument("--fault-runs", type=int, default=40)
     ap.add_argument("--min-faults", type=int, default=100)
     ap.add_argument("--timeout", type=int, default=120, help="seconds before a run is a hang")
@@ -379,6 +518,10 @@ def main():
                 record(not problems, "bad input: " + what, problems)
             for what, problems in rtl_cases(root):
                 record(not problems, what, problems)
+            t0 = time.time()
+            for what, problems in core_cases(seed, root, args.core_random):
+                record(not problems, what, problems)
+            print("accelerator RTL: %.1f s" % (time.time() - t0))
             sys.stdout.flush()
 
         runs = args.run or list(range(args.fault_runs))
