@@ -51,7 +51,8 @@ module cbr_tiny_core (
     wire        go, run_done;
     wire        ev_busy, ev_stall_in, ev_stall_out;
     wire [4:0]  ev_mac;
-    wire [15:0] r_in_h, r_in_w, r_n_cb, r_n_ob, r_pt, r_pl;
+    wire [15:0] r_in_h, r_in_w, r_pt, r_pl;
+    wire [11:0] r_n_cb, r_n_ob;
     wire [1:0]  r_in_c, r_out_c;
     wire [3:0]  r_kh, r_kw;
     wire [7:0]  r_sh, r_sw, r_dh, r_dw, r_x_zp, r_y_zp, r_act_min, r_act_max;
@@ -59,10 +60,9 @@ module cbr_tiny_core (
     wire [8:0]  r_oh, r_ow, r_ph, r_pw;
     wire        r_leaky, r_acc_load, r_acc_keep;
     wire [1:0]  r_pool;
-    wire [13:0] r_act_base, r_cb_pitch;
-    wire [12:0] r_wgt_base;
-    wire [11:0] r_out_base;
-    wire [10:0] r_param_base;
+    wire        cp_wr;
+    wire [4:0]  cp_idx;
+    wire [31:0] cp_d;
 
     cbr_tiny_regs u_regs (
         .clk(clk), .rst(rst), .core_reset(core_reset), .core_start(core_start),
@@ -77,8 +77,7 @@ module cbr_tiny_core (
         .r_acc_load(r_acc_load), .r_acc_keep(r_acc_keep), .r_pool(r_pool),
         .r_pkh(r_pkh), .r_pkw(r_pkw), .r_psh(r_psh), .r_psw(r_psw),
         .r_ppt(r_ppt), .r_ppl(r_ppl), .r_ph(r_ph), .r_pw(r_pw),
-        .r_act_base(r_act_base), .r_cb_pitch(r_cb_pitch), .r_wgt_base(r_wgt_base),
-        .r_out_base(r_out_base), .r_param_base(r_param_base), .r_in_c(r_in_c),
+        .cp_wr(cp_wr), .cp_idx(cp_idx), .cp_d(cp_d), .r_in_c(r_in_c),
         .r_out_c(r_out_c)
     );
 
@@ -97,8 +96,7 @@ module cbr_tiny_core (
         .x_zp(r_x_zp), .y_zp(r_y_zp), .act_min(r_act_min), .act_max(r_act_max),
         .leaky(r_leaky), .acc_load(r_acc_load), .acc_keep(r_acc_keep), .pool(r_pool),
         .pkh(r_pkh), .pkw(r_pkw), .psh(r_psh), .psw(r_psw), .ppt(r_ppt), .ppl(r_ppl),
-        .act_base(r_act_base), .cb_pitch(r_cb_pitch), .wgt_base(r_wgt_base),
-        .out_base(r_out_base), .param_base(r_param_base),
+        .cp_wr(cp_wr), .cp_idx(cp_idx), .cp_d(cp_d),
         .a_en(e_a_en), .a_addr(e_a_addr), .a_rdata(a_rdata),
         .b_en(e_b_en), .b_we(e_b_we), .b_addr(e_b_addr), .b_wdata(e_b_wdata),
         .b_rdata(b_rdata),

@@ -18,8 +18,9 @@
 //           negative), cbr_tiny_rq, then the 4 bytes to the output buffer (or to the bank
 //           for pooling)
 //
-// After a block's plane, pooling walks the pooled outputs and reads each window's positions
-// from the bank, one a cycle (max, or sum and count and a serial rounded division).
+// After a block's plane, pooling walks the pooled outputs and, for each lane in turn, reads
+// the window's positions from the bank, one a cycle (max, or sum and count and a serial
+// rounded division): one combiner instead of four, the window read four times.
 //
 // Memories: pair A holds the activations, pair B the weights, outputs, accumulator banks and
 // parameters (regions, see cbr_tiny_core). Both are single-port and the host has priority: in
@@ -36,7 +37,8 @@ module cbr_tiny_eng (
     output reg         run_done,    // pulse: the tile is finished
     input  wire        hold,        // the host uses the memories this cycle
     // run copy of the arguments (cbr_core_regs, word addresses)
-    input  wire [15:0] in_h, in_w, n_cb, n_ob, pt, pl,
+    input  wire [15:0] in_h, in_w, pt, pl,
+    input  wire [11:0] n_cb, n_ob,      // mod 4096: a bound of 0 means 4096
     input  wire [1:0]  in_c, out_c,     // IN_C, OUT_C mod 4: the last blocks' used rows, columns
     input  wire [3:0]  kh, kw,
     input  wire [7:0]  sh, sw, dh, dw,
@@ -45,10 +47,11 @@ module cbr_tiny_eng (
     input  wire        leaky, acc_load, acc_keep,
     input  wire [1:0]  pool,
     input  wire [7:0]  pkh, pkw, psh, psw, ppt, ppl,
-    input  wire [13:0] act_base, cb_pitch,
-    input  wire [12:0] wgt_base,
-    input  wire [11:0] out_base,
-    input  wire [10:0] param_base,
+    // the argument copy (cbr_tiny_regs), word index 0..26: ACT_BASE, WGT_BASE, OUT_BASE,
+    // PARAM_BASE and CB_PITCH go straight into the working registers (the engine is idle)
+    input  wire        cp_wr,
+    input  wire [4:0]  cp_idx,
+    input  wire [31:0] cp_d,
     // memory pair A (activations): read only
     output wire        a_en,
     output wire [13:0] a_addr,
@@ -82,18 +85,19 @@ module cbr_tiny_eng (
     // tile constants (word addresses mod the pair, 14 bits)
     reg [13:0] k_ky, k_oy, pitch, a_row0, a_row;
     // loop state
-    reg [15:0] ob, cb;
+    reg [11:0] ob, cb;
     reg [3:0]  ky, kx;
     reg [1:0]  r, j;
     reg [8:0]  oy, ox;
     reg [7:0]  p;           // pixel index in the plane (bank word)
-    reg signed [19:0] iy, ix, iy_pix, ix_pix;
+    // tap coordinates mod 2^16: a row before the plane (-PAD_T..-1) reads as 65536 - PAD_T
+    // and above IN_H, so one unsigned compare finds the padding (docs/tiny.md)
+    reg [15:0] iy, ix, iy_pix, ix_pix;
     reg [13:0] a, a_ky, a_cb, a_pix;
     reg [12:0] w, w_ob;     // the tap's weights (4 words), block ob's first
     reg [10:0] pbase;
     reg [11:0] optr;
     reg [31:0] v;           // the lane's sum + bias (or + the bank's partial sum)
-    reg [31:0] mq;          // the multiplier of the lane
     reg [31:0] yw;          // the pixel's 4 output bytes
     reg        tap_first;   // the tap's first cycle (for MACS)
 
@@ -101,9 +105,10 @@ module cbr_tiny_eng (
     reg  [15:0] mu_a, mu_b;
     wire [31:0] mu_p = mu_a * mu_b;
     wire [17:0] unused_mu = mu_p[31:14];
+    wire [17:0] unused_cp = {cp_d[31:16], cp_d[1:0]};
 
     // ---- taps ---------------------------------------------------------------------------------
-    wire pad = iy < 0 || iy >= $signed({4'd0, in_h}) || ix < 0 || ix >= $signed({4'd0, in_w});
+    wire pad = iy >= in_h || ix >= in_w;
     wire tap_go = st == S_TAP && !hold;
     wire beat = tap_go && !pad;                  // a weight row (and at r = 0 the pixel) read
     wire tap_end = tap_go && (pad || r == 2'd3); // the tap is done this cycle
@@ -111,8 +116,8 @@ module cbr_tiny_eng (
     // with the increment; a bound of 0 means 2^width, as index == bound - 1 would).
     wire [3:0]  kx_n = kx + 4'd1;
     wire [3:0]  ky_n = ky + 4'd1;
-    wire [15:0] cb_n = cb + 16'd1;
-    wire [15:0] ob_n = ob + 16'd1;
+    wire [11:0] cb_n = cb + 12'd1;
+    wire [11:0] ob_n = ob + 12'd1;
     wire [8:0]  ox_n = ox + 9'd1;
     wire [8:0]  oy_n = oy + 9'd1;
     wire last_kx = kx_n == kw;
@@ -185,8 +190,10 @@ module cbr_tiny_eng (
     end
     wire use_neg = leaky && v[31];
 
+    // M0 is on b_rdata in S_MW (cbr_tiny_rq keeps it), the shift in S_SW
     cbr_tiny_rq u_rq (
-        .clk(clk), .rst(rst), .start(rq_start), .acc(v), .m0(mq), .shift(b_rdata[5:0]),
+        .clk(clk), .rst(rst), .m_load(st == S_MW), .start(rq_start), .acc(v), .m0(b_rdata),
+        .shift(b_rdata[5:0]),
         .y_zp(y_zp), .act_min(act_min), .act_max(act_max), .done(rq_done), .y(rq_y));
 
     // ---- pooling -----------------------------------------------------------------------------
@@ -197,7 +204,7 @@ module cbr_tiny_eng (
     reg [8:0]  r1, c0, c1, rr, cc;
     reg [7:0]  rb;
     reg [8:0]  cnt;
-    reg signed [16:0] pa0, pa1, pa2, pa3;
+    reg signed [16:0] pa;   // the lane's max or sum
     reg        pv;          // a window position was read last cycle
     reg [16:0] dn;          // the division's remainder
     reg [2:0]  dbit;
@@ -242,16 +249,7 @@ module cbr_tiny_eng (
         end
     endfunction
 
-    reg signed [16:0] pa_j;
-    always @(*) begin
-        case (j)
-            2'd0: pa_j = pa0;
-            2'd1: pa_j = pa1;
-            2'd2: pa_j = pa2;
-            default: pa_j = pa3;
-        endcase
-    end
-    wire [16:0] pa_mag = pa_j[16] ? 17'd0 - pa_j : pa_j;
+    wire [16:0] pa_mag = pa[16] ? 17'd0 - pa : pa;
     reg  [16:0] dsh;        // cnt << dbit, shifted down a bit a step
     wire        d_ge = dn >= dsh;
     wire [7:0]  d_q = dq | ({7'd0, d_ge} << dbit);
@@ -327,10 +325,7 @@ module cbr_tiny_eng (
     always @(posedge clk) begin
         run_done <= 1'b0;
         if (pv) begin
-            pa0 <= comb(pa0, b_rdata[7:0], kmax);
-            pa1 <= comb(pa1, b_rdata[15:8], kmax);
-            pa2 <= comb(pa2, b_rdata[23:16], kmax);
-            pa3 <= comb(pa3, b_rdata[31:24], kmax);
+            pa <= comb(pa, b_rdata[8*j +: 8], kmax);
             cnt <= cnt + 9'd1;
         end
         pv <= p_go;
@@ -343,9 +338,11 @@ module cbr_tiny_eng (
                     3'd0: begin mu_a <= {8'd0, dh}; mu_b <= in_w; end
                     3'd1: begin k_ky <= mu_p[13:0]; mu_a <= {8'd0, sh}; end
                     3'd2: begin k_oy <= mu_p[13:0]; mu_a <= pt; end
-                    3'd3: begin a_row0 <= act_base - mu_p[13:0] - pl[13:0]; mu_a <= in_h; end
+                    3'd3: begin a_row0 <= a_row0 - mu_p[13:0] - pl[13:0]; mu_a <= in_h; end
                     default: begin
-                        pitch <= cb_pitch != 14'd0 ? cb_pitch : mu_p[13:0];
+                        // a_row0 held ACT_BASE, pitch CB_PITCH (from the copy)
+                        if (pitch == 14'd0)
+                            pitch <= mu_p[13:0];
                         st <= S_OB;
                     end
                 endcase
@@ -354,8 +351,8 @@ module cbr_tiny_eng (
                 oy <= 9'd0;
                 ox <= 9'd0;
                 p <= 8'd0;
-                iy_pix <= -$signed({4'd0, pt});
-                ix_pix <= -$signed({4'd0, pl});
+                iy_pix <= 16'd0 - pt;
+                ix_pix <= 16'd0 - pl;
                 a_row <= a_row0;
                 a_pix <= a_row0;
                 st <= S_PIX;
@@ -363,7 +360,7 @@ module cbr_tiny_eng (
             S_PIX: begin
                 kx <= 4'd0;
                 ky <= 4'd0;
-                cb <= 16'd0;
+                cb <= 12'd0;
                 r <= 2'd0;
                 j <= 2'd0;
                 tap_first <= 1'b1;
@@ -383,12 +380,12 @@ module cbr_tiny_eng (
                         w <= w + 13'd4;
                         if (!last_kx) begin
                             kx <= kx_n;
-                            ix <= ix + $signed({12'd0, dw});
+                            ix <= ix + {8'd0, dw};
                             a <= a + {6'd0, dw};
                         end else if (!last_ky) begin
                             kx <= 4'd0;
                             ky <= ky_n;
-                            iy <= iy + $signed({12'd0, dh});
+                            iy <= iy + {8'd0, dh};
                             ix <= ix_pix;
                             a <= a_ky + k_ky;
                             a_ky <= a_ky + k_ky;
@@ -424,10 +421,8 @@ module cbr_tiny_eng (
             S_M:
                 if (!hold)
                     st <= S_MW;
-            S_MW: begin
-                mq <= b_rdata;
+            S_MW:
                 st <= S_S;
-            end
             S_S:
                 if (!hold)
                     st <= S_SW;
@@ -449,14 +444,14 @@ module cbr_tiny_eng (
                 p <= p + 8'd1;
                 if (!last_ox) begin
                     ox <= ox_n;
-                    ix_pix <= ix_pix + $signed({12'd0, sw});
+                    ix_pix <= ix_pix + {8'd0, sw};
                     a_pix <= a_pix + {6'd0, sw};
                     st <= S_PIX;
                 end else if (!last_oy) begin
                     ox <= 9'd0;
                     oy <= oy_n;
-                    iy_pix <= iy_pix + $signed({12'd0, sh});
-                    ix_pix <= -$signed({4'd0, pl});
+                    iy_pix <= iy_pix + {8'd0, sh};
+                    ix_pix <= 16'd0 - pl;
                     a_row <= a_row + k_oy;
                     a_pix <= a_row + k_oy;
                     st <= S_PIX;
@@ -478,10 +473,7 @@ module cbr_tiny_eng (
                 mu_a <= {7'd0, e_r0};
                 mu_b <= {7'd0, ow};
                 cnt <= 9'd0;
-                pa0 <= kmax ? -17'sd128 : 17'sd0;
-                pa1 <= kmax ? -17'sd128 : 17'sd0;
-                pa2 <= kmax ? -17'sd128 : 17'sd0;
-                pa3 <= kmax ? -17'sd128 : 17'sd0;
+                pa <= kmax ? -17'sd128 : 17'sd0;
                 st <= empty ? S_PRDW : S_PWIN2;
             end
             S_PWIN2: begin
@@ -500,10 +492,8 @@ module cbr_tiny_eng (
                             st <= S_PRDW;
                     end
                 end
-            S_PRDW: begin
-                j <= 2'd0;
+            S_PRDW:
                 st <= S_PDIV0;
-            end
             S_PDIV0: begin
                 // max: the lane's value; average: (|sum| + cnt/2) / cnt, 8 quotient bits
                 dn <= pa_mag + {9'd0, cnt[8:1]};
@@ -511,9 +501,9 @@ module cbr_tiny_eng (
                 dbit <= 3'd7;
                 dsh <= {1'b0, cnt, 7'd0};
                 if (kmax) begin
-                    yw[8*j +: 8] <= pa_j[7:0];
+                    yw[8*j +: 8] <= pa[7:0];
                     j <= j + 2'd1;
-                    st <= j == 2'd3 ? S_POUT : S_PDIV0;
+                    st <= j == 2'd3 ? S_POUT : S_PWIN;
                 end else begin
                     st <= S_PDIV;
                 end
@@ -525,9 +515,9 @@ module cbr_tiny_eng (
                 dbit <= dbit - 3'd1;
                 dsh <= dsh >> 1;
                 if (dbit == 3'd0) begin
-                    yw[8*j +: 8] <= pa_j[16] ? 8'd0 - d_q : d_q;
+                    yw[8*j +: 8] <= pa[16] ? 8'd0 - d_q : d_q;
                     j <= j + 2'd1;
-                    st <= j == 2'd3 ? S_POUT : S_PDIV0;
+                    st <= j == 2'd3 ? S_POUT : S_PWIN;
                 end
             end
             S_POUT:
@@ -561,14 +551,20 @@ module cbr_tiny_eng (
             end
             default: st <= S_IDLE;
         endcase
+        if (cp_wr)
+            case (cp_idx)
+                5'd19: a_row0 <= cp_d[15:2];
+                5'd20: w_ob <= cp_d[14:2];
+                5'd21: optr <= cp_d[13:2];
+                5'd22: pbase <= cp_d[12:2];
+                5'd26: pitch <= cp_d[15:2];
+                default: ;
+            endcase
         if (go) begin
             su <= 3'd0;
             mu_b <= in_w;
-            ob <= 16'd0;
-            pbase <= param_base;
-            w_ob <= wgt_base;
-            optr <= out_base;
-            st <= n_ob == 16'd0 ? S_DONE : S_SU;
+            ob <= 12'd0;
+            st <= n_ob == 12'd0 ? S_DONE : S_SU;
         end
         if (rst) begin
             st <= S_IDLE;

@@ -40,8 +40,9 @@ module cbr_tiny_regs (
     input  wire [4:0]  ev_mac,
     input  wire        ev_stall_in,
     input  wire        ev_stall_out,
-    // run copy of the arguments (the bits the engine uses; bases as word addresses)
-    output reg  [15:0] r_in_h, r_in_w, r_n_cb, r_n_ob, r_pt, r_pl,
+    // run copy of the arguments (the bits the engine uses; the bases and CB_PITCH: cp_*)
+    output reg  [15:0] r_in_h, r_in_w, r_pt, r_pl,
+    output reg  [11:0] r_n_cb, r_n_ob,   // mod 4096 (docs/tiny.md)
     output reg  [1:0]  r_in_c, r_out_c,   // IN_C, OUT_C mod 4 (the last blocks' used rows, columns)
     output reg  [3:0]  r_kh, r_kw,
     output reg  [7:0]  r_sh, r_sw, r_dh, r_dw,
@@ -50,10 +51,11 @@ module cbr_tiny_regs (
     output reg         r_leaky, r_acc_load, r_acc_keep,
     output reg  [1:0]  r_pool,
     output reg  [7:0]  r_pkh, r_pkw, r_psh, r_psw, r_ppt, r_ppl,
-    output reg  [13:0] r_act_base, r_cb_pitch,
-    output reg  [12:0] r_wgt_base,
-    output reg  [11:0] r_out_base,
-    output reg  [10:0] r_param_base
+    // the copy's words as they are read (the engine, idle then, loads the bases and CB_PITCH
+    // straight into its working registers: no run copy of them)
+    output wire        cp_wr,
+    output wire [4:0]  cp_idx,
+    output wire [31:0] cp_d
 );
 
     localparam NW = 27;            // argument words 0x10 .. 0x78 (index 25, RUNS, is not one)
@@ -129,6 +131,9 @@ module cbr_tiny_regs (
     // ---- the copy: one word a cycle from the snapshot to the run registers -----------------
     reg        cp_valid;
     wire [31:0] d = cp_valid ? am_q : 32'd0;
+    assign cp_wr = cp_rd;
+    assign cp_idx = ci_q;
+    assign cp_d = d;
 
     always @(posedge clk) begin
         go <= 1'b0;
@@ -144,8 +149,8 @@ module cbr_tiny_regs (
             case (ci_q)
                 5'd0: r_in_h <= d[15:0];
                 5'd1: r_in_w <= d[15:0];
-                5'd2: r_n_cb <= d[15:0];
-                5'd3: r_n_ob <= d[15:0];
+                5'd2: r_n_cb <= d[11:0];
+                5'd3: r_n_ob <= d[11:0];
                 5'd4: r_kh <= d[3:0];
                 5'd5: r_kw <= d[3:0];
                 5'd6: {r_sw, r_sh} <= d[15:0];
@@ -161,13 +166,8 @@ module cbr_tiny_regs (
                 5'd16: {r_psw, r_psh} <= d[15:0];
                 5'd17: {r_ppl, r_ppt} <= d[15:0];
                 5'd18: {r_pw, r_ph} <= {d[24:16], d[8:0]};
-                5'd19: r_act_base <= d[15:2];
-                5'd20: r_wgt_base <= d[14:2];
-                5'd21: r_out_base <= d[13:2];
-                5'd22: r_param_base <= d[12:2];
                 5'd23: r_in_c <= d[1:0];
                 5'd24: r_out_c <= d[1:0];
-                5'd26: r_cb_pitch <= d[15:2];
                 default: ;
             endcase
             if (ci_q == NW - 1)

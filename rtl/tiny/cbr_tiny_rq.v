@@ -22,7 +22,8 @@
 module cbr_tiny_rq (
     input  wire        clk,
     input  wire        rst,
-    input  wire        start,      // pulse: take the operands
+    input  wire        m_load,     // take m0 (before start: the caller need not hold it)
+    input  wire        start,      // pulse: take acc and shift
     input  wire [31:0] acc,        // int32
     input  wire [31:0] m0,         // the multiplier, 0 or 2^30 .. 2^31 - 1 (bit 31 unused)
     input  wire [5:0]  shift,      // int6, -31..30
@@ -42,9 +43,10 @@ module cbr_tiny_rq (
     reg [4:0]  left;
     reg [5:0]  right;
     reg [1:0]  k;          // partial product
-    reg [33:0] p;          // the product's high part, shifted down 16 bits a step
+    reg [33:0] p;          // the product's high part, shifted down 16 bits a step; then
+                           // (R_H on) q, the rounded high half, halved right times
     reg        p31;        // bit 31 of the product (plus the nudge)
-    reg [32:0] q;
+    wire [32:0] q = p[32:0];
 
     // The product |a| * |m| + 2^30 - neg in three steps of a 34-bit sum, from the low
     // partial product up, shifting the sum down 16 bits between weights:
@@ -70,12 +72,13 @@ module cbr_tiny_rq (
 
     always @(posedge clk) begin
         done <= 1'b0;
+        if (m_load)
+            m <= {1'b0, m0[30:0]};
         case (st)
             R_IDLE:
                 if (start) begin
                     sa <= acc[31];
                     a <= acc[31] ? 32'd0 - acc : acc;
-                    m <= {1'b0, m0[30:0]};
                     neg <= acc[31];
                     left <= shift[5] ? 5'd0 : shift[4:0];
                     right <= shift[5] ? 6'd0 - shift : 6'd0;
@@ -103,16 +106,16 @@ module cbr_tiny_rq (
                     st <= R_H;
             end
             R_H: begin
-                q <= !neg && h[32:31] != 2'd0 ? 33'h0_7FFF_FFFF : h;
+                p <= {1'b0, !neg && h[32:31] != 2'd0 ? 33'h0_7FFF_FFFF : h};
                 st <= right == 6'd0 ? R_FIN : R_RSH;
                 right <= right - 6'd1;
             end
             R_RSH: begin
                 if (right == 6'd0) begin
-                    q <= (q + 33'd1) >> 1;
+                    p <= {1'b0, (q + 33'd1) >> 1};
                     st <= R_FIN;
                 end else begin
-                    q <= q >> 1;
+                    p <= {1'b0, q >> 1};
                     right <= right - 6'd1;
                 end
             end
