@@ -25,7 +25,10 @@
 #define REQ_TIMEOUT_MS 5000   /* a command's response, unless $CBR_TIMEOUT_MS says otherwise */
 #define RUN_TIMEOUT_MS 600000 /* one tile on the simulator can take long */
 #define RETRIES 3
-#define WRITE_AHEAD_MARGIN 4096 /* cycles: the output read and the next tile's registers */
+#define WRITE_AHEAD_MARGIN 8192 /* cycles: the last write's commit, the poll, the output read and
+                                  the next tile's registers and RUN */
+#define WRITE_PACKET 4096       /* payload bytes per buffer write: the device commits a packet
+                                  after it has all of it, and RUN waits for the last one */
 
 enum {
     REG_CTRL = 0x00, REG_IN_H = 0x10, REG_IN_W = 0x14, REG_N_CB = 0x18, REG_N_OB = 0x1C,
@@ -396,11 +399,22 @@ static int reg_read(struct accel *a, uint32_t addr, uint32_t *v, uint32_t n, cha
     return 0;
 }
 
+/* Payload bytes per buffer write. Not the largest packet the device takes: the device
+ * commits a write once all of it is in, so the RUN after it (which waits for every write's
+ * answer, or a lost one would go unnoticed) waits for the commit of the last one; a 16 KiB
+ * packet takes 4096 cycles to commit on a 32-bit buffer port, a 4 KiB one 1024. The header
+ * costs 36 bytes each way per packet, under 1 % of 4 KiB. */
+static uint32_t write_packet(const struct accel *a)
+{
+    return a->max_payload < WRITE_PACKET ? a->max_payload : WRITE_PACKET;
+}
+
 static int buf_write(struct accel *a, uint32_t id, uint32_t off, const uint8_t *data,
                      size_t n, char *err, size_t len)
 {
+    const uint32_t maxp = write_packet(a);
     for (size_t done = 0; done < n;) {
-        uint32_t chunk = n - done < a->max_payload ? (uint32_t)(n - done) : a->max_payload;
+        uint32_t chunk = n - done < maxp ? (uint32_t)(n - done) : maxp;
         int rc = post(a, CBR_OP_BUF_WRITE, id, off + (uint32_t)done, 0, data + done, chunk,
                       NULL, err, len);
         if (rc < 0)
@@ -415,7 +429,9 @@ static int buf_write(struct accel *a, uint32_t id, uint32_t off, const uint8_t *
 static int buf_scatter(struct accel *a, uint32_t id, uint32_t off, const uint8_t *data,
                        size_t n, uint32_t chunk, uint32_t pitch, char *err, size_t len)
 {
-    size_t per = (a->max_payload / chunk) * chunk;
+    size_t per = (write_packet(a) / chunk) * chunk;
+    if (!per)
+        per = chunk; /* one chunk a packet (it fits max_payload: the callers see to it) */
     for (size_t done = 0; done < n;) {
         uint32_t part = n - done < per ? (uint32_t)(n - done) : (uint32_t)per;
         uint32_t at = off + (uint32_t)(done / chunk) * pitch;
@@ -1600,7 +1616,10 @@ static int run_schedule(struct exec *e, uint32_t n)
             prot_step(e, &pr, &cur);
         prot_step(e, &pr, &next);
         for (uint64_t j = i + 2; j < total && j <= i + 1 + LOOKAHEAD; j++) {
-            uint64_t budget, *bp = ahead_budget(e, &budget) ? &budget : NULL;
+            /* The step after next goes whole: its start follows its data on the link
+             * whatever comes first. Beyond it, only what the link carries before the tile
+             * queued last ends, or the start after next would wait for it. */
+            uint64_t budget, *bp = j > i + 2 && ahead_budget(e, &budget) ? &budget : NULL;
             if (bp && !budget)
                 break; /* more would hold up the start of the tile after next */
             struct step t = step_at(e, j);

@@ -187,6 +187,31 @@ static void test_weight_sets_are_reused_in_snake_order(void **state)
     cbr_plan_free(p);
 }
 
+static void test_streamed_weights_go_one_block_per_tile(void **state)
+{
+    (void)state;
+    /* ResNet-18 layer3 (256 -> 256 on 14x14: 590 KB of weights, not resident) against
+     * layer1 (64 -> 64 on 56x56, resident): streamed weights go one output block per
+     * run, so that the next run's weights arrive while the runs before it compute */
+    cbr_layer l3 = make_layer(256, 14, 14, 256, 3, 1, 1, 1);
+    struct cbr_plan *p = plan(&l3, &caps16);
+    check_coverage(p);
+    assert_false(p->weights_resident);
+    for (uint32_t i = 0; i < p->n_runs; i++)
+        assert_int_equal(p->runs[i].n_ob, 1);
+    cbr_plan_free(p);
+    /* VGG-16 conv2_1 (64 -> 128 on 112x112): resident, several blocks per run */
+    cbr_layer v = make_layer(64, 112, 112, 128, 3, 1, 1, 1);
+    p = plan(&v, &caps16);
+    check_coverage(p);
+    assert_true(p->weights_resident);
+    uint32_t most = 0;
+    for (uint32_t i = 0; i < p->n_runs; i++)
+        most = p->runs[i].n_ob > most ? p->runs[i].n_ob : most;
+    assert_true(most > 1);
+    cbr_plan_free(p);
+}
+
 static void test_random_dense_plans_cover_every_output_once(void **state)
 {
     (void)state;
@@ -215,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_depthwise_tiles_share_their_regions),
         cmocka_unit_test(test_random_depthwise_plans_cover_and_align),
         cmocka_unit_test(test_weight_sets_are_reused_in_snake_order),
+        cmocka_unit_test(test_streamed_weights_go_one_block_per_tile),
         cmocka_unit_test(test_random_dense_plans_cover_every_output_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
