@@ -366,18 +366,23 @@ static void print_stats(const cbr_device_info *info, const cbr_stats *st)
     printf("MACs:              %" PRIu64 "\n", st->macs);
     printf("tiles:             %u\n", st->tiles);
     printf("bytes compulsory:  %" PRIu64 "\n", st->bytes_compulsory);
+    if (!st->array_rows) {
+        printf("cycles:            not counted by this device\n");
+        return;
+    }
+    printf("bytes to device:   %" PRIu64 "\n", st->bytes_to_device);
+    printf("bytes from device: %" PRIu64 "\n", st->bytes_from_device);
+    /* the simulator counts cycles; a real link gives the wall time in device cycles */
+    printf("cycles:            %" PRIu64 "\n", st->cycles);
     if (info->features & CBR_FEAT_COUNTERS) {
-        printf("bytes to device:   %" PRIu64 "\n", st->bytes_to_device);
-        printf("bytes from device: %" PRIu64 "\n", st->bytes_from_device);
-        printf("cycles:            %" PRIu64 "\n", st->cycles);
         printf("core cycles:       %" PRIu64 "\n", st->core_cycles);
         printf("array-busy cycles: %" PRIu64 "\n", st->busy_cycles);
         printf("link-stall cycles: %" PRIu64 "\n", st->link_stall_cycles);
-        printf("utilization:       %.1f%% of %ux%u\n", 100.0 * cbr_stats_utilization(st),
-               st->array_rows, st->array_cols);
     } else {
-        printf("cycles:            not counted by this device\n");
+        printf("core cycles:       not counted by this device (no counters)\n");
     }
+    printf("utilization:       %.1f%% of %ux%u\n", 100.0 * cbr_stats_utilization(st),
+           st->array_rows, st->array_cols);
 }
 
 int cmd_conv(int argc, char **argv)

@@ -235,8 +235,12 @@ int cbr_layer_conv_shape(const cbr_layer *layer, uint32_t *oh, uint32_t *ow);
 /** Counters of one run. Fields a device does not count are 0. */
 typedef struct cbr_stats {
     uint64_t macs;              /**< useful MACs: n * OH * OW * O * (C/G) * KH * KW */
-    uint64_t cycles;            /**< device cycles from start to done, link time included */
-    uint64_t core_cycles;       /**< cycles the core was running tiles: the compute-only time */
+    uint64_t cycles;            /**< device cycles from start to done, link time included
+                                     (over USB, PCIe and serial, which cannot count them: the
+                                     wall time in cycles of the device's INFO clock) */
+    uint64_t core_cycles;       /**< cycles the core was running tiles: the compute-only time
+                                     (this and the three below: 0 on a device without
+                                     CBR_FEAT_COUNTERS) */
     uint64_t busy_cycles;       /**< cycles the array did useful work */
     uint64_t stall_in_cycles;   /**< cycles stalled waiting for input */
     uint64_t stall_out_cycles;  /**< cycles stalled on output */

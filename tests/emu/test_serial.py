@@ -410,25 +410,30 @@ def core_cases(seed, root, n_random):
         core = re.search(r"core cycles:\s+(\d+)", so)
         if not problems and not spec:
             pass
-        elif not problems and macs and core:
-            mac, ccyc, (tb, th, cyc) = int(macs.group(1)), int(core.group(1)), summ
+        elif not problems and macs and (core or "core cycles:       not counted" in so):
+            # the board image may be built without counters (FEATURES bit 5 clear)
+            mac, (tb, th, cyc) = int(macs.group(1)), summ
+            ccyc = int(core.group(1)) if core else 0
             tot = [tot[0] + mac, tot[1] + cyc, tot[2] + tb, tot[3] + th, tot[4] + secs,
                    tot[5] + ccyc]
-            print("  core layer %d (%s): %d MACs; core %d cycles (%.2f MAC/cycle); board %d "
+            corefig = ("core %d cycles (%.2f MAC/cycle)" % (ccyc, mac / max(ccyc, 1))
+                       if core else "core cycles not counted")
+            print("  core layer %d (%s): %d MACs; %s; board %d "
                   "cycles from open to exit (%.1f ms at 12 MHz, %.2f MAC/cycle with the "
                   "UART), %d + %d bytes; %.1f s wall" % (
-                      i, name, mac, ccyc, mac / max(ccyc, 1), cyc, cyc / 12e3, mac / cyc,
-                      tb, th, secs))
+                      i, name, mac, corefig, cyc, cyc / 12e3, mac / cyc, tb, th, secs))
         elif not problems:
             problems.append("no MACs or core cycles in --stats: %s" % so.strip()[-300:])
         if problems:
             problems.append("command: %s %s -- %s" % (rtl, link, shlex.join(cmd)))
         results.append(("accelerator RTL: %s" % name, problems))
     if tot[1]:
-        print("  accelerator RTL: %d layers, %d MACs; core %d cycles (%.2f MAC/cycle); board %d "
+        corefig = ("core %d cycles (%.2f MAC/cycle)" % (tot[5], tot[0] / tot[5]) if tot[5]
+                   else "core cycles not counted")
+        print("  accelerator RTL: %d layers, %d MACs; %s; board %d "
               "cycles (%.1f ms of board time, %.2f MAC/cycle with the UART), %d + %d bytes; "
               "%.1f s wall (%.2f M board cycles/s)" % (
-                  len(CORE_LAYERS), tot[0], tot[5], tot[0] / max(tot[5], 1), tot[1],
+                  len(CORE_LAYERS), tot[0], corefig, tot[1],
                   tot[1] / 12e3, tot[0] / tot[1], tot[2], tot[3], tot[4], tot[1] / tot[4] / 1e6))
     return results
 

@@ -232,7 +232,7 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
 {
     const uint32_t *buf_size = b->cfg.size;
     uint32_t info[16] = {1, b->rows, b->cols, buf_size[0], buf_size[1], buf_size[3],
-                         buf_size[2] / 32, MAXP, 11, 4, 8, 0x5F, 200000, b->cfg.acc_pixels};
+                         buf_size[2] / 32, MAXP, 11, 4, 8, 0x7F, 200000, b->cfg.acc_pixels};
     uint8_t resp[MAXP];
     switch (p->opcode) {
     case CBR_OP_NOP: respond(b, p, 0, pl, p->len); return;
