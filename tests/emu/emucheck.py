@@ -1,7 +1,10 @@
 """What the emulator tests share: a thread-safe pass/fail tally and a runner that kills a
 command's whole process group when it outlives its timeout (cbr-emu starts children)."""
 
+import concurrent.futures
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,6 +78,30 @@ class FaultTally:
             print("  e.g. %s: %s" % (k, v))
         record(self.totals["total"] >= min_faults, "at least %d faults injected" % min_faults,
                ["only %d were" % self.totals["total"]])
+
+
+def fault_runs(fault_run, args, seed, root, kinds, title, labels, timeout_ms, replay):
+    """Runs fault_run(seed, i, args.shape, root, args.timeout) for each run of args.run (or
+    range(args.fault_runs)) on args.jobs threads; records each run's verdict with the command
+    and the test invocation that replay it (replay: the test's command line up to --seed and
+    --shape), removes the run's folder when it passed (unless args.keep), and reports the
+    tally (kinds and their labels, at least args.min_faults). fault_run returns
+    (i, layer, argv, faults, counts, outcome, message, seconds, folder, problems)."""
+    import layergen  # tests/cli, on the path of every emulator test
+    tally = FaultTally(kinds)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
+        futs = [ex.submit(fault_run, seed, i, args.shape, root, args.timeout)
+                for i in (args.run or range(args.fault_runs))]
+        for fut in futs:
+            i, L, argv, faults, counts, outcome, msg, secs, d, problems = fut.result()
+            tally.add(counts, outcome, msg, secs)
+            record(not problems, "fault run %d (%s) %s" % (i, " ".join(faults),
+                                                           layergen.describe(L)),
+                   problems + ["command: CBR_TIMEOUT_MS=%d %s" % (timeout_ms, shlex.join(argv)),
+                               "replay:  %s --layers 0 --run %d --keep" % (replay, i)])
+            if not problems and not args.keep:
+                shutil.rmtree(d, ignore_errors=True)
+    tally.report(title, labels, args.min_faults)
 
 
 def compare_with_cpu(cmd, out, d, L):

@@ -529,23 +529,12 @@ def main():
             print("accelerator RTL: %.1f s" % (time.time() - t0))
             sys.stdout.flush()
 
-        runs = args.run or list(range(args.fault_runs))
-        tally = emucheck.FaultTally(["corrupt", "drop", "noise", "pause", "unplug"])
-        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
-            futs = [ex.submit(fault_run, seed, i, args.shape, root, args.timeout)
-                    for i in runs]
-            for fut in futs:
-                i, L, argv, faults, counts, outcome, msg, secs, d, problems = fut.result()
-                tally.add(counts, outcome, msg, secs)
-                record(not problems, "fault run %d (%s) %s" % (i, " ".join(faults),
-                                                               layergen.describe(L)),
-                       problems + ["command: CBR_TIMEOUT_MS=%d %s" % (TIMEOUT_MS,
-                                                                      shlex.join(argv)),
-                                   "replay:  %s --layers 0 --run %d --keep" % (replay, i)])
-                if not problems and not args.keep:
-                    shutil.rmtree(d, ignore_errors=True)
-        tally.report("fault runs", ["corrupted bytes", "dropped bytes", "noise bytes",
-                                    "pauses", "unplugs"], args.min_faults)
+        emucheck.fault_runs(fault_run, args, seed, root,
+                            ["corrupt", "drop", "noise", "pause", "unplug"],
+                            "fault runs",
+                            ["corrupted bytes", "dropped bytes", "noise bytes", "pauses",
+                             "unplugs"],
+                            TIMEOUT_MS, replay)
     finally:
         if not args.keep and emucheck.failed == 0:
             shutil.rmtree(root, ignore_errors=True)

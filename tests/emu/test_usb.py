@@ -313,23 +313,11 @@ def main():
                     record(not problems, what, problems)
             sys.stdout.flush()
 
-        runs = args.run or list(range(args.fault_runs))
-        tally = emucheck.FaultTally(["corrupt", "drop", "stall", "timeout", "unplug"])
-        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
-            futs = [ex.submit(fault_run, seed, i, args.shape, root, args.timeout)
-                    for i in runs]
-            for fut in futs:
-                i, L, argv, faults, counts, outcome, msg, secs, d, problems = fut.result()
-                tally.add(counts, outcome, msg, secs)
-                record(not problems, "fault run %d (%s) %s" % (i, " ".join(faults),
-                                                               layergen.describe(L)),
-                       problems + ["command: CBR_TIMEOUT_MS=%d %s" % (TIMEOUT_MS,
-                                                                      shlex.join(argv)),
-                                   "replay:  %s --layers 0 --run %d --keep" % (replay, i)])
-                if not problems and not args.keep:
-                    shutil.rmtree(d, ignore_errors=True)
-        tally.report("usb fault runs", ["corrupted bytes", "dropped", "stalled", "timed out",
-                                      "unplugged"], args.min_faults)
+        emucheck.fault_runs(fault_run, args, seed, root,
+                            ["corrupt", "drop", "stall", "timeout", "unplug"],
+                            "usb fault runs",
+                            ["corrupted bytes", "dropped", "stalled", "timed out", "unplugged"],
+                            TIMEOUT_MS, replay)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
