@@ -94,17 +94,19 @@ module cbr_tiny_eng (
     // and above IN_H, so one unsigned compare finds the padding (docs/tiny.md)
     reg [15:0] iy, ix, iy_pix, ix_pix;
     reg [13:0] a, a_ky, a_cb, a_pix;
-    reg [12:0] w, w_ob;     // the tap's weights (4 words), block ob's first
+    reg [12:0] w, w_ob;     // the tap's weight row, block ob's first
     reg [10:0] pbase;
     reg [11:0] optr;
-    reg [31:0] v;           // the lane's sum + bias (or + the bank's partial sum)
-    reg [31:0] yw;          // the pixel's 4 output bytes
+    reg [31:0] yw;          // the pixel's 4 output bytes, shifted in from the top, lane 0
+                            // first; with ACC_KEEP the lane's sum for the bank
     reg        tap_first;   // the tap's first cycle (for MACS)
 
     // ---- setup products: one 16x16 multiplier ----------------------------------------------
-    reg  [15:0] mu_a, mu_b;
-    wire [31:0] mu_p = mu_a * mu_b;
-    wire [17:0] unused_mu = mu_p[31:14];
+    // its operands are chosen by the state (setup step su, or the pooling window's first row)
+    reg  [13:0] mu_a;
+    wire [13:0] mu_b = st == S_SU ? in_w[13:0] : {5'd0, ow};
+    wire [27:0] mu_p = mu_a * mu_b;
+    wire [13:0] unused_mu = mu_p[27:14];
     wire [17:0] unused_cp = {cp_d[31:16], cp_d[1:0]};
 
     // ---- taps ---------------------------------------------------------------------------------
@@ -128,8 +130,23 @@ module cbr_tiny_eng (
     wire last_ob = ob_n == n_ob;
     wire [2:0] nr = last_cb && in_c[1:0] != 2'd0 ? {1'b0, in_c[1:0]} : 3'd4;
     wire [2:0] nc = last_ob && out_c[1:0] != 2'd0 ? {1'b0, out_c[1:0]} : 3'd4;
+    // One next value per register, shared along the loop nest: a tap steps kx, or (the row's
+    // last) ky, or (the channel block's last) cb; otherwise the pixel's first tap (S_PIX).
+    wire kx_step = tap_end && !last_kx;
+    wire ky_step = tap_end && last_kx && !last_ky;
+    wire cb_step = tap_end && last_kx && last_ky && !last_cb;
+    wire t_ld = st == S_PIX;
+    wire [13:0] a_cb_n = cb_step ? a_cb + pitch : a_pix;
+    wire [13:0] a_ky_n = ky_step ? a_ky + k_ky : a_cb_n;
+    wire [13:0] a_n = kx_step ? a + {6'd0, dw} : a_ky_n;
     wire last_ox = ox_n == ow;
     wire last_oy = oy_n == oh;
+    // the pixel loop: the next pixel in the row, or the next row, or the plane's end
+    wire ob_ld = st == S_OB;
+    wire n_x = st == S_NEXT && !last_ox;
+    wire n_y = st == S_NEXT && last_ox && !last_oy;
+    wire n_end = st == S_NEXT && last_ox && last_oy;
+    wire [13:0] a_row_n = n_y ? a_row + k_oy : a_row0;
     wire bank = ob[0];
 
     // ---- the MAC stage: the weight row and (first row) the pixel arrive, 4 products added ------
@@ -138,11 +155,9 @@ module cbr_tiny_eng (
     // SB_MAC16 (multiplier, adder and accumulator register): 16-bit signed operands, the
     // activation operand 0 in cycles without a row.
     reg        d_v, d_first;
-    reg [1:0]  d_r;
-    reg [31:0] x_q;
+    reg [23:0] x_q;         // the pixel's channels 1..3, shifted down a channel a row
     reg signed [31:0] acc0, acc1, acc2, acc3;
-    wire [31:0] xw = d_first ? a_rdata : x_q;
-    wire [7:0]  xb = xw[8*d_r +: 8];
+    wire [7:0]  xb = d_first ? a_rdata[7:0] : x_q[7:0];   // channel r (rows come in order)
     wire signed [8:0]  xs = $signed({xb[7], xb}) - $signed({x_zp[7], x_zp});
     wire signed [15:0] xa = d_v ? {{7{xs[8]}}, xs} : 16'sd0;
     wire signed [15:0] w0 = {{8{b_rdata[7]}}, b_rdata[7:0]};
@@ -154,9 +169,8 @@ module cbr_tiny_eng (
     always @(posedge clk) begin
         d_v <= beat;
         d_first <= r == 2'd0;
-        d_r <= r;
         if (d_v)
-            x_q <= xw;
+            x_q <= d_first ? a_rdata[31:8] : {8'd0, x_q[23:8]};
         if (rst)
             d_v <= 1'b0;
     end
@@ -188,12 +202,16 @@ module cbr_tiny_eng (
             default: acc_j = acc3;
         endcase
     end
-    wire use_neg = leaky && v[31];
+    // the lane's sum + bias (or + the bank's partial sum), int32 wrapping: cbr_tiny_rq takes
+    // it in S_BIASW (and keeps its sign for the leaky choice), ACC_KEEP puts it in yw
+    wire [31:0] bsum = acc_j + $signed(b_rdata);
+    wire       rq_neg;
+    wire use_neg = leaky && rq_neg;
 
     // M0 is on b_rdata in S_MW (cbr_tiny_rq keeps it), the shift in S_SW
     cbr_tiny_rq u_rq (
-        .clk(clk), .rst(rst), .m_load(st == S_MW), .start(rq_start), .acc(v), .m0(b_rdata),
-        .shift(b_rdata[5:0]),
+        .clk(clk), .rst(rst), .take(st == S_BIASW), .acc(bsum), .neg(rq_neg),
+        .m_load(st == S_MW), .m0(b_rdata), .start(rq_start), .shift(b_rdata[5:0]),
         .y_zp(y_zp), .act_min(act_min), .act_max(act_max), .done(rq_done), .y(rq_y));
 
     // ---- pooling -----------------------------------------------------------------------------
@@ -206,9 +224,9 @@ module cbr_tiny_eng (
     reg [8:0]  cnt;
     reg signed [16:0] pa;   // the lane's max or sum
     reg        pv;          // a window position was read last cycle
-    reg [16:0] dn;          // the division's remainder
+    reg [16:0] dn;          // the division: {remainder, the dividend's bits still to come}
     reg [2:0]  dbit;
-    reg [7:0]  dq;
+    reg [6:0]  dq;          // the quotient's bits so far, shifted in from the bottom
     wire signed [11:0] wy1 = ys + $signed({4'd0, pkh});
     wire signed [11:0] wx1 = xs_w + $signed({4'd0, pkw});
     wire signed [11:0] soh = $signed({3'd0, oh});
@@ -217,6 +235,15 @@ module cbr_tiny_eng (
     wire [8:0] e_r1 = gavg || wy1 > soh ? oh : (wy1 < 0 ? 9'd0 : wy1[8:0]);
     wire [8:0] e_c0 = gavg || xs_w < 0 ? 9'd0 : xs_w[8:0];
     wire [8:0] e_c1 = gavg || wx1 > sow ? ow : (wx1 < 0 ? 9'd0 : wx1[8:0]);
+    always @(*) begin
+        case (st == S_SU ? su : 3'd7)
+            3'd1: mu_a = {6'd0, dh};
+            3'd2: mu_a = {6'd0, sh};
+            3'd3: mu_a = pt[13:0];
+            3'd4: mu_a = in_h[13:0];
+            default: mu_a = {5'd0, e_r0};
+        endcase
+    end
     wire [8:0] e_ph = gavg ? 9'd1 : ph;
     wire [8:0] e_pw = gavg ? 9'd1 : pw;
     wire empty = e_r1 <= e_r0 || e_c1 <= e_c0;
@@ -229,6 +256,11 @@ module cbr_tiny_eng (
     wire last_rr = rr_n == r1;
     wire [7:0] ppix = rb + cc[7:0];
     wire kmax = pool == 2'd1;
+    // the pooled outputs' loop: the next output in the row, or the next row
+    wire pp_x = st == S_POUT && !hold && px_n != e_pw;
+    wire pp_y = st == S_POUT && !hold && px_n == e_pw && py_n != e_ph;
+    wire signed [11:0] x0 = gavg ? 12'sd0 : -$signed({4'd0, ppl});   // no pp_y when gavg
+    wire signed [11:0] y0 = gavg ? 12'sd0 : -$signed({4'd0, ppt});
     wire [11:0] unused_pool = {ys[11:9], xs_w[11:9], wy1[11:9], wx1[11:9]};
 
     // One lane of a window position: max (y - acc > 0: y) or sum, on one adder.
@@ -249,10 +281,18 @@ module cbr_tiny_eng (
         end
     endfunction
 
-    wire [16:0] pa_mag = pa[16] ? 17'd0 - pa : pa;
-    reg  [16:0] dsh;        // cnt << dbit, shifted down a bit a step
-    wire        d_ge = dn >= dsh;
-    wire [7:0]  d_q = dq | ({7'd0, d_ge} << dbit);
+    wire [16:0] dn0 = (pa ^ {17{pa[16]}}) + {9'd0, cnt[8:1]} + {16'd0, pa[16]};  // |pa| + cnt/2
+    // Long division of the dividend n (< 256 x cnt: the quotient has 8 bits) by cnt: the
+    // remainder starts as n / 256 (< cnt) and takes one bit of n a step, at most 2 cnt - 1.
+    wire [9:0]  dv_r = dn[16:7];
+    wire [10:0] d_df = {1'b0, dv_r} - {2'd0, cnt};
+    wire        d_ge = !d_df[10];
+    wire [7:0]  d_q = {dq, d_ge};
+    wire        unused_df = d_df[9];
+    // the lane's byte for yw: requantized, the window's max, or the rounded average
+    wire [7:0]  yb = st == S_RQ ? rq_y : kmax ? pa[7:0] : pa[16] ? 8'd0 - d_q : d_q;
+    wire        yb_we = (st == S_RQ && rq_done) || (st == S_PDIV0 && kmax) ||
+                        (st == S_PDIV && dbit == 3'd0);
 
     // ---- memory ports ---------------------------------------------------------------------------
     // Pair B address of each issuing state.
@@ -261,12 +301,16 @@ module cbr_tiny_eng (
     reg [13:0] b_addr_c;
     reg [31:0] b_wdata_c;
     wire [13:0] bank_w = {3'b110, bank, p, j};           // 0x3000 + bank*1024 + p*4 + j
-    wire [13:0] par_w = PAR0 + {3'd0, pbase + {6'd0, j, 3'd0}};
+    // channel j's parameter word: bias (S_BIAS), M0 (S_M) or shift (S_S), or their leaky
+    // pair, in the parameter region (mod its 2 048 words)
+    wire [2:0]  poff = st == S_BIAS ? 3'd0 : st == S_M ? (use_neg ? 3'd3 : 3'd1) :
+                       (use_neg ? 3'd4 : 3'd2);
+    wire [13:0] par_w = PAR0 + {3'd0, pbase + {6'd0, j, poff}};
     always @(*) begin
         b_en_c = 1'b0;
         b_we_c = 4'd0;
-        b_addr_c = {1'b0, w + {11'd0, r}};
-        b_wdata_c = v;
+        b_addr_c = {1'b0, w};
+        b_wdata_c = yw;
         case (st)
             S_TAP: b_en_c = !pad;
             S_KEEP: begin
@@ -279,22 +323,20 @@ module cbr_tiny_eng (
             S_OUT: begin
                 b_en_c = 1'b1;
                 b_we_c = 4'hF;
-                b_wdata_c = yw;
             end
             S_PRD: b_en_c = 1'b1;
             S_POUT: begin
                 b_en_c = 1'b1;
                 b_we_c = 4'hF;
-                b_wdata_c = yw;
             end
             default: ;
         endcase
         case (st)
             S_KEEP: b_addr_c = bank_w;
             S_BIAS: b_addr_c = acc_load ? bank_w : par_w;
-            S_M: b_addr_c = par_w + (use_neg ? 14'd3 : 14'd1);
-            S_S: b_addr_c = par_w + (use_neg ? 14'd4 : 14'd2);
-            S_OUT: b_addr_c = do_pool ? {3'b110, bank, p, 2'b00} : {RG_OUT, optr};
+            S_M: b_addr_c = par_w;
+            S_S: b_addr_c = par_w;
+            S_OUT: b_addr_c = do_pool ? bank_w : {RG_OUT, optr};   // j is 0
             S_PRD: b_addr_c = {3'b110, bank, ppix, 2'b00};
             S_POUT: b_addr_c = {RG_OUT, optr};
             default: ;
@@ -335,10 +377,10 @@ module cbr_tiny_eng (
                 // products mod 2^14: dh*IN_W, sh*IN_W, pt*IN_W, IN_H*IN_W
                 su <= su + 3'd1;
                 case (su)
-                    3'd0: begin mu_a <= {8'd0, dh}; mu_b <= in_w; end
-                    3'd1: begin k_ky <= mu_p[13:0]; mu_a <= {8'd0, sh}; end
-                    3'd2: begin k_oy <= mu_p[13:0]; mu_a <= pt; end
-                    3'd3: begin a_row0 <= a_row0 - mu_p[13:0] - pl[13:0]; mu_a <= in_h; end
+                    3'd0: ;
+                    3'd1: k_ky <= mu_p[13:0];
+                    3'd2: k_oy <= mu_p[13:0];
+                    3'd3: a_row0 <= a_row0 - mu_p[13:0] - pl[13:0];
                     default: begin
                         // a_row0 held ACT_BASE, pitch CB_PITCH (from the copy)
                         if (pitch == 14'd0)
@@ -347,61 +389,20 @@ module cbr_tiny_eng (
                     end
                 endcase
             end
-            S_OB: begin
-                oy <= 9'd0;
-                ox <= 9'd0;
-                p <= 8'd0;
-                iy_pix <= 16'd0 - pt;
-                ix_pix <= 16'd0 - pl;
-                a_row <= a_row0;
-                a_pix <= a_row0;
+            S_OB:
                 st <= S_PIX;
-            end
             S_PIX: begin
-                kx <= 4'd0;
-                ky <= 4'd0;
-                cb <= 12'd0;
                 r <= 2'd0;
                 j <= 2'd0;
                 tap_first <= 1'b1;
-                iy <= iy_pix;
-                ix <= ix_pix;
-                a <= a_pix;
-                a_ky <= a_pix;
-                a_cb <= a_pix;
-                w <= w_ob;
                 st <= S_TAP;
             end
             S_TAP:
                 if (tap_go) begin
                     r <= pad ? 2'd0 : r + 2'd1;
                     tap_first <= tap_end;
-                    if (tap_end) begin
-                        w <= w + 13'd4;
-                        if (!last_kx) begin
-                            kx <= kx_n;
-                            ix <= ix + {8'd0, dw};
-                            a <= a + {6'd0, dw};
-                        end else if (!last_ky) begin
-                            kx <= 4'd0;
-                            ky <= ky_n;
-                            iy <= iy + {8'd0, dh};
-                            ix <= ix_pix;
-                            a <= a_ky + k_ky;
-                            a_ky <= a_ky + k_ky;
-                        end else if (!last_cb) begin
-                            kx <= 4'd0;
-                            ky <= 4'd0;
-                            cb <= cb_n;
-                            iy <= iy_pix;
-                            ix <= ix_pix;
-                            a <= a_cb + pitch;
-                            a_ky <= a_cb + pitch;
-                            a_cb <= a_cb + pitch;
-                        end else begin
-                            st <= S_DRAIN;
-                        end
-                    end
+                    if (tap_end && last_kx && last_ky && last_cb)
+                        st <= S_DRAIN;
                 end
             S_DRAIN:
                 if (!d_v)
@@ -409,10 +410,8 @@ module cbr_tiny_eng (
             S_BIAS:
                 if (!hold)
                     st <= S_BIASW;
-            S_BIASW: begin
-                v <= acc_j + $signed(b_rdata);
+            S_BIASW:
                 st <= acc_keep ? S_KEEP : S_M;
-            end
             S_KEEP:
                 if (!hold) begin
                     j <= j + 2'd1;
@@ -430,7 +429,6 @@ module cbr_tiny_eng (
                 st <= S_RQ;
             S_RQ:
                 if (rq_done) begin
-                    yw[8*j +: 8] <= rq_y;
                     j <= j + 2'd1;
                     st <= j == 2'd3 ? S_OUT : S_BIAS;
                 end
@@ -440,29 +438,8 @@ module cbr_tiny_eng (
                         optr <= optr + 12'd1;
                     st <= S_NEXT;
                 end
-            S_NEXT: begin
-                p <= p + 8'd1;
-                if (!last_ox) begin
-                    ox <= ox_n;
-                    ix_pix <= ix_pix + {8'd0, sw};
-                    a_pix <= a_pix + {6'd0, sw};
-                    st <= S_PIX;
-                end else if (!last_oy) begin
-                    ox <= 9'd0;
-                    oy <= oy_n;
-                    iy_pix <= iy_pix + {8'd0, sh};
-                    ix_pix <= 16'd0 - pl;
-                    a_row <= a_row + k_oy;
-                    a_pix <= a_row + k_oy;
-                    st <= S_PIX;
-                end else begin
-                    py <= 9'd0;
-                    px <= 9'd0;
-                    ys <= gavg ? 12'sd0 : -$signed({4'd0, ppt});
-                    xs_w <= gavg ? 12'sd0 : -$signed({4'd0, ppl});
-                    st <= do_pool ? S_PWIN : S_NOB;
-                end
-            end
+            S_NEXT:
+                st <= !last_ox || !last_oy ? S_PIX : do_pool ? S_PWIN : S_NOB;
             S_PWIN: begin
                 // the window, clipped to the plane; its first row's pixel index r0 * OUT_W
                 r1 <= e_r1;
@@ -470,8 +447,6 @@ module cbr_tiny_eng (
                 c1 <= e_c1;
                 rr <= e_r0;
                 cc <= e_c0;
-                mu_a <= {7'd0, e_r0};
-                mu_b <= {7'd0, ow};
                 cnt <= 9'd0;
                 pa <= kmax ? -17'sd128 : 17'sd0;
                 st <= empty ? S_PRDW : S_PWIN2;
@@ -496,12 +471,9 @@ module cbr_tiny_eng (
                 st <= S_PDIV0;
             S_PDIV0: begin
                 // max: the lane's value; average: (|sum| + cnt/2) / cnt, 8 quotient bits
-                dn <= pa_mag + {9'd0, cnt[8:1]};
-                dq <= 8'd0;
+                dn <= dn0;
                 dbit <= 3'd7;
-                dsh <= {1'b0, cnt, 7'd0};
                 if (kmax) begin
-                    yw[8*j +: 8] <= pa[7:0];
                     j <= j + 2'd1;
                     st <= j == 2'd3 ? S_POUT : S_PWIN;
                 end else begin
@@ -509,13 +481,10 @@ module cbr_tiny_eng (
                 end
             end
             S_PDIV: begin
-                if (d_ge)
-                    dn <= dn - dsh;
-                dq <= d_q;
+                dn <= {d_ge ? d_df[8:0] : dv_r[8:0], dn[6:0], 1'b0};
+                dq <= d_q[6:0];
                 dbit <= dbit - 3'd1;
-                dsh <= dsh >> 1;
                 if (dbit == 3'd0) begin
-                    yw[8*j +: 8] <= pa[16] ? 8'd0 - d_q : d_q;
                     j <= j + 2'd1;
                     st <= j == 2'd3 ? S_POUT : S_PWIN;
                 end
@@ -523,21 +492,7 @@ module cbr_tiny_eng (
             S_POUT:
                 if (!hold) begin
                     optr <= optr + 12'd1;
-                    if (px_n != e_pw) begin
-                        px <= px_n;
-                        if (xs_w < 12'sd1024)
-                            xs_w <= xs_w + $signed({4'd0, psw});
-                        st <= S_PWIN;
-                    end else if (py_n != e_ph) begin
-                        px <= 9'd0;
-                        py <= py_n;
-                        xs_w <= -$signed({4'd0, ppl});
-                        if (ys < 12'sd1024)
-                            ys <= ys + $signed({4'd0, psh});
-                        st <= S_PWIN;
-                    end else begin
-                        st <= S_NOB;
-                    end
+                    st <= px_n != e_pw || py_n != e_ph ? S_PWIN : S_NOB;
                 end
             S_NOB: begin
                 ob <= ob_n;
@@ -551,6 +506,50 @@ module cbr_tiny_eng (
             end
             default: st <= S_IDLE;
         endcase
+        if (st == S_BIASW && acc_keep)
+            yw <= bsum;
+        else if (yb_we)
+            yw <= {yb, yw[31:8]};
+        // the pixel loop's registers (S_OB loads the block's first pixel)
+        if (ob_ld || n_x || n_y) begin
+            ox <= n_x ? ox_n : 9'd0;
+            ix_pix <= n_x ? ix_pix + {8'd0, sw} : 16'd0 - pl;
+            a_pix <= n_x ? a_pix + {6'd0, sw} : a_row_n;
+        end
+        if (ob_ld || n_y) begin
+            oy <= n_y ? oy_n : 9'd0;
+            iy_pix <= n_y ? iy_pix + {8'd0, sh} : 16'd0 - pt;
+            a_row <= a_row_n;
+        end
+        if (ob_ld || st == S_NEXT)
+            p <= ob_ld ? 8'd0 : p + 8'd1;
+        // the pooled outputs' loop (from the plane's last pixel); the origin saturates
+        if (n_end || pp_x || pp_y)
+            px <= pp_x ? px_n : 9'd0;
+        if (n_end || pp_y)
+            py <= pp_y ? py_n : 9'd0;
+        if (n_end || pp_y || (pp_x && xs_w < 12'sd1024))
+            xs_w <= pp_x ? xs_w + $signed({4'd0, psw}) : x0;
+        if (n_end || (pp_y && ys < 12'sd1024))
+            ys <= pp_y ? ys + $signed({4'd0, psh}) : y0;
+        // the tap loop's registers (S_PIX loads the pixel's first tap)
+        if (t_ld || tap_end) begin
+            kx <= kx_step ? kx_n : 4'd0;
+            ix <= kx_step ? ix + {8'd0, dw} : ix_pix;
+            a <= a_n;
+        end
+        if (t_ld || tap_go)
+            w <= t_ld ? w_ob : w + (pad ? 13'd4 : 13'd1);   // a row a beat, a tap in the padding
+        if (t_ld || ky_step || cb_step)
+            a_ky <= a_ky_n;
+        if (t_ld || (tap_end && last_kx)) begin
+            ky <= ky_step ? ky_n : 4'd0;
+            iy <= ky_step ? iy + {8'd0, dh} : iy_pix;
+        end
+        if (t_ld || cb_step) begin
+            cb <= cb_step ? cb_n : 12'd0;
+            a_cb <= a_cb_n;
+        end
         if (cp_wr)
             case (cp_idx)
                 5'd19: a_row0 <= cp_d[15:2];
@@ -562,7 +561,6 @@ module cbr_tiny_eng (
             endcase
         if (go) begin
             su <= 3'd0;
-            mu_b <= in_w;
             ob <= 12'd0;
             st <= n_ob == 12'd0 ? S_DONE : S_SU;
         end
