@@ -10,8 +10,9 @@ BOARD_PCF := constraints/icebreaker/icebreaker.pcf
 BOARD_YS_LIB := read_verilog -lib +/ice40/cells_sim.v
 BOARD_DEVICE := --up5k --package sg48
 BOARD_FREQ_MHZ := 12
-# CORE=1 is the accelerator (the tiny core, docs/tiny.md; see docs/boards.md for whether it
-# fits); CORE=0 is the link bring-up image built in CI.
-ICE_CORE ?= 0
+# CORE=1 (the default, built in CI) is the accelerator: the tiny core (docs/tiny.md) behind the
+# compact command block, without the performance counters; CORE=0 is the link bring-up image
+# (the command block with plain RAM behind it, no core). docs/boards.md.
+ICE_CORE ?= 1
 BOARD_PARAMS := CORE=$(ICE_CORE)
-BOARD_VARIANT := $(if $(filter 0,$(ICE_CORE)),,-core)
+BOARD_VARIANT := $(if $(filter 0,$(ICE_CORE)),-bringup,)

@@ -19,8 +19,11 @@
 //            0x3800 buffer 2, parameters: 8 KiB (256 channels)
 //   (word addresses; host byte address / 4 within the buffer's region)
 //
-// Registers: cbr_tiny_regs (cbr_core_regs' map, the host's copy of the arguments in block RAM).
-module cbr_tiny_core (
+// Registers: cbr_tiny_regs (cbr_core_regs' map, the host's copy of the arguments in block RAM);
+// COUNTERS = 0 leaves out its counters (they read 0; docs/tiny.md).
+module cbr_tiny_core #(
+    parameter COUNTERS = 1          // 1: the counters at 0x80..0xE7; 0: none, they read 0
+) (
     input  wire        clk,
     input  wire        rst,
     // register port (cbr_cmd): read data the cycle after reg_re
@@ -64,7 +67,7 @@ module cbr_tiny_core (
     wire [4:0]  cp_idx;
     wire [31:0] cp_d;
 
-    cbr_tiny_regs u_regs (
+    cbr_tiny_regs #(.COUNTERS(COUNTERS)) u_regs (
         .clk(clk), .rst(rst), .core_reset(core_reset), .core_start(core_start),
         .reg_we(reg_we), .reg_re(reg_re), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
         .reg_rdata(reg_rdata), .go(go), .run_done(run_done),

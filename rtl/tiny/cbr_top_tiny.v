@@ -6,8 +6,10 @@
 //
 // INFO tells the host what it is: a 4 x 4 array (so the host lays the buffers out as for
 // sim:4x4), the SPRAM buffer sizes of cbr_tiny_core, a 12 MHz clock, and FEATURES without
-// bit 7 (no depthwise mode: the host runs depthwise layers as dense tiles per group).
+// bit 7 (no depthwise mode: the host runs depthwise layers as dense tiles per group), and
+// without bit 5 when it is built without counters (COUNTERS = 0: the iCEBreaker image).
 module cbr_top_tiny #(
+    parameter COUNTERS = 1,         // 1: the cycle and MAC counters; 0: none (they read 0)
     parameter MAX_PAYLOAD = 1024,   // longest packet payload, bytes (INFO word 7)
     parameter CLOCK_KHZ = 12000     // the clock the board runs it at (INFO word 12)
 ) (
@@ -24,8 +26,9 @@ module cbr_top_tiny #(
 );
 
     // CBR_FEAT_* of host/include/cbr.h: LEAKY | MAXPOOL | AVGPOOL | DEPTHWISE (groups, run
-    // by the host one group at a time) | DILATION | COUNTERS | SCATTER; not DWMODE (bit 7)
-    localparam FEATURES = 32'h7F;
+    // by the host one group at a time) | DILATION | COUNTERS (bit 5, only with COUNTERS = 1)
+    // | SCATTER; not DWMODE (bit 7)
+    localparam [31:0] FEATURES = COUNTERS != 0 ? 32'h7F : 32'h5F;
 
     wire        reg_we, reg_re, buf_we, buf_re, core_start, core_reset;
     wire [11:0] reg_addr;
@@ -59,7 +62,7 @@ module cbr_top_tiny #(
         .buf_wdata(buf_wdata), .buf_wstrb(buf_wstrb), .buf_rdata(buf_rdata),
         .core_start(core_start), .core_reset(core_reset));
 
-    cbr_tiny_core u_core (
+    cbr_tiny_core #(.COUNTERS(COUNTERS)) u_core (
         .clk(clk), .rst(rst),
         .reg_we(reg_we), .reg_re(reg_re), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
         .reg_rdata(reg_rdata),

@@ -7,6 +7,7 @@ rtl/cbr_cmd_rx.v
 rtl/cbr_cmd_exec.v
 rtl/cbr_cmd_tx.v
 rtl/cbr_cmd.v
+rtl/tiny/cbr_tiny_breg.v
 rtl/tiny/cbr_tiny_regs.v
 rtl/tiny/cbr_tiny_ram.v
 rtl/tiny/cbr_tiny_rq.v
