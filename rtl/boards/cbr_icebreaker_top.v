@@ -9,11 +9,12 @@
 // behind its four buffer ids and a 64-word register file).
 //
 // Why two images: the array core (cbr_top) is about six times the UP5K's 5280 logic cells
-// (docs/boards.md), so the accelerator here is the tiny core; until it and the command block
-// together fit (docs/boards.md has the measured figures), the bitstream built in CI is the
-// bring-up image: the same UART bridge and command block, the same packets, CRCs and INFO
-// block, so `cbr info` and buffer round trips work on the board; RUN is accepted but no core
-// answers it (ap_done never rises, the host's layer times out).
+// (docs/boards.md), so the accelerator here is the tiny core: with the UART bridge and the
+// compact command block it takes 4 702 cells at 22.9 MHz (docs/boards.md), and it is what
+// `make bitstream BOARD=icebreaker` builds. The bring-up image has the same UART bridge and
+// command block, the same packets, CRCs and INFO block, for bringing up the link alone:
+// `cbr info` and buffer round trips work; RUN is accepted but no core answers it (ap_done
+// never rises, a layer times out).
 //
 // Pins (constraints/icebreaker/icebreaker.pcf):
 //   CLK      35   12 MHz oscillator
@@ -23,7 +24,7 @@
 //   LEDR_N   11   red LED, active low: a received byte was dropped (RX FIFO full)
 //   LEDG_N   37   green LED, active low: out of reset, blinking at ~1.4 Hz
 module cbr_icebreaker_top #(
-    parameter CORE = 0,             // 1: the accelerator; 0: the link bring-up image
+    parameter CORE = 0,             // 1: the accelerator (the bitstream); 0: link bring-up
     parameter CLK_HZ = 12000000,    // CLK (no PLL: the design closes timing at 12 MHz)
     parameter BAUD = 3000000        // UART line rate (FT2232H: 12 MHz / n)
 ) (
