@@ -7,6 +7,10 @@
 #   make test-netlist       yosys `synth -flatten` of the same small cbr_top -> gates ->
 #                           write_verilog -> Icarus behind the same board library; test_small
 #                           runs NET_LAYERS tiny layers on it against the golden model
+#   make test-netlist-ice   yosys synth_ice40 -dsp of cbr_top_tiny (the bitstream's synthesis,
+#                           iCE40 cells) -> write_verilog -> Icarus on yosys's cell models
+#                           (power-up state: tests/rtl/icarus/ice40_cells.py) behind the
+#                           same board library; test_small runs NETICE_LAYERS layers
 #   make lint-rtl-boards    verilator -Wall and iverilog lint of the UART bridge and board tops
 #   make bitstream BOARD=icebreaker   yosys synth_ice40 + nextpnr-ice40 + icepack: .bin,
 #                           logs and report under $(BUILD)/fpga/icebreaker; fails when the
@@ -127,6 +131,78 @@ test-netlist: $(NET_DIR)/tb_net.vvp $(ICARUS_DIR)/libcbrsim_$(SMALL_SHAPE).so \
 	CBR_IVL_VVP=$(abspath $(NET_DIR)/tb_net.vvp) CBR_SIM_PATH=$(abspath $(ICARUS_DIR)) \
 	CBR_TIMEOUT_MS=600000 $(BUILD)/tests/test_small --layers $(NET_LAYERS) sim:$(SMALL_SHAPE) && \
 	echo "test-netlist: $(NET_LAYERS) layers in $$(( $$(date +%s) - start )) s"
+
+# ---- the iCE40 netlist of the tiny core --------------------------------------------------
+# The bitstream's synthesis (constraints/icebreaker/board.mk, the rule above: proc, no latch,
+# synth_ice40 -dsp) of cbr_top_tiny, the accelerator behind the iCEBreaker top's UART: the
+# netlist of the real image in SB_LUT4 / SB_CARRY / SB_DFF* / SB_MAC16 / SB_RAM40_4K /
+# SB_SPRAM256KA cells, written out and run in Icarus on yosys's own models of those cells
+# (ice40/cells_sim.v) behind the same board library, with the same X checks; the device
+# reports itself as a 4x4 board at 12 MHz, so sim:4x4 with CBR_IVL_VVP runs it. tb_top.v
+# fills the four SPRAMs with random bytes by their instance names, checked here. Undefined
+# constants (x) in the netlist become 0 (setundef), as they do in the bitstream.
+NETICE_LAYERS ?= 3
+NETICE_DIR := $(FPGA_BUILD)/netlist-ice
+FPGA_TINY_ALL = $(filter %.v,$(shell grep -v '^//' rtl/tiny/tiny.f 2>/dev/null))
+ICE40_CELLS_SIM ?= $(firstword $(wildcard $(shell yosys-config --datdir 2>/dev/null)/ice40/cells_sim.v \
+    $(dir $(shell command -v $(YOSYS) 2>/dev/null))../share/yosys/ice40/cells_sim.v \
+    /usr/share/yosys/ice40/cells_sim.v /usr/local/share/yosys/ice40/cells_sim.v))
+NETICE_SPRAMS := u_pair_a.u_lo u_pair_a.u_hi u_pair_b.u_lo u_pair_b.u_hi
+
+$(NETICE_DIR)/cbr_top_tiny_net.v: $(FPGA_TINY_ALL) rtl/tiny/tiny.f mk/fpga.mk
+	@mkdir -p $(@D)
+	@{ echo "read_verilog -lib +/ice40/cells_sim.v"; \
+	   echo "read_verilog -defer $(FPGA_TINY_ALL)"; \
+	   echo "hierarchy -check -top cbr_top_tiny"; \
+	   echo "proc"; \
+	   echo "select -assert-none t:\$$dlatch t:\$$adlatch t:\$$dlatchsr"; \
+	   echo "check -assert"; \
+	   echo "synth_ice40 -top cbr_top_tiny -dsp"; \
+	   echo "check -assert"; \
+	   echo "tee -o $(NETICE_DIR)/stat.txt stat"; \
+	   echo "setundef -zero -params"; \
+	   echo "write_verilog -noattr $@.tmp"; } > $(NETICE_DIR)/netlist.ys
+	@echo "yosys: synth_ice40 -dsp netlist of cbr_top_tiny (log: $(NETICE_DIR)/yosys.log)"
+	@start=$$(date +%s); \
+	$(YOSYS) -q -l $(NETICE_DIR)/yosys.log $(NETICE_DIR)/netlist.ys || \
+	    { echo "yosys failed: see $(NETICE_DIR)/yosys.log"; exit 1; }; \
+	echo "  yosys: $$(( $$(date +%s) - start )) s"
+	@sed -n '/design hierarchy/,$$p' $(NETICE_DIR)/stat.txt | \
+	    grep -E '^ +(SB_[A-Z0-9_]+ +[0-9]+|Number of cells)' | tr -s ' ' | paste -sd, | \
+	    sed 's/^ */  /'
+	@for i in $(NETICE_SPRAMS); do \
+	    grep -qF "SB_SPRAM256KA \\u_core.$$i " $@.tmp || \
+	    { echo "the netlist has no SB_SPRAM256KA u_core.$$i: tb_top.v (g_fill_tiny_net) fills the SPRAMs by name"; \
+	      exit 1; }; done
+	@mv $@.tmp $@
+
+# yosys's cell models with the hardware's power-up state (tests/rtl/icarus/ice40_cells.py).
+$(NETICE_DIR)/cells_sim.v: tests/rtl/icarus/ice40_cells.py mk/fpga.mk
+	@test -f "$(ICE40_CELLS_SIM)" || \
+	    { echo "yosys's ice40/cells_sim.v not found: set ICE40_CELLS_SIM=path"; exit 1; }
+	@mkdir -p $(@D)
+	$(PYTHON) tests/rtl/icarus/ice40_cells.py $(ICE40_CELLS_SIM) $@
+
+$(NETICE_DIR)/tb_net_ice.vvp: $(NETICE_DIR)/cbr_top_tiny_net.v $(NETICE_DIR)/cells_sim.v \
+        tests/rtl/icarus/tb_top.v mk/fpga.mk
+	@echo "iverilog: the iCE40 netlist on yosys's cell models ($(ICE40_CELLS_SIM))"
+	@# the cell models' own defaults on unconnected ports are SystemVerilog Icarus 11 lacks;
+	@# write_verilog connects every port. cells_sim.v sets a timescale the others inherit.
+	@start=$$(date +%s); \
+	$(IVERILOG) -g2012 -Wall -Wno-timescale -DNO_ICE40_DEFAULT_ASSIGNMENTS -o $@ -s tb_top \
+	    -Ptb_top.TINY=1 -Ptb_top.NETLIST=1 tests/rtl/icarus/tb_top.v $< $(NETICE_DIR)/cells_sim.v \
+	    > $@.log 2>&1 || { cat $@.log; rm -f $@; exit 1; }; \
+	if [ -s $@.log ]; then cat $@.log; echo "iverilog printed warnings"; rm -f $@; exit 1; fi; \
+	echo "  iverilog: $$(( $$(date +%s) - start )) s"
+
+.PHONY: test-netlist-ice
+test-netlist-ice: ## the synth_ice40 netlist of the tiny core in Icarus vs the golden model
+test-netlist-ice: $(NETICE_DIR)/tb_net_ice.vvp $(ICARUS_DIR)/libcbrsim_$(SMALL_SHAPE).so \
+        $(BUILD)/tests/test_small
+	@start=$$(date +%s); \
+	CBR_IVL_VVP=$(abspath $(NETICE_DIR)/tb_net_ice.vvp) CBR_SIM_PATH=$(abspath $(ICARUS_DIR)) \
+	CBR_TIMEOUT_MS=600000 $(BUILD)/tests/test_small --layers $(NETICE_LAYERS) sim:4x4 && \
+	echo "test-netlist-ice: $(NETICE_LAYERS) layers in $$(( $$(date +%s) - start )) s"
 
 # ---- boards -----------------------------------------------------------------------------
 # constraints/<board>/board.mk says how: BOARD_FLOW (ice40: a bitstream; xilinx: synthesis

@@ -181,6 +181,9 @@ EXPORT cbr_sim *cbr_sim_create(const struct cbr_sim_config *cfg, char *err, size
     snprintf(a_rsp, sizeof a_rsp, "+rsp=%s", rsp_path);
     const char *trace = cfg ? cfg->trace_path : NULL;
     snprintf(a_vcd, sizeof a_vcd, "+vcd=%s", trace ? trace : "");
+    /* the child's freopen below would write out a copy of what the parent has buffered */
+    fflush(stdout);
+    fflush(stderr);
     s->pid = fork();
     if (s->pid < 0) {
         snprintf(err, len, "fork: %s", strerror(errno));

@@ -1,6 +1,6 @@
 `default_nettype none
-// tb_top - the simulated board in Icarus Verilog (4-state): cbr_top (or its yosys netlist)
-// clocked by commands that the shim tests/rtl/icarus/cbr_sim_ivl.c sends over a pipe, so the
+// tb_top - the simulated board in Icarus Verilog (4-state): cbr_top or cbr_top_tiny (TINY), or
+// the yosys netlist of either (NETLIST), clocked by commands that the shim tests/rtl/icarus/cbr_sim_ivl.c sends over a pipe, so the
 // real libcbr (sim transport, protocol, planner, driver) runs layers on it and test_sim
 // compares them with the golden model.
 //
@@ -31,7 +31,9 @@ module tb_top;
     parameter OUT_BYTES = 131072;
     parameter ACC_PIXELS = 1024;
     parameter MAX_PAYLOAD = 16384;
-    parameter NETLIST = 0;              // 1: the DUT is a flattened netlist without parameters
+    parameter NETLIST = 0;              // 1: the DUT is a netlist without parameters
+    parameter TINY = 0;                 // 1: the DUT is cbr_top_tiny (rtl/tiny; NETLIST: its
+                                        // synth_ice40 netlist on yosys's iCE40 cell models)
     parameter UART_BOARD = 0;           // 1: the DUT is cbr_icebreaker_top behind its UART
     parameter CORE = 0;                 // its CORE parameter
     parameter CLK_HZ = 12000000;        // its clock and baud rate
@@ -61,6 +63,11 @@ module tb_top;
             cbr_icebreaker_top #(.CORE(CORE), .CLK_HZ(CLK_HZ), .BAUD(BAUD)) u_dut (
                 .CLK(clk), .RX(host_txd), .TX(board_txd), .BTN_N(!rst),
                 .LEDR_N(unused_ledr), .LEDG_N(unused_ledg));
+        end else if (TINY) begin : g_tiny
+            cbr_top_tiny u_dut (
+                .clk(clk), .rst(rst), .rx_data(rx_data), .rx_valid(rx_valid),
+                .rx_ready(rx_ready), .tx_data(tx_data), .tx_valid(tx_valid),
+                .tx_ready(tx_ready));
         end else if (NETLIST) begin : g_net
             cbr_top u_dut (
                 .clk(clk), .rst(rst), .rx_data(rx_data), .rx_valid(rx_valid),
@@ -84,11 +91,33 @@ module tb_top;
     // X * 0 is X in 4-state arithmetic, so the core's buffers and accumulator banks start
     // with random bytes here (seed +memseed=N), as a board with unknown contents would:
     // the results must not depend on them. Registers are not filled: X from them is caught.
+    // The tiny core's two memory pairs are filled too: in its RTL the behavioural model of
+    // cbr_tiny_ram, in its netlist the four SB_SPRAM256KA (yosys's model starts them as X).
+    // (In that netlist every flip-flop starts at 0, as an iCE40's do: yosys's SB_DFF* models.)
     localparam NG = ROWS == COLS ? ROWS / 4 : 1;  // activation banks (cbr_core)
     integer memseed = 1, fi, fj;
     genvar gk;
     generate
-        if (!NETLIST && !UART_BOARD) begin : g_fill
+        if (TINY && !NETLIST) begin : g_fill_tiny
+            initial begin
+                #1;
+                for (fi = 0; fi < 16384; fi = fi + 1) begin
+                    g_tiny.u_dut.u_core.u_pair_a.mem[fi] = $random(memseed);
+                    g_tiny.u_dut.u_core.u_pair_b.mem[fi] = $random(memseed);
+                end
+            end
+        end else if (TINY) begin : g_fill_tiny_net
+            // the instance names synth_ice40 gives the primitives of rtl/tiny/cbr_tiny_ram.v
+            initial begin
+                #1;
+                for (fi = 0; fi < 16384; fi = fi + 1) begin
+                    g_tiny.u_dut.\u_core.u_pair_a.u_lo .mem[fi] = $random(memseed);
+                    g_tiny.u_dut.\u_core.u_pair_a.u_hi .mem[fi] = $random(memseed);
+                    g_tiny.u_dut.\u_core.u_pair_b.u_lo .mem[fi] = $random(memseed);
+                    g_tiny.u_dut.\u_core.u_pair_b.u_hi .mem[fi] = $random(memseed);
+                end
+            end
+        end else if (!NETLIST && !UART_BOARD) begin : g_fill
             for (gk = 0; gk < NG; gk = gk + 1) begin : g_act
                 initial begin
                     #1;

@@ -102,7 +102,9 @@ static int run_layer(cbr_device *dev, cbr_device *cpu, int k)
         printf("  FAIL golden: %s\n", cbr_errmsg(cpu));
         goto out;
     }
-    if (cbr_layer_run(l, 1, x, y, NULL) < 0) {
+    cbr_stats st;
+    memset(&st, 0, sizeof st);
+    if (cbr_layer_run(l, 1, x, y, &st) < 0) {
         printf("  FAIL run: %s\n", cbr_errmsg(dev));
         goto out;
     }
@@ -112,7 +114,9 @@ static int run_layer(cbr_device *dev, cbr_device *cpu, int k)
             if (bad++ < 5)
                 printf("  MISMATCH at %zu: device %d, golden %d\n", i, y[i], yr[i]);
         }
-    printf("  %zu outputs, %s\n", ny, bad ? "FAIL" : "bit-exact");
+    printf("  %zu outputs, %s, %" PRIu64 " device cycles\n", ny, bad ? "FAIL" : "bit-exact",
+           st.cycles);
+    fflush(stdout);
 out:
     cbr_layer_destroy(l);
     cbr_layer_destroy(lr);
