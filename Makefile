@@ -135,6 +135,7 @@ test: deps ## run the whole test suite (installs what it needs)
 	$(MAKE) test-serial
 	$(MAKE) test-serial-san
 	$(MAKE) test-icarus
+	$(MAKE) test-icarus-tiny
 	$(MAKE) test-netlist-ice
 
 # Installs into a scratch DESTDIR and builds a program against it with pkg-config.

@@ -4,6 +4,8 @@
 #   make test-icarus        the RTL in Icarus Verilog (4-state): test_sim runs ICARUS_LAYERS
 #                           random layers through libcbr on it against the golden model; any
 #                           mismatch, or an X on a handshake or on tx_data after reset, fails
+#   make test-icarus-tiny   the tiny core's RTL (cbr_top_tiny) in Icarus, the same X checks:
+#                           test_small runs ICARUS_TINY_LAYERS layers on it
 #   make test-netlist       yosys `synth -flatten` of the same small cbr_top -> gates ->
 #                           write_verilog -> Icarus behind the same board library; test_small
 #                           runs NET_LAYERS tiny layers on it against the golden model
@@ -32,6 +34,8 @@ FPGA_BUILD := $(BUILD)/fpga
 FPGA_RTL_SRC = $(filter %.v,$(shell grep -v '^//' rtl/cbr.f 2>/dev/null))
 # The tiny core behind the iCEBreaker top's CORE=1 (rtl/tiny/tiny.f less the command block).
 FPGA_TINY_SRC = $(filter rtl/tiny/%,$(shell grep -v '^//' rtl/tiny/tiny.f 2>/dev/null))
+# All of the tiny core's cbr_top_tiny (rtl/tiny/tiny.f).
+FPGA_TINY_ALL = $(filter %.v,$(shell grep -v '^//' rtl/tiny/tiny.f 2>/dev/null))
 
 # A small board: the 4x4 array with buffers a small FPGA holds (cbr_top parameters). The
 # host adapts to them through INFO, so test_sim's layers are tiled to fit.
@@ -90,6 +94,26 @@ test-icarus: $(ICARUS_DIR)/tb_$(SMALL_SHAPE).vvp $(ICARUS_DIR)/libcbrsim_$(SMALL
 	    grep -qE '^activation buf +1024 bytes' $(ICARUS_DIR)/uart_info.txt || \
 	    { echo "FAILED: INFO through the UART is not the link image's (12 MHz, 1 KiB buffers)"; exit 1; }
 
+# The tiny core's RTL (cbr_top_tiny, the iCEBreaker accelerator) in Icarus, with the same X
+# checks: the device reports itself as a 4x4 board at 12 MHz, so sim:4x4 with CBR_IVL_VVP
+# runs it; test_small's layers (the tiny core does 4 MACs a cycle: test_sim's are too long).
+ICARUS_TINY_LAYERS ?= 6
+
+$(ICARUS_DIR)/tb_tiny.vvp: $(FPGA_TINY_ALL) rtl/tiny/tiny.f tests/rtl/icarus/tb_top.v mk/fpga.mk
+	@mkdir -p $(@D)
+	$(IVERILOG) -g2012 -Wall -o $@ -s tb_top -Ptb_top.TINY=1 -c rtl/tiny/tiny.f \
+	    tests/rtl/icarus/tb_top.v 2>&1 | tee $@.log
+	@if [ -s $@.log ]; then echo "iverilog printed warnings"; rm -f $@; exit 1; fi
+
+.PHONY: test-icarus-tiny
+test-icarus-tiny: ## the tiny core's RTL in Icarus (4-state, X-checked) vs the golden model
+test-icarus-tiny: $(ICARUS_DIR)/tb_tiny.vvp $(ICARUS_DIR)/libcbrsim_$(SMALL_SHAPE).so \
+        $(BUILD)/tests/test_small
+	@start=$$(date +%s); \
+	CBR_IVL_VVP=$(abspath $(ICARUS_DIR)/tb_tiny.vvp) CBR_SIM_PATH=$(abspath $(ICARUS_DIR)) \
+	CBR_TIMEOUT_MS=600000 $(BUILD)/tests/test_small --layers $(ICARUS_TINY_LAYERS) sim:4x4 && \
+	echo "test-icarus-tiny: $(ICARUS_TINY_LAYERS) layers in $$(( $$(date +%s) - start )) s"
+
 # ---- the yosys netlist ------------------------------------------------------------------
 # Generic gates (synth -flatten to the fine stage, techmap, abc), the memories kept as arrays
 # (what a block RAM is to the netlist), written out and run in Icarus behind the same board
@@ -143,7 +167,6 @@ test-netlist: $(NET_DIR)/tb_net.vvp $(ICARUS_DIR)/libcbrsim_$(SMALL_SHAPE).so \
 # constants (x) in the netlist become 0 (setundef), as they do in the bitstream.
 NETICE_LAYERS ?= 3
 NETICE_DIR := $(FPGA_BUILD)/netlist-ice
-FPGA_TINY_ALL = $(filter %.v,$(shell grep -v '^//' rtl/tiny/tiny.f 2>/dev/null))
 ICE40_CELLS_SIM ?= $(firstword $(wildcard $(shell yosys-config --datdir 2>/dev/null)/ice40/cells_sim.v \
     $(dir $(shell command -v $(YOSYS) 2>/dev/null))../share/yosys/ice40/cells_sim.v \
     /usr/share/yosys/ice40/cells_sim.v /usr/local/share/yosys/ice40/cells_sim.v))

@@ -105,6 +105,9 @@ module cbr_tiny_regs #(
         if (rst) begin
             took <= 1'b0;
             runs <= 32'd0;
+            // any snapshot works until the first take (writes go to the other slot, the copy
+            // reads it only after a take), but a write indexes by it (wbank): no X slot
+            snap <= 32'd0;
         end
     end
 

@@ -105,6 +105,10 @@ module tb_top;
                     g_tiny.u_dut.u_core.u_pair_a.mem[fi] = $random(memseed);
                     g_tiny.u_dut.u_core.u_pair_b.mem[fi] = $random(memseed);
                 end
+                // the SPRAMs' outputs power up unknown but defined (X * 0 in the engine's
+                // multipliers would be X until the first read)
+                g_tiny.u_dut.u_core.u_pair_a.q = $random(memseed);
+                g_tiny.u_dut.u_core.u_pair_b.q = $random(memseed);
             end
         end else if (TINY) begin : g_fill_tiny_net
             // the instance names synth_ice40 gives the primitives of rtl/tiny/cbr_tiny_ram.v
