@@ -1,5 +1,6 @@
-"""What the emulator tests share: a thread-safe pass/fail tally and a runner that kills a
-command's whole process group when it outlives its timeout (cbr-emu starts children)."""
+"""What the emulator tests share: the start of their main() (seed, built binaries, temporary
+folder, replay line), a thread-safe pass/fail tally and a runner that kills a command's whole
+process group when it outlives its timeout (cbr-emu starts children)."""
 
 import concurrent.futures
 import os
@@ -8,11 +9,35 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 
 _lock = threading.Lock()
 passed = 0
 failed = 0
+
+
+def start(args, cbr, emu, script, prefix):
+    """The start of an emulator test's main(): the seed (args.seed, else CBR_SEED, else the
+    clock), printed with how to replay it; the check that cbr and cbr-emu (the paths cbr and
+    emu) are built; a fresh temporary folder whose name starts with prefix; and the replay
+    string fault_runs wants (the test script's command line up to --seed and --shape).
+    Returns (seed, root, replay), or None, having printed a FAIL line, when a binary is not
+    built."""
+    seed = args.seed
+    if seed is None:
+        seed = int(os.environ.get("CBR_SEED") or (time.time_ns() % 2**31))
+    print("seed %d (replay: --seed %d)" % (seed, seed))
+    sys.stdout.flush()
+    for p in (cbr, emu):
+        if not os.access(p, os.X_OK):
+            print("FAIL: %s is not built" % p)
+            return None
+    root = tempfile.mkdtemp(prefix=prefix)
+    replay = "CBR=%s CBR_EMU=%s %s %s --seed %d --shape %s" % (
+        cbr, emu, sys.executable, os.path.abspath(script), seed, args.shape)
+    return seed, root, replay
 
 
 def record(ok, what, details=()):

@@ -38,7 +38,6 @@ import re
 import shlex
 import shutil
 import sys
-import tempfile
 import threading
 import time
 
@@ -489,18 +488,10 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--bench", action="store_true", help="only the benchmark")
     args = ap.parse_args()
-    seed = args.seed
-    if seed is None:
-        seed = int(os.environ.get("CBR_SEED") or (time.time_ns() % 2**31))
-    print("seed %d (replay: --seed %d)" % (seed, seed))
-    sys.stdout.flush()
-    for p in (CBR, EMU):
-        if not os.access(p, os.X_OK):
-            print("FAIL: %s is not built" % p)
-            return 1
-    root = tempfile.mkdtemp(prefix="cbr-serial-")
-    replay = "CBR=%s CBR_EMU=%s %s %s --seed %d --shape %s" % (
-        CBR, EMU, sys.executable, os.path.abspath(__file__), seed, args.shape)
+    started = emucheck.start(args, CBR, EMU, __file__, "cbr-serial-")
+    if started is None:
+        return 1
+    seed, root, replay = started
     try:
         if args.bench:
             bench(args.shape, root)

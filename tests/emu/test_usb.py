@@ -33,7 +33,6 @@ import re
 import shlex
 import shutil
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -283,18 +282,10 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
-    seed = args.seed
-    if seed is None:
-        seed = int(os.environ.get("CBR_SEED") or (time.time_ns() % 2**31))
-    print("seed %d (replay: --seed %d)" % (seed, seed))
-    sys.stdout.flush()
-    for p in (CBR, EMU):
-        if not os.access(p, os.X_OK):
-            print("FAIL: %s is not built" % p)
-            return 1
-    root = tempfile.mkdtemp(prefix="cbr-emu-usb-")
-    replay = "CBR=%s CBR_EMU=%s %s %s --seed %d --shape %s" % (
-        CBR, EMU, sys.executable, os.path.abspath(__file__), seed, args.shape)
+    started = emucheck.start(args, CBR, EMU, __file__, "cbr-emu-usb-")
+    if started is None:
+        return 1
+    seed, root, replay = started
     try:
         if not args.run:
             with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:

@@ -73,38 +73,35 @@ static void test_uri_parser(void **state)
 {
     (void)state;
     char path[64], err[256];
-    unsigned baud = 0;
-    assert_int_equal(cbr_serial_parse_uri("/dev/ttyUSB1", path, sizeof path, &baud, err,
-                                          sizeof err), 0);
-    assert_string_equal(path, "/dev/ttyUSB1");
-    assert_int_equal(baud, 3000000);
-    assert_int_equal(cbr_serial_parse_uri("/dev/ttyUSB1@1000000", path, sizeof path, &baud,
-                                          err, sizeof err), 0);
-    assert_string_equal(path, "/dev/ttyUSB1");
-    assert_int_equal(baud, 1000000);
-    /* The last '@' splits: a path may hold one. */
-    assert_int_equal(cbr_serial_parse_uri("/tmp/a@b@300", path, sizeof path, &baud, err,
-                                          sizeof err), 0);
-    assert_string_equal(path, "/tmp/a@b");
-    assert_int_equal(baud, 300);
-    static const struct { const char *uri, *says; } bad[] = {
-        {"", "missing the port"},
-        {"@9600", "missing the port"},
-        {"/dev/ttyUSB1@", "is not a number"},
-        {"/dev/ttyUSB1@fast", "'fast' is not a number"},
-        {"/dev/ttyUSB1@-9600", "is not a number"},
-        {"/dev/ttyUSB1@ 9600", "is not a number"},
-        {"/dev/ttyUSB1@9600x", "is not a number"},
-        {"/dev/ttyUSB1@299", "out of range"},
-        {"/dev/ttyUSB1@12000001", "out of range"},
-        {"/dev/ttyUSB1@99999999999999999999", "is not a number"},
-        {"/dev/a/path/longer/than/sixty-four/bytes/does/not/fit/the/buffer/x", "too long"},
+    unsigned baud;
+    /* A bad URI's CBR_EINVAL message must say `says`; a good one (says NULL) must parse to
+     * path and baud. */
+    static const struct uri_case { const char *uri, *says, *path; unsigned baud; } cases[] = {
+        {"/dev/ttyUSB1", NULL, "/dev/ttyUSB1", 3000000},     /* no '@': the default rate */
+        {"/dev/ttyUSB1@1000000", NULL, "/dev/ttyUSB1", 1000000},
+        {"/tmp/a@b@300", NULL, "/tmp/a@b", 300},     /* the last '@' splits: a path may hold one */
+        {"", "missing the port", NULL, 0},
+        {"@9600", "missing the port", NULL, 0},
+        {"/dev/ttyUSB1@", "is not a number", NULL, 0},
+        {"/dev/ttyUSB1@fast", "'fast' is not a number", NULL, 0},
+        {"/dev/ttyUSB1@-9600", "is not a number", NULL, 0},
+        {"/dev/ttyUSB1@ 9600", "is not a number", NULL, 0},
+        {"/dev/ttyUSB1@9600x", "is not a number", NULL, 0},
+        {"/dev/ttyUSB1@299", "out of range", NULL, 0},
+        {"/dev/ttyUSB1@12000001", "out of range", NULL, 0},
+        {"/dev/ttyUSB1@99999999999999999999", "is not a number", NULL, 0},
+        {"/dev/a/path/longer/than/sixty-four/bytes/does/not/fit/the/buffer/x", "too long", NULL,
+         0},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        err[0] = '\0';
-        int rc = cbr_serial_parse_uri(bad[i].uri, path, sizeof path, &baud, err, sizeof err);
-        if (rc != CBR_EINVAL || !strstr(err, bad[i].says))
-            fail_msg("'%s': rc %d, message '%s', want '%s'", bad[i].uri, rc, err, bad[i].says);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct uri_case *c = &cases[i];
+        path[0] = err[0] = '\0', baud = 0;
+        int rc = cbr_serial_parse_uri(c->uri, path, sizeof path, &baud, err, sizeof err);
+        if (c->says && (rc != CBR_EINVAL || !strstr(err, c->says)))
+            fail_msg("'%s': rc %d '%s', want CBR_EINVAL saying '%s'", c->uri, rc, err, c->says);
+        if (!c->says && (rc != 0 || strcmp(path, c->path) != 0 || baud != c->baud))
+            fail_msg("'%s': rc %d '%s', '%s' at %u baud, want '%s' at %u", c->uri, rc, err, path,
+                     baud, c->path, c->baud);
     }
 }
 
