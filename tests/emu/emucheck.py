@@ -40,6 +40,21 @@ def start(args, cbr, emu, script, prefix):
     return seed, root, replay
 
 
+def cleanup(root, keep):
+    """The temporary folder goes unless --keep was given or a check failed: then its files
+    (the layers, outputs and logs of the replay line) stay and the folder is named."""
+    if not keep and failed == 0:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        print("files kept in %s" % root)
+
+
+def summary():
+    """Prints the totals; the exit status of the test."""
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
 def record(ok, what, details=()):
     global passed, failed
     with _lock:

@@ -27,7 +27,6 @@ import concurrent.futures
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -348,12 +347,8 @@ def main():
                             ["corrupted bytes", "dropped", "stalled", "timed out", "unplugged"],
                             TIMEOUT_MS, replay)
     finally:
-        if not args.keep and emucheck.failed == 0:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print("files kept in %s" % root)
-    print("%d passed, %d failed" % (emucheck.passed, emucheck.failed))
-    return 1 if emucheck.failed else 0
+        emucheck.cleanup(root, args.keep)
+    return emucheck.summary()
 
 
 if __name__ == "__main__":

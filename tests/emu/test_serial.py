@@ -36,7 +36,6 @@ import concurrent.futures
 import os
 import re
 import shlex
-import shutil
 import sys
 import threading
 import time
@@ -527,12 +526,8 @@ def main():
                              "unplugs"],
                             TIMEOUT_MS, replay)
     finally:
-        if not args.keep and emucheck.failed == 0:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print("files kept in %s" % root)
-    print("%d passed, %d failed" % (emucheck.passed, emucheck.failed))
-    return 1 if emucheck.failed else 0
+        emucheck.cleanup(root, args.keep)
+    return emucheck.summary()
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import concurrent.futures
 import os
 import re
 import shlex
-import shutil
 import sys
 import time
 
@@ -310,12 +309,8 @@ def main():
                             ["corrupted bytes", "dropped", "stalled", "timed out", "unplugged"],
                             TIMEOUT_MS, replay)
     finally:
-        if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print("kept " + root)
-    print("%d passed, %d failed" % (emucheck.passed, emucheck.failed))
-    return 1 if emucheck.failed else 0
+        emucheck.cleanup(root, args.keep)
+    return emucheck.summary()
 
 
 if __name__ == "__main__":
