@@ -164,8 +164,11 @@ test-netlist: $(NET_DIR)/tb_net.vvp $(ICARUS_DIR)/libcbrsim_$(SMALL_SHAPE).so \
 # (ice40/cells_sim.v) behind the same board library, with the same X checks; the device
 # reports itself as a 4x4 board at 12 MHz, so sim:4x4 with CBR_IVL_VVP runs it. tb_top.v
 # fills the four SPRAMs with random bytes by their instance names, checked here. Undefined
-# constants (x) in the netlist become 0 (setundef), as they do in the bitstream.
+# constants (x) in the netlist become 0 (setundef), as they do in the bitstream. COUNTERS is
+# the board top's (rtl/boards/cbr_icebreaker_top.v: 2, the cycle counters only), so the
+# netlist is the image's; test-icarus-tiny runs the RTL with all the counters (1).
 NETICE_LAYERS ?= 3
+NETICE_COUNTERS ?= 2
 NETICE_DIR := $(FPGA_BUILD)/netlist-ice
 ICE40_CELLS_SIM ?= $(firstword $(wildcard $(shell yosys-config --datdir 2>/dev/null)/ice40/cells_sim.v \
     $(dir $(shell command -v $(YOSYS) 2>/dev/null))../share/yosys/ice40/cells_sim.v \
@@ -176,6 +179,7 @@ $(NETICE_DIR)/cbr_top_tiny_net.v: $(FPGA_TINY_ALL) rtl/tiny/tiny.f mk/fpga.mk
 	@mkdir -p $(@D)
 	@{ echo "read_verilog -lib +/ice40/cells_sim.v"; \
 	   echo "read_verilog -defer $(FPGA_TINY_ALL)"; \
+	   echo "chparam -set COUNTERS $(NETICE_COUNTERS) cbr_top_tiny"; \
 	   echo "hierarchy -check -top cbr_top_tiny"; \
 	   echo "proc"; \
 	   echo "select -assert-none t:\$$dlatch t:\$$adlatch t:\$$dlatchsr"; \

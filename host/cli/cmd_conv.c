@@ -378,6 +378,11 @@ static void print_stats(const cbr_device_info *info, const cbr_stats *st)
         printf("core cycles:       %" PRIu64 "\n", st->core_cycles);
         printf("array-busy cycles: %" PRIu64 "\n", st->busy_cycles);
         printf("link-stall cycles: %" PRIu64 "\n", st->link_stall_cycles);
+    } else if (info->features & CBR_FEAT_CYCLES) {
+        /* the cycle counters only (the iCEBreaker image): no busy cycles */
+        printf("core cycles:       %" PRIu64 "\n", st->core_cycles);
+        printf("array-busy cycles: not counted by this device (cycle counters only)\n");
+        printf("link-stall cycles: %" PRIu64 "\n", st->link_stall_cycles);
     } else {
         printf("core cycles:       not counted by this device (no counters)\n");
     }

@@ -78,6 +78,9 @@ enum cbr_feature {
     CBR_FEAT_COUNTERS = 1u << 5,  /**< cycle and MAC counters (cbr_stats.cycles etc.) */
     CBR_FEAT_SCATTER = 1u << 6,   /**< strided buffer writes: channel padding is not sent */
     CBR_FEAT_DWMODE = 1u << 7,    /**< the core's own depthwise mode (taps on the array rows) */
+    CBR_FEAT_CYCLES = 1u << 8,    /**< cycle counters only (set without CBR_FEAT_COUNTERS: the
+                                       iCEBreaker image): cbr_stats.core_cycles is counted, the
+                                       busy and stall cycles and the MAC count are not */
 };
 
 /** What a device is and what it can do, as it reports itself. */
@@ -239,7 +242,8 @@ typedef struct cbr_stats {
                                      (over USB, PCIe and serial, which cannot count them: the
                                      wall time in cycles of the device's INFO clock) */
     uint64_t core_cycles;       /**< cycles the core was running tiles: the compute-only time
-                                     (this and the three below: 0 on a device without
+                                     (0 on a device with neither CBR_FEAT_COUNTERS nor
+                                     CBR_FEAT_CYCLES; the three below: 0 without
                                      CBR_FEAT_COUNTERS) */
     uint64_t busy_cycles;       /**< cycles the array did useful work */
     uint64_t stall_in_cycles;   /**< cycles stalled waiting for input */

@@ -1535,11 +1535,12 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
     }
 }
 
-static int read_totals(struct accel *a, uint64_t t[N_COUNTERS], char *err, size_t len)
+/* The first n TOTAL_* counters (1: TOTAL_CYCLES alone) into t[0..n-1]. */
+static int read_totals(struct accel *a, uint64_t t[N_COUNTERS], int n, char *err, size_t len)
 {
     uint32_t c[2 * N_COUNTERS];
-    int rc = reg_read(a, REG_TOTALS, c, 2 * N_COUNTERS, err, len);
-    for (int i = 0; rc == 0 && i < N_COUNTERS; i++)
+    int rc = reg_read(a, REG_TOTALS, c, 2 * (uint32_t)n, err, len);
+    for (int i = 0; rc == 0 && i < n; i++)
         t[i] = (uint64_t)c[2 * i] | (uint64_t)c[2 * i + 1] << 32;
     return rc;
 }
@@ -1687,15 +1688,17 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
         rc = cbr_errf(err, len, CBR_ENOMEM, "out of memory");
         goto out_free;
     }
-    /* A device without counters (FEATURES bit 5 clear, e.g. the iCEBreaker image) reads 0
-     * there: its core figures stay 0 and its MAC count is not checked. */
+    /* A device without counters (FEATURES bit 5 clear) reads 0 there: its core figures stay 0
+     * and its MAC count is not checked. One with the cycle counters only (bit 8, e.g. the
+     * iCEBreaker image) has TOTAL_CYCLES: core_cycles is read, the rest stays 0. */
     const bool counted = (dev->info.features & CBR_FEAT_COUNTERS) != 0;
+    const int n_totals = counted ? N_COUNTERS : (dev->info.features & CBR_FEAT_CYCLES) ? 1 : 0;
     memset(t0, 0, sizeof t0);
     memset(t1, 0, sizeof t1);
     if (a->tr->ops->stats)
         a->tr->ops->stats(a->tr, &before);
     const double ms0 = cbr_now_ms();
-    if ((counted && (rc = read_totals(a, t0, err, len)) < 0) ||
+    if ((n_totals && (rc = read_totals(a, t0, n_totals, err, len)) < 0) ||
         (rc = reg_read(a, REG_RUNS, &e.runs0, 1, err, len)) < 0)
         goto out_free;
     rc = run_schedule(&e, n);
@@ -1703,7 +1706,7 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
         reset_board(a); /* abort what may still run; the next layer starts clean */
         goto out_free;
     }
-    if (counted && (rc = read_totals(a, t1, err, len)) < 0)
+    if (n_totals && (rc = read_totals(a, t1, n_totals, err, len)) < 0)
         goto out_free;
     const double ms1 = cbr_now_ms();
     if (a->tr->ops->stats)

@@ -3,14 +3,14 @@
 // cbr_icebreaker_top - the iCEBreaker (iCE40UP5K-SG48) board top: the 12 MHz oscillator,
 // the FT2232H channel B UART (cbr_uart_bridge, 3 Mbaud) and, behind it, either the
 // accelerator (CORE = 1: cbr_top_tiny, the sequential tiny core of rtl/tiny with its buffers
-// in the UP5K's SPRAM, docs/tiny.md, built with COUNTERS = 0: no cycle or MAC counters, which
-// the UP5K has no room for; INFO FEATURES 0x5F tells the host they read 0) or the link
-// bring-up image (CORE = 0: the packet command block cbr_cmd alone, with one 4 KiB block RAM
-// behind its four buffer ids and a 64-word register file).
+// in the UP5K's SPRAM, docs/tiny.md, built with COUNTERS = 2: the cycle counters only, as the
+// UP5K has no room for the MAC, busy and stall counters; INFO FEATURES 0x15F tells the host
+// they read 0) or the link bring-up image (CORE = 0: the packet command block cbr_cmd alone,
+// with one 4 KiB block RAM behind its four buffer ids and a 64-word register file).
 //
 // Why two images: the array core (cbr_top) is about six times the UP5K's 5280 logic cells
 // (docs/boards.md), so the accelerator here is the tiny core: with the UART bridge and the
-// compact command block it takes 4 702 cells at 22.9 MHz (docs/boards.md), and it is what
+// compact command block it takes 4 890 cells at 22.6 MHz (docs/boards.md), and it is what
 // `make bitstream BOARD=icebreaker` builds. The bring-up image has the same UART bridge and
 // command block, the same packets, CRCs and INFO block, for bringing up the link alone:
 // `cbr info` and buffer round trips work; RUN is accepted but no core answers it (ap_done
@@ -65,7 +65,7 @@ module cbr_icebreaker_top #(
     generate
         if (CORE != 0) begin : g_core
             cbr_top_tiny #(
-                .COUNTERS(0),  // no counters: about 790 logic cells the UP5K lacks
+                .COUNTERS(2),  // cycle counters only: all of them need ~790 cells the UP5K lacks
                 .MAX_PAYLOAD(1024), .CLOCK_KHZ(CLK_HZ / 1000)
             ) u_top (
                 .clk(CLK), .rst(rst),

@@ -20,9 +20,11 @@
 //   (word addresses; host byte address / 4 within the buffer's region)
 //
 // Registers: cbr_tiny_regs (cbr_core_regs' map, the host's copy of the arguments in block RAM);
-// COUNTERS = 0 leaves out its counters (they read 0; docs/tiny.md).
+// COUNTERS = 2 keeps only its cycle counters, COUNTERS = 0 none (the others read 0;
+// docs/tiny.md).
 module cbr_tiny_core #(
-    parameter COUNTERS = 1          // 1: the counters at 0x80..0xE7; 0: none, they read 0
+    parameter COUNTERS = 1          // 1: the counters at 0x80..0xE7; 2: CYCLES and TOTAL_CYCLES
+                                    // only; 0: none (what is left out reads 0)
 ) (
     input  wire        clk,
     input  wire        rst,

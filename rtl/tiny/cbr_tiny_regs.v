@@ -22,11 +22,14 @@
 //
 // Counters (COUNTERS = 1): per-tile CYCLES, BUSY, MACS, STALL_IN, STALL_OUT in 40 bits (their
 // _HI words read bits 39:32: 25 hours at 12 MHz), the cumulative TOTAL_* in 48 bits (_HI: bits
-// 47:32). COUNTERS = 0 has no counter logic at all (about 790 logic cells less, which the
-// iCEBreaker image needs to fit): the counter words read 0, and cbr_top_tiny clears INFO
-// FEATURES bit 5 so the host knows. docs/tiny.md lists these deviations.
+// 47:32). COUNTERS = 2 has only CYCLES and TOTAL_CYCLES (the other counter words read 0;
+// cbr_top_tiny clears INFO FEATURES bit 5 and sets bit 8, "cycles only"): the iCEBreaker image,
+// which has no room for the rest. COUNTERS = 0 has no counter logic at all (about 790 logic
+// cells less than 1): the counter words read 0, FEATURES bits 5 and 8 are clear. docs/tiny.md
+// lists these deviations.
 module cbr_tiny_regs #(
-    parameter COUNTERS = 1          // 1: the counters of registers.md 0x80..0xE7; 0: none
+    parameter COUNTERS = 1          // 1: the counters of registers.md 0x80..0xE7; 2: CYCLES and
+                                    // TOTAL_CYCLES only; 0: none
 ) (
     input  wire        clk,
     input  wire        rst,
@@ -210,67 +213,95 @@ module cbr_tiny_regs #(
 
     // ---- counters --------------------------------------------------------------------------
     // cnt_q: the counter word read (widx at reg_re; 0 outside 0x80..0xE7, always 0 with
-    // COUNTERS = 0)
+    // COUNTERS = 0). CYCLES counts the take cycle and every running cycle up to and with the
+    // one of run_done (registers.md's "ap_start to ap_done"); TOTAL_CYCLES counts the same
+    // cycles over every tile, so it grows by exactly each tile's CYCLES. COUNTERS = 2 keeps
+    // just these two (a 40- and a 48-bit counter and their 4 read words: the core's own time
+    // for a board without room for the rest); COUNTERS = 1 adds the event counters.
     wire [31:0] cnt_q;
     generate
         if (COUNTERS != 0) begin : g_cnt
-            reg [39:0] c_cycles, c_busy, c_macs, c_stall_in, c_stall_out;
-            reg [47:0] t_cycles, t_busy, t_macs, t_stall_in, t_stall_out;
+            reg [39:0] c_cycles;
+            reg [47:0] t_cycles;
             reg [31:0] crd, crd_q;
+            wire [31:0] ev_rd;   // the word of an event counter (COUNTERS = 1), else 0
 
             always @(posedge clk) begin
-                if (running) begin
+                if (running)
                     c_cycles <= c_cycles + 40'd1;
-                    c_busy <= c_busy + {39'd0, ev_busy};
-                    c_macs <= c_macs + {35'd0, ev_mac};
-                    c_stall_in <= c_stall_in + {39'd0, ev_stall_in};
-                    c_stall_out <= c_stall_out + {39'd0, ev_stall_out};
-                    t_busy <= t_busy + {47'd0, ev_busy};
-                    t_macs <= t_macs + {43'd0, ev_mac};
-                    t_stall_in <= t_stall_in + {47'd0, ev_stall_in};
-                    t_stall_out <= t_stall_out + {47'd0, ev_stall_out};
-                end
                 if (take || running)
                     t_cycles <= t_cycles + 48'd1;
-                if (take || rst) begin
+                if (take || rst)
                     c_cycles <= 40'd1;  // the cycle ap_start is taken
-                    c_busy <= 40'd0;
-                    c_macs <= 40'd0;
-                    c_stall_in <= 40'd0;
-                    c_stall_out <= 40'd0;
-                end
-                if (rst) begin
+                if (rst)
                     t_cycles <= 48'd0;
-                    t_busy <= 48'd0;
-                    t_macs <= 48'd0;
-                    t_stall_in <= 48'd0;
-                    t_stall_out <= 48'd0;
+            end
+
+            if (COUNTERS == 1) begin : g_ev
+                reg [39:0] c_busy, c_macs, c_stall_in, c_stall_out;
+                reg [47:0] t_busy, t_macs, t_stall_in, t_stall_out;
+                reg [31:0] erd;
+
+                always @(posedge clk) begin
+                    if (running) begin
+                        c_busy <= c_busy + {39'd0, ev_busy};
+                        c_macs <= c_macs + {35'd0, ev_mac};
+                        c_stall_in <= c_stall_in + {39'd0, ev_stall_in};
+                        c_stall_out <= c_stall_out + {39'd0, ev_stall_out};
+                        t_busy <= t_busy + {47'd0, ev_busy};
+                        t_macs <= t_macs + {43'd0, ev_mac};
+                        t_stall_in <= t_stall_in + {47'd0, ev_stall_in};
+                        t_stall_out <= t_stall_out + {47'd0, ev_stall_out};
+                    end
+                    if (take || rst) begin
+                        c_busy <= 40'd0;
+                        c_macs <= 40'd0;
+                        c_stall_in <= 40'd0;
+                        c_stall_out <= 40'd0;
+                    end
+                    if (rst) begin
+                        t_busy <= 48'd0;
+                        t_macs <= 48'd0;
+                        t_stall_in <= 48'd0;
+                        t_stall_out <= 48'd0;
+                    end
                 end
+
+                always @(*) begin
+                    case (widx)
+                        W_CNT + 10'd2: erd = c_busy[31:0];
+                        W_CNT + 10'd3: erd = {24'd0, c_busy[39:32]};
+                        W_CNT + 10'd4: erd = c_macs[31:0];
+                        W_CNT + 10'd5: erd = {24'd0, c_macs[39:32]};
+                        W_CNT + 10'd6: erd = c_stall_in[31:0];
+                        W_CNT + 10'd7: erd = {24'd0, c_stall_in[39:32]};
+                        W_CNT + 10'd8: erd = c_stall_out[31:0];
+                        W_CNT + 10'd9: erd = {24'd0, c_stall_out[39:32]};
+                        W_TOT + 10'd2: erd = t_busy[31:0];
+                        W_TOT + 10'd3: erd = {16'd0, t_busy[47:32]};
+                        W_TOT + 10'd4: erd = t_macs[31:0];
+                        W_TOT + 10'd5: erd = {16'd0, t_macs[47:32]};
+                        W_TOT + 10'd6: erd = t_stall_in[31:0];
+                        W_TOT + 10'd7: erd = {16'd0, t_stall_in[47:32]};
+                        W_TOT + 10'd8: erd = t_stall_out[31:0];
+                        W_TOT + 10'd9: erd = {16'd0, t_stall_out[47:32]};
+                        default: erd = 32'd0;
+                    endcase
+                end
+                assign ev_rd = erd;
+            end else begin : g_no_ev
+                // cycles only: the events are not used (yosys drops their logic in the engine)
+                wire [7:0] unused_ev = {ev_busy, ev_mac, ev_stall_in, ev_stall_out};
+                assign ev_rd = 32'd0;
             end
 
             always @(*) begin
                 case (widx)
                     W_CNT + 10'd0: crd = c_cycles[31:0];
                     W_CNT + 10'd1: crd = {24'd0, c_cycles[39:32]};
-                    W_CNT + 10'd2: crd = c_busy[31:0];
-                    W_CNT + 10'd3: crd = {24'd0, c_busy[39:32]};
-                    W_CNT + 10'd4: crd = c_macs[31:0];
-                    W_CNT + 10'd5: crd = {24'd0, c_macs[39:32]};
-                    W_CNT + 10'd6: crd = c_stall_in[31:0];
-                    W_CNT + 10'd7: crd = {24'd0, c_stall_in[39:32]};
-                    W_CNT + 10'd8: crd = c_stall_out[31:0];
-                    W_CNT + 10'd9: crd = {24'd0, c_stall_out[39:32]};
                     W_TOT + 10'd0: crd = t_cycles[31:0];
                     W_TOT + 10'd1: crd = {16'd0, t_cycles[47:32]};
-                    W_TOT + 10'd2: crd = t_busy[31:0];
-                    W_TOT + 10'd3: crd = {16'd0, t_busy[47:32]};
-                    W_TOT + 10'd4: crd = t_macs[31:0];
-                    W_TOT + 10'd5: crd = {16'd0, t_macs[47:32]};
-                    W_TOT + 10'd6: crd = t_stall_in[31:0];
-                    W_TOT + 10'd7: crd = {16'd0, t_stall_in[47:32]};
-                    W_TOT + 10'd8: crd = t_stall_out[31:0];
-                    W_TOT + 10'd9: crd = {16'd0, t_stall_out[47:32]};
-                    default: crd = 32'd0;
+                    default: crd = ev_rd;
                 endcase
             end
             always @(posedge clk)

@@ -7,9 +7,11 @@
 // INFO tells the host what it is: a 4 x 4 array (so the host lays the buffers out as for
 // sim:4x4), the SPRAM buffer sizes of cbr_tiny_core, a 12 MHz clock, and FEATURES without
 // bit 7 (no depthwise mode: the host runs depthwise layers as dense tiles per group), and
-// without bit 5 when it is built without counters (COUNTERS = 0: the iCEBreaker image).
+// without bit 5 when it is built without all the counters: with bit 8 instead ("cycles only")
+// for COUNTERS = 2 (the iCEBreaker image), with neither for COUNTERS = 0.
 module cbr_top_tiny #(
-    parameter COUNTERS = 1,         // 1: the cycle and MAC counters; 0: none (they read 0)
+    parameter COUNTERS = 1,         // 1: the cycle and MAC counters; 2: the cycle counters only;
+                                    // 0: none (they read 0)
     parameter MAX_PAYLOAD = 1024,   // longest packet payload, bytes (INFO word 7)
     parameter CLOCK_KHZ = 12000     // the clock the board runs it at (INFO word 12)
 ) (
@@ -27,8 +29,8 @@ module cbr_top_tiny #(
 
     // CBR_FEAT_* of host/include/cbr.h: LEAKY | MAXPOOL | AVGPOOL | DEPTHWISE (groups, run
     // by the host one group at a time) | DILATION | COUNTERS (bit 5, only with COUNTERS = 1)
-    // | SCATTER; not DWMODE (bit 7)
-    localparam [31:0] FEATURES = COUNTERS != 0 ? 32'h7F : 32'h5F;
+    // | SCATTER | CYCLES (bit 8, only with COUNTERS = 2); not DWMODE (bit 7)
+    localparam [31:0] FEATURES = COUNTERS == 1 ? 32'h7F : COUNTERS == 2 ? 32'h15F : 32'h5F;
 
     wire        reg_we, reg_re, buf_we, buf_re, core_start, core_reset;
     wire [11:0] reg_addr;
