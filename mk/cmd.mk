@@ -109,24 +109,24 @@ test-rtl-cmd-fuzz-compact: $(CMD_FUZZC_BIN) ## the command-block fuzz against CO
 	$(CMD_FUZZC_BIN) --seconds $(CMD_FUZZ_SECONDS)
 
 # ---- the iCEBreaker's link: area of UART bridge + command block ---------------------------
-# tests/rtl/cmd_ice40_top.v is the bring-up image (rtl/boards/cbr_icebreaker_top.v, CORE=0)
-# with COMPACT and MAX_PAYLOAD as parameters. Per configuration: yosys synth_ice40 -dsp
+# The bring-up image (rtl/boards/cbr_icebreaker_top.v, CORE=0) with its command block's
+# COMPACT and MAX_PAYLOAD set through LINK_COMPACT and LINK_PAYLOAD. Per configuration: yosys synth_ice40 -dsp
 # (flattened, for nextpnr; and -noflatten, for the LUT/FF/EBR of each module) and
 # nextpnr-ice40 --up5k --package sg48 for the packed logic cells and block RAMs.
 #   make area-cmd-ice40               all of CMD_AREA_CFGS; report in $(CMD_DIR)/area/report.txt
 CMD_AREA_CFGS ?= 0:256 1:256 0:1024 1:1024
 CMD_AREA_DIR := $(CMD_DIR)/area
-CMD_AREA_SRC := $(CMD_RTL) rtl/cbr_uart_bridge.v tests/rtl/cmd_ice40_top.v
+CMD_AREA_SRC := $(CMD_RTL) rtl/cbr_uart_bridge.v rtl/boards/cbr_icebreaker_top.v
 
 .PHONY: area-cmd-ice40
 area-cmd-ice40: ## UART bridge + cbr_cmd on the iCE40UP5K (COMPACT 0/1, MAX_PAYLOAD 256/1024): LCs, EBR
 	@mkdir -p $(CMD_AREA_DIR); rm -f $(CMD_AREA_DIR)/report.txt
 	@set -e; for c in $(CMD_AREA_CFGS); do \
 	    cp=$${c%%:*}; mp=$${c##*:}; d=$(CMD_AREA_DIR)/c$$cp-p$$mp; mkdir -p $$d; \
-	    rd="read_verilog -defer $(CMD_AREA_SRC); chparam -set COMPACT $$cp -set MAX_PAYLOAD $$mp cmd_ice40_top"; \
-	    $(YOSYS) -q -l $$d/yosys-hier.log -p "$$rd; synth_ice40 -dsp -noflatten -top cmd_ice40_top; \
+	    rd="read_verilog -defer $(CMD_AREA_SRC); chparam -set CORE 0 -set LINK_COMPACT $$cp -set LINK_PAYLOAD $$mp cbr_icebreaker_top"; \
+	    $(YOSYS) -q -l $$d/yosys-hier.log -p "$$rd; synth_ice40 -dsp -noflatten -top cbr_icebreaker_top; \
 	        tee -q -o $$d/hier.txt stat" >/dev/null; \
-	    $(YOSYS) -q -l $$d/yosys.log -p "$$rd; synth_ice40 -dsp -top cmd_ice40_top -json $$d/top.json" \
+	    $(YOSYS) -q -l $$d/yosys.log -p "$$rd; synth_ice40 -dsp -top cbr_icebreaker_top -json $$d/top.json" \
 	        >/dev/null; \
 	    $(NEXTPNR_ICE40) --up5k --package sg48 --json $$d/top.json \
 	        --pcf constraints/icebreaker/icebreaker.pcf --freq 12 --seed 1 -q -l $$d/nextpnr.log; \
@@ -141,4 +141,4 @@ area-cmd-ice40: ## UART bridge + cbr_cmd on the iCE40UP5K (COMPACT 0/1, MAX_PAYL
 	               printf "    %-18s LUT4 %5d  CARRY %4d  DFF %5d  EBR %2d\n", k, l[k], c[k], f[k], r[k] }' \
 	           $$d/hier.txt | sort; } | tee -a $(CMD_AREA_DIR)/report.txt; \
 	done
-	@echo "area-cmd-ice40: $(CMD_AREA_DIR)/report.txt (cmd_ice40_top also holds the image's 4 KiB buffer RAM and register file)"
+	@echo "area-cmd-ice40: $(CMD_AREA_DIR)/report.txt (the image also holds its 4 KiB buffer RAM, register file and LED blinker)"

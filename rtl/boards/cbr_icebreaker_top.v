@@ -25,6 +25,10 @@
 //   LEDG_N   37   green LED, active low: out of reset, blinking at ~1.4 Hz
 module cbr_icebreaker_top #(
     parameter CORE = 0,             // 1: the accelerator (the bitstream); 0: link bring-up
+    // the bring-up image's command block (CORE = 0 only; `make area-cmd-ice40` measures the
+    // image with both variants and both payload limits)
+    parameter LINK_COMPACT = 1,     // cbr_cmd's variant: the area-optimised one (docs/cmd.md)
+    parameter LINK_PAYLOAD = 256,   // cbr_cmd's staging size, bytes
     parameter CLK_HZ = 12000000,    // CLK (no PLL: the design closes timing at 12 MHz)
     parameter BAUD = 3000000        // UART line rate (FT2232H: 12 MHz / n)
 ) (
@@ -80,8 +84,7 @@ module cbr_icebreaker_top #(
             reg  [31:0] reg_rdata, buf_rdata;
 
             cbr_cmd #(
-                .COMPACT(1),  // the area-optimised command block (docs/cmd.md): the UART is slow
-                .MAX_PAYLOAD(256), .REG_BYTES(256),
+                .COMPACT(LINK_COMPACT), .MAX_PAYLOAD(LINK_PAYLOAD), .REG_BYTES(256),
                 .BUF0_BYTES(1024), .BUF1_BYTES(1024), .BUF2_BYTES(1024), .BUF3_BYTES(1024),
                 .INFO_ROWS(4), .INFO_COLS(4), .INFO_PARAM_ENTRIES(32),
                 .INFO_FEATURES(0), .INFO_CLOCK_KHZ(CLK_HZ / 1000), .INFO_ACC_PIXELS(16)
