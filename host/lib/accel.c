@@ -23,7 +23,10 @@
 #include "transport.h"
 
 #define REQ_TIMEOUT_MS 5000   /* a command's response, unless $CBR_TIMEOUT_MS says otherwise */
-#define RUN_TIMEOUT_MS 600000 /* one tile on the simulator can take long */
+#define RUN_TIMEOUT_MS 600000 /* one tile on the simulator can take long: the last resort,
+                                 where the transport cannot count device cycles */
+#define HANG_SLACK 16384      /* device cycles past a tile's bound (and the host's buffer
+                                 traffic, hang_margin) before the core is taken as hung */
 #define RETRIES 3
 #define WRITE_AHEAD_MARGIN 8192 /* cycles: the last write's commit, the poll, the output read and
                                   the next tile's registers and RUN */
@@ -1059,6 +1062,8 @@ struct exec {
     uint32_t runs0;          /* RUNS when the layer started */
     uint32_t started;        /* tiles started by this layer */
     uint64_t est_prev, est_last; /* device cycle when the last two started tiles end, about */
+    uint64_t due_take, due_last; /* device cycle by which the start queued last is taken and
+                                    that tile ends at the latest, on any core (tile_bound) */
     struct step out_step;    /* the output tile being read */
     bool out_pending;        /* its reads are posted, it is not in place yet */
     char *err;
@@ -1483,6 +1488,37 @@ static bool ahead_budget(const struct exec *e, uint64_t *bytes)
     return true;
 }
 
+/*
+ * The most cycles a tile may take on any core this driver knows, for the hang deadline
+ * (wait_runs). estimate_tile's figure is cbr_core's (a beat a cycle, a drain of a cycle a
+ * pixel) and can be far too low elsewhere: INFO does not say how many MACs a cycle the core
+ * does, and the tiny core (docs/tiny.md, "Cycles"), which reports itself as a 4x4 array,
+ * takes R cycles a beat (one array row a cycle) and drains each pixel of a block one lane at
+ * a time: three reads of 2 cycles and a requantization of 1 + left + 1 + 6 + right + 1
+ * cycles (shifts up to 30 and 31), at most 78 a lane, then per pooled output and lane the
+ * window's positions plus 11. cbr_core, on a tile of few pixels, spends more than its
+ * pixels on each pass (one (ob, cb, ky, kx)): the next pass's weights take ROWS cycles to
+ * load, COLS + 2 after the pass starts, and a pixel's partial sum comes back through the
+ * array (ROWS + COLS - 1) before the next pass may add to it (docs/core.md). So: R cycles a
+ * beat, 2 (R + C) + 16 a pass, 128 a lane per pixel of each block, the window plus 16 a
+ * lane per pooled output, 64 + R + C to start and drain the array. That is R times
+ * estimate_tile's figure or more: the deadline only has to end a hang, never a slow tile.
+ */
+static uint64_t tile_bound(const struct exec *e, const struct plan_run *run, uint64_t beats,
+                           uint64_t px)
+{
+    const uint64_t R = e->R, C = e->C;
+    const uint64_t passes = px ? beats / px : 0;
+    uint64_t t = beats * R + passes * (2 * (R + C) + 16) + px * run->n_ob * C * 128 + 64 + R + C;
+    const cbr_pool *pl = &e->l->desc.pool;
+    if (e->p->pool_kind != CBR_POOL_NONE) { /* CBR_POOL_NONE when the host pools */
+        uint64_t pooled = (uint64_t)(run->py1 - run->py0) * (run->px1 - run->px0);
+        uint64_t window = e->p->pool_kind == CBR_POOL_GAVG ? px : (uint64_t)pl->kh * pl->kw;
+        t += pooled * run->n_ob * C * (window + 16);
+    }
+    return t;
+}
+
 /* A start was queued: when will that tile be done, about? Beats plus the drain and the
  * start-up, from when the one before it is done. */
 static void estimate_tile(struct exec *e, const struct step *s)
@@ -1498,23 +1534,52 @@ static void estimate_tile(struct exec *e, const struct step *s)
                                e->l->desc.kw;
     e->est_prev = e->est_last;
     e->est_last = (e->est_last > now ? e->est_last : now) + beats + px + 64;
+    /* RUN has been answered, so the start is pending in the core now: it is taken once
+     * the tile before has ended. */
+    e->due_take = e->due_last > now ? e->due_last : now;
+    e->due_last = e->due_take + tile_bound(e, run, beats, px);
+}
+
+/* Cycles a wait may go past its bound before the core is taken as hung: the host's buffer
+ * accesses delay a core with single-port buffers (the tiny core) a cycle a 32-bit word, and
+ * during one wait the host writes ahead and reads back at most what the buffers hold; plus
+ * HANG_SLACK for the polls and what the bound leaves out. The tiny core: 47 k cycles, about
+ * 11 s of the Icarus board; a 16x16 cbr_core: 330 k. */
+static uint64_t hang_margin(const struct exec *e)
+{
+    const struct cbr_caps *c = &e->bl->caps;
+    return ((uint64_t)c->act_bytes + c->wgt_bytes + c->out_bytes +
+            (uint64_t)c->param_entries * PARAM_BYTES) / 4 + HANG_SLACK;
 }
 
 /* Wait until the core has taken `count` starts of this layer (a later start being taken
  * means every earlier tile finished), or, with all, until it is idle and done. While the
  * tile should still be running, let the time pass without polling: polls would load the
- * link that the next tile's data needs. */
+ * link that the next tile's data needs.
+ *
+ * A core that hangs (an X in a 4-state simulation, a stuck board) still answers every
+ * poll, so no request times out. Where the transport counts device cycles, the wait ends
+ * hang_margin cycles after the awaited event's bound (due_take or due_last: tile_bound per
+ * tile, chained from when each RUN was answered). The wall-clock RUN_TIMEOUT_MS stays for
+ * links that cannot count cycles. */
 static int wait_runs(struct exec *e, uint32_t count, bool all)
 {
-    double deadline = cbr_now_ms() + RUN_TIMEOUT_MS;
-    uint64_t now, backoff = 32;
-    if (link_now(e, &now)) {
+    const double deadline = cbr_now_ms() + RUN_TIMEOUT_MS;
+    /* tile (1-based, of this layer) whose end is awaited: start `count` is taken when the
+     * one before it ends */
+    const uint32_t tile = all ? count : count - 1;
+    uint64_t now, t0 = 0, backoff = 32, due = 0, margin = 0;
+    const bool clocked = link_now(e, &now);
+    if (clocked) {
         uint64_t target = all ? e->est_last : e->est_prev;
+        t0 = now;
+        due = all ? e->due_last : e->due_take;
+        margin = hang_margin(e);
         if (target > now)
             e->a->tr->ops->idle(e->a->tr, target - now);
     }
     for (bool first = true;; first = false) {
-        if (!first && link_now(e, &now)) {
+        if (!first && clocked) {
             e->a->tr->ops->idle(e->a->tr, backoff);
             backoff = backoff < 4096 ? backoff * 2 : backoff;
         }
@@ -1528,9 +1593,23 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
         uint32_t took = v[1] - e->runs0;
         if (took >= count && (!all || ((v[0] & CTRL_DONE) && !(v[0] & CTRL_START))))
             return 0;
+        if (clocked && link_now(e, &now) && now > due + margin) {
+            char ignore[CBR_ERRMSG_MAX];
+            if (!all) /* CTRL too, for the message (0 if that read fails) */
+                reg_read(e->a, REG_CTRL, &v[0], 1, ignore, sizeof ignore);
+            return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u "
+                            "of the layer: waited %llu device cycles, to cycle %llu; it "
+                            "should have ended by about cycle %llu, by cycle %llu at the "
+                            "latest, plus a margin of %llu (CTRL = 0x%x, RUNS = %u: of the "
+                            "layer's %u starts queued, %u taken)",
+                            tile, (unsigned long long)(now - t0), (unsigned long long)now,
+                            (unsigned long long)(all ? e->est_last : e->est_prev),
+                            (unsigned long long)due, (unsigned long long)margin, v[0], v[1],
+                            count, took);
+        }
         if (cbr_now_ms() > deadline)
             return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u of "
-                        "the layer within %d s (CTRL = 0x%x, %u tiles started)", count,
+                        "the layer within %d s (CTRL = 0x%x, %u tiles started)", tile,
                         RUN_TIMEOUT_MS / 1000, v[0], took);
     }
 }

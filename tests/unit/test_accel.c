@@ -60,6 +60,9 @@ struct board {
     unsigned scatters;         /* scatter writes taken */
     bool done;
     uint32_t starts;
+    uint32_t hang_at;          /* the start (from 1) the core takes and never finishes; 0: none */
+    bool hung, pending;        /* hung in that tile; a start waits behind it */
+    uint64_t cycles;           /* the clock of board_clocked_ops: only idle advances it */
     struct fault_rates f;
     unsigned faults;
     bool closed;
@@ -241,10 +244,17 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
             memcpy(resp + 4 * i, &info[i], 4);
         respond(b, p, 0, resp, 64);
         return;
-    case CBR_OP_RESET: b->done = false; respond(b, p, 0, NULL, 0); return;
+    case CBR_OP_RESET: /* aborts a hung tile, as the core's RESET does */
+        b->done = b->hung = b->pending = false;
+        respond(b, p, 0, NULL, 0);
+        return;
     case CBR_OP_RUN:
-        b->starts++;
-        run_tile(b);
+        if (b->hung)
+            b->pending = true; /* held for the end of a tile that never comes */
+        else if (++b->starts == b->hang_at)
+            b->hung = true, b->done = false;
+        else
+            run_tile(b);
         respond(b, p, 0, NULL, 0);
         return;
     case CBR_OP_REG_WRITE:
@@ -256,7 +266,8 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
     case CBR_OP_REG_READ:
         if (p->arg0 % 4 || (uint64_t)p->arg0 + 4ull * p->arg1 > 256 || 4ull * p->arg1 > MAXP)
             break;
-        b->regs[0] = 4u | (b->done ? 2u : 0u); /* CTRL: idle, done until the next start */
+        /* CTRL: idle, done until the next start; hung: busy, maybe a start pending */
+        b->regs[0] = b->hung ? (b->pending ? 1u : 0u) : 4u | (b->done ? 2u : 0u);
         b->regs[0x74 / 4] = b->starts;
         respond(b, p, 0, (uint8_t *)b->regs + p->arg0, 4 * p->arg1);
         return;
@@ -346,6 +357,24 @@ static void board_close(struct cbr_transport *t)
 
 static const struct cbr_transport_ops board_ops = {
     .name = "software board", .send = board_send, .recv = board_recv, .close = board_close,
+};
+
+/* A device clock the driver reads as the sim transport's (stats and idle): time passes only
+ * when the driver lets it (tiles take no time), enough for its hang deadline. */
+static void board_stats(struct cbr_transport *t, struct cbr_link_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->cycles = ((struct board *)t)->cycles;
+}
+
+static void board_idle(struct cbr_transport *t, uint64_t cycles)
+{
+    ((struct board *)t)->cycles += cycles;
+}
+
+static const struct cbr_transport_ops board_clocked_ops = {
+    .name = "software board with a clock", .send = board_send, .recv = board_recv,
+    .stats = board_stats, .idle = board_idle, .close = board_close,
 };
 
 static struct board *board_new(uint32_t rows, uint32_t cols, struct fault_rates f,
@@ -633,6 +662,82 @@ static void test_reduction_at_the_limit_runs_chained(void **state)
     board_free(b);
 }
 
+/* A core that takes a start and never ends the tile (an X in Icarus, a stuck board) still
+ * answers every poll: the driver must give up after the tile's deadline in device cycles,
+ * with CBR_ETIMEDOUT naming the tile, not after RUN_TIMEOUT_MS of wall time. The first,
+ * a middle and the last tile hang (the last one is awaited with CTRL, the others by RUNS);
+ * after each, the next run is right (the driver's RESET aborted the tile). */
+static void test_hung_core_fails_the_run_in_device_cycles(void **state)
+{
+    (void)state;
+    struct fault_rates none = {0};
+    struct board *b = board_new(4, 4, none, &tiny);
+    b->t.ops = &board_clocked_ops;
+    cbr_device *dev, *cpu;
+    assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:clocked"), 0);
+    assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
+    struct rand_layer r;
+    rng = seed + 5;
+    make_valid_layer(&r);
+    cbr_layer_desc *d = &r.d; /* 8 x 8 outputs of 16 pixels a tile: several tiles */
+    d->groups = 1;
+    d->in_c = d->out_c = 8;
+    d->kh = d->kw = 3;
+    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
+    d->in_h = d->in_w = 10;
+    d->pad_top = d->pad_left = d->pad_bottom = d->pad_right = 0;
+    d->pool.kind = CBR_POOL_NONE;
+    test_params_free(&r.p);
+    test_params_fill(&r.p, d, 20000);
+    cbr_layer *ld, *lc;
+    assert_int_equal(cbr_layer_create(cpu, d, &lc), 0);
+    if (cbr_layer_create(dev, d, &ld) < 0)
+        fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
+    size_t ni = (size_t)d->in_c * d->in_h * d->in_w, no = (size_t)d->out_c * 8 * 8;
+    int8_t *x = malloc(ni), *yd = malloc(no), *yc = malloc(no);
+    for (size_t k = 0; k < ni; k++)
+        x[k] = (int8_t)rnd(256);
+    assert_int_equal(cbr_layer_run(lc, 1, x, yc, NULL), 0);
+    cbr_stats st;
+    if (cbr_layer_run(ld, 1, x, yd, &st) < 0) /* healthy with the clock: no deadline trips */
+        fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
+    assert_memory_equal(yd, yc, no);
+    const uint32_t tiles = st.tiles;
+    assert_true(tiles >= 4);
+    const uint32_t hang[] = {1, tiles / 2, tiles};
+    for (int i = 0; i < 3; i++) {
+        b->hang_at = b->starts + hang[i];
+        const uint64_t c0 = b->cycles;
+        const double t0 = cbr_now_ms();
+        int rc = cbr_layer_run(ld, 1, x, yd, NULL);
+        const double ms = cbr_now_ms() - t0;
+        const char *msg = cbr_errmsg(dev);
+        char want[64];
+        snprintf(want, sizeof want, "did not finish tile %u of the layer:", hang[i]);
+        printf("test_accel: tile %u of %u hung: %s after %.0f ms, %llu device cycles: %s\n",
+               hang[i], tiles, rc == CBR_ETIMEDOUT ? "CBR_ETIMEDOUT" : "not ETIMEDOUT", ms,
+               (unsigned long long)(b->cycles - c0), msg);
+        assert_int_equal(rc, CBR_ETIMEDOUT);
+        assert_non_null(strstr(msg, want));
+        assert_non_null(strstr(msg, "device cycles"));
+        assert_true(ms < 10000); /* not RUN_TIMEOUT_MS (600 s) */
+        assert_true(b->cycles - c0 < 100000000); /* bounded in device time too */
+        assert_false(b->hung); /* the driver reset the board */
+        b->hang_at = 0;
+        memset(yd, 0, no);
+        if (cbr_layer_run(ld, 1, x, yd, NULL) < 0)
+            fail_msg("seed %llu: after a hang: %s", (unsigned long long)seed, cbr_errmsg(dev));
+        assert_memory_equal(yd, yc, no);
+    }
+    free(x), free(yd), free(yc);
+    cbr_layer_destroy(ld);
+    cbr_layer_destroy(lc);
+    free_layer(&r);
+    cbr_device_close(dev);
+    cbr_device_close(cpu);
+    board_free(b);
+}
+
 static void test_board_that_never_answers_fails_open_with_etimedout(void **state)
 {
     (void)state;
@@ -659,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_tiled_layers_match_golden_model),
         cmocka_unit_test(test_layer_beyond_any_tiling_is_refused_naming_the_limit),
         cmocka_unit_test(test_reduction_at_the_limit_runs_chained),
+        cmocka_unit_test(test_hung_core_fails_the_run_in_device_cycles),
         cmocka_unit_test(test_board_that_never_answers_fails_open_with_etimedout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
