@@ -31,6 +31,19 @@ struct cbr_caps {
     bool dw_mode;                            /* the core has the depthwise mode */
 };
 
+/*
+ * The output buffer is cut into PLAN_OUT_SLOTS slots that tiles take in turn: a tile's output
+ * fits one slot (rounded down to a whole pixel of COLS bytes, as OUT_BASE must be). With three,
+ * the output of tile i-1 stays in its slot while tile i runs and tile i+1's start is queued,
+ * so its read need not hold up that start (docs/tiling.md, "Streaming").
+ */
+#define PLAN_OUT_SLOTS 3
+
+static inline uint32_t cbr_plan_out_slot(const struct cbr_caps *k)
+{
+    return k->out_bytes / PLAN_OUT_SLOTS / k->cols * k->cols;
+}
+
 struct plan_region {
     uint32_t iy0, iy1, ix0, ix1; /* stored input rows and columns (layer coordinates) */
     uint32_t c0, nc;             /* input channels of the job: c0 .. c0+nc-1 */

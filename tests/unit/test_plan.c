@@ -80,6 +80,22 @@ static void check_coverage(const struct cbr_plan *p)
     free(seen);
 }
 
+/* Every run's output fits one of the output buffer's PLAN_OUT_SLOTS slots, and three slots
+ * fit the buffer (the driver gives tiles i-1, i and i+1 different slots). */
+static void check_out_slots(const struct cbr_plan *p, const struct cbr_caps *k)
+{
+    uint32_t slot = cbr_plan_out_slot(k);
+    assert_true(slot > 0 && slot % k->cols == 0);
+    assert_true((uint64_t)slot * PLAN_OUT_SLOTS <= k->out_bytes);
+    for (uint32_t i = 0; i < p->n_runs; i++) {
+        const struct plan_run *r = &p->runs[i];
+        uint64_t bytes = (uint64_t)r->n_ob * (r->py1 - r->py0) * (r->px1 - r->px0) * k->cols;
+        if (bytes > slot)
+            fail_msg("run %u writes %llu output bytes, more than a slot of %u", i,
+                     (unsigned long long)bytes, slot);
+    }
+}
+
 /* Depthwise: a run's first stored input row is a multiple of NG rows into its region, and
  * the region holds every row the run reads. */
 static void check_dw_alignment(const cbr_layer *l, const struct cbr_plan *p)
@@ -123,7 +139,9 @@ static void test_depthwise_tiles_share_their_regions(void **state)
             fail_msg("%ux%ux%u: %llu bytes stored for %llu of input over %u regions", c, hw,
                      hw, (unsigned long long)stored, (unsigned long long)input,
                      p->n_regions);
-        assert_true(p->n_regions < p->n_runs || p->n_runs == 1);
+        /* row tiles share regions; full-height tiles (1024 channels on 7x7: two runs of
+         * channel groups, each a third of the output buffer) have no halo to share */
+        assert_true(p->n_regions < p->n_runs || p->runs[0].py1 - p->runs[0].py0 == hw);
         cbr_plan_free(p);
     }
 }
@@ -144,6 +162,7 @@ static void test_random_depthwise_plans_cover_and_align(void **state)
         if (cbr_plan_make(&l, k, &p, err, sizeof err) != 0)
             continue; /* refused with a message: tested elsewhere */
         check_coverage(p);
+        check_out_slots(p, k);
         if (p->depthwise)
             check_dw_alignment(&l, p);
         cbr_plan_free(p);
@@ -212,6 +231,49 @@ static void test_streamed_weights_go_one_block_per_tile(void **state)
     cbr_plan_free(p);
 }
 
+/* The first runs of a plan, as (row tile, output block) pairs of its first region and wset:
+ * how many runs go before the first one of the second row tile, and how many distinct
+ * output blocks they cover. */
+static void first_rows(const struct cbr_plan *p, uint32_t *before, uint32_t *blocks)
+{
+    uint32_t y0 = p->runs[0].py0, i = 0;
+    unsigned char seen[256] = {0};
+    *blocks = 0;
+    for (; i < p->n_runs && p->runs[i].py0 == y0; i++)
+        if (p->runs[i].ob0 < 256 && !seen[p->runs[i].ob0]++)
+            ++*blocks;
+    *before = i;
+}
+
+static void test_strided_layers_start_on_a_small_rectangle(void **state)
+{
+    (void)state;
+    /* ResNet-18 layer2.0.conv1 (64 -> 128, 3x3 stride 2, 56x56): its input is the larger,
+     * so row tiles go outer; but its first row tile does not take every output block before
+     * the second row tile starts (the link would carry all the weights and a row tile's
+     * input for one row tile's compute) */
+    cbr_layer l = make_layer(64, 56, 56, 128, 3, 2, 1, 1);
+    struct cbr_plan *p = plan(&l, &caps16);
+    check_coverage(p);
+    check_out_slots(p, &caps16);
+    assert_true(p->weights_resident && p->n_regions == 1 && p->n_wsets == 1);
+    uint32_t before, blocks, all = 0;
+    for (uint32_t i = 0; i < p->n_runs; i++)
+        all = p->runs[i].ob0 + p->runs[i].n_ob > all ? p->runs[i].ob0 + p->runs[i].n_ob : all;
+    first_rows(p, &before, &blocks);
+    assert_true(before >= 1 && blocks < all / p->runs[0].n_ob);
+    cbr_plan_free(p);
+    /* layer1.0.conv1 (64 -> 64, stride 1): rows outer, the first row tile takes every
+     * block first */
+    cbr_layer l1 = make_layer(64, 56, 56, 64, 3, 1, 1, 1);
+    p = plan(&l1, &caps16);
+    check_coverage(p);
+    check_out_slots(p, &caps16);
+    first_rows(p, &before, &blocks);
+    assert_int_equal(blocks * p->runs[0].n_ob, p->n_ob);
+    cbr_plan_free(p);
+}
+
 static void test_random_dense_plans_cover_every_output_once(void **state)
 {
     (void)state;
@@ -227,6 +289,7 @@ static void test_random_dense_plans_cover_every_output_once(void **state)
         if (cbr_plan_make(&l, k, &p, err, sizeof err) != 0)
             continue;
         check_coverage(p);
+        check_out_slots(p, k);
         cbr_plan_free(p);
     }
 }
@@ -241,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_random_depthwise_plans_cover_and_align),
         cmocka_unit_test(test_weight_sets_are_reused_in_snake_order),
         cmocka_unit_test(test_streamed_weights_go_one_block_per_tile),
+        cmocka_unit_test(test_strided_layers_start_on_a_small_rectangle),
         cmocka_unit_test(test_random_dense_plans_cover_every_output_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
