@@ -26,6 +26,7 @@
 #include "device.h"
 #include "errors.h"
 #include "proto.h"
+#include "testlayer.h"
 #include "testrng.h"
 #include "transport.h"
 
@@ -120,8 +121,7 @@ static uint64_t word64(const uint32_t *w, int k)
 
 struct layer {
     cbr_layer_desc d;
-    int8_t *w;
-    int32_t *b, *m, *s, *mn, *sn;
+    struct test_params p;
     uint32_t n;
 };
 
@@ -154,33 +154,12 @@ static void make_layer(struct layer *l)
     default: break;
     }
     l->n = 1 + (rnd(4) == 0);
-    size_t nw = (size_t)d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
-    l->w = malloc(nw);
-    l->b = malloc(d->out_c * 4);
-    l->m = malloc(d->out_c * 4);
-    l->s = malloc(d->out_c * 4);
-    l->mn = malloc(d->out_c * 4);
-    l->sn = malloc(d->out_c * 4);
-    for (size_t i = 0; i < nw; i++)
-        l->w[i] = (int8_t)((int)rnd(255) - 127);
-    for (uint32_t o = 0; o < d->out_c; o++) {
-        l->b[o] = (int32_t)rnd(20001) - 10000;
-        l->m[o] = l->mn[o] = (int32_t)((1u << 30) + rnd(1u << 30));
-        l->s[o] = l->sn[o] = -(int32_t)(4 + rnd(8));
-    }
-    d->weights = l->w;
-    d->bias = l->b;
-    d->multiplier = l->m;
-    d->shift = l->s;
-    if (d->act == CBR_ACT_LEAKY) {
-        d->neg_multiplier = l->mn;
-        d->neg_shift = l->sn;
-    }
+    test_params_fill(&l->p, d, 10000);
 }
 
 static void free_layer(struct layer *l)
 {
-    free(l->w), free(l->b), free(l->m), free(l->s), free(l->mn), free(l->sn);
+    test_params_free(&l->p);
 }
 
 int main(int argc, char **argv)

@@ -615,6 +615,33 @@ static void test_layer_beyond_any_tiling_is_refused_naming_the_limit(void **stat
     board_free(b);
 }
 
+/* A dense layer of random data and parameters (the random stream at seed + salt): c_in ->
+ * c_out channels, a k x k kernel on hw x hw, stride and dilation 1, no padding, no pooling;
+ * created on dev (failing the test with the device's message) and on cpu. */
+static const cbr_layer_desc *plain_layer(struct rand_layer *r, uint64_t salt, uint32_t c_in,
+                                         uint32_t c_out, uint32_t k, uint32_t hw,
+                                         cbr_device *dev, cbr_device *cpu, cbr_layer **ld,
+                                         cbr_layer **lc)
+{
+    rng = seed + salt;
+    make_valid_layer(r);
+    cbr_layer_desc *d = &r->d;
+    d->groups = 1;
+    d->in_c = c_in;
+    d->out_c = c_out;
+    d->kh = d->kw = k;
+    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
+    d->in_h = d->in_w = hw;
+    d->pad_top = d->pad_left = d->pad_bottom = d->pad_right = 0;
+    d->pool.kind = CBR_POOL_NONE;
+    test_params_free(&r->p);
+    test_params_fill(&r->p, d, 20000);
+    assert_int_equal(cbr_layer_create(cpu, d, lc), 0);
+    if (cbr_layer_create(dev, d, ld) < 0)
+        fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
+    return d;
+}
+
 /* A reduction at the API's limit runs, chained over many runs, and is right. */
 static void test_reduction_at_the_limit_runs_chained(void **state)
 {
@@ -625,23 +652,10 @@ static void test_reduction_at_the_limit_runs_chained(void **state)
     assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:test"), 0);
     assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
     struct rand_layer r;
-    rng = seed + 4;
-    make_valid_layer(&r);
-    cbr_layer_desc *d = &r.d;
-    d->groups = 1;
-    d->in_c = CBR_MAX_REDUCTION / 4; /* x 2 x 2 taps = the limit */
-    d->out_c = 5;
-    d->kh = d->kw = 2;
-    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
-    d->in_h = d->in_w = 3;
-    d->pad_top = d->pad_left = d->pad_bottom = d->pad_right = 0;
-    d->pool.kind = CBR_POOL_NONE;
-    test_params_free(&r.p);
-    test_params_fill(&r.p, d, 20000);
     cbr_layer *ld, *lc;
-    assert_int_equal(cbr_layer_create(cpu, d, &lc), 0);
-    if (cbr_layer_create(dev, d, &ld) < 0)
-        fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
+    /* in_c x 2 x 2 taps = the limit */
+    const cbr_layer_desc *d = plain_layer(&r, 4, CBR_MAX_REDUCTION / 4, 5, 2, 3, dev, cpu,
+                                          &ld, &lc);
     size_t ni = (size_t)d->in_c * d->in_h * d->in_w, no = (size_t)d->out_c * 2 * 2;
     int8_t *x = malloc(ni), *yd = malloc(no), *yc = malloc(no);
     for (size_t k = 0; k < ni; k++)
@@ -677,22 +691,9 @@ static void test_hung_core_fails_the_run_in_device_cycles(void **state)
     assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:clocked"), 0);
     assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
     struct rand_layer r;
-    rng = seed + 5;
-    make_valid_layer(&r);
-    cbr_layer_desc *d = &r.d; /* 8 x 8 outputs of 16 pixels a tile: several tiles */
-    d->groups = 1;
-    d->in_c = d->out_c = 8;
-    d->kh = d->kw = 3;
-    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
-    d->in_h = d->in_w = 10;
-    d->pad_top = d->pad_left = d->pad_bottom = d->pad_right = 0;
-    d->pool.kind = CBR_POOL_NONE;
-    test_params_free(&r.p);
-    test_params_fill(&r.p, d, 20000);
     cbr_layer *ld, *lc;
-    assert_int_equal(cbr_layer_create(cpu, d, &lc), 0);
-    if (cbr_layer_create(dev, d, &ld) < 0)
-        fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
+    /* 8 x 8 outputs of 16 pixels a tile: several tiles */
+    const cbr_layer_desc *d = plain_layer(&r, 5, 8, 8, 3, 10, dev, cpu, &ld, &lc);
     size_t ni = (size_t)d->in_c * d->in_h * d->in_w, no = (size_t)d->out_c * 8 * 8;
     int8_t *x = malloc(ni), *yd = malloc(no), *yc = malloc(no);
     for (size_t k = 0; k < ni; k++)
