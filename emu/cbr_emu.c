@@ -44,6 +44,8 @@ static const char usage[] =
     "                    stall:RATE    the endpoint stalls (USB) / the DMA fails (PCIe)\n"
     "                    timeout:RATE  the transfer never completes\n"
     "                    unplug:N      the device is gone once N bytes have crossed\n"
+    "                    hang:N        the core hangs after N tiles: later RUNs are\n"
+    "                                  answered but the core never takes the start\n"
     "                  (serial: every RATE is per byte; drop loses the byte, stall adds a\n"
     "                  noise byte, timeout pauses the line, dropping the partial word)\n"
     "  --seed N        seed of the fault injector (default: from the clock; always printed)\n"

@@ -30,6 +30,8 @@ struct emu_faults {
     double timeout;          /* per transfer: it never completes */
     bool unplug;             /* unplug once unplug_after bytes have crossed (both ways) */
     uint64_t unplug_after;
+    bool hang;               /* the core takes no start after the first hang_after RUNs */
+    uint32_t hang_after;
     uint64_t seed;           /* for the injector's random numbers; printed by cbr-emu */
 };
 
@@ -52,6 +54,7 @@ struct emu_stats {
     uint64_t corrupted;      /* bytes flipped */
     uint64_t dropped, stalled, timed_out;
     bool unplugged;
+    uint32_t runs_held;      /* hang: RUNs answered but kept from the core */
 };
 
 struct emu_board;

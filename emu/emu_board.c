@@ -5,6 +5,12 @@
  * linked from libcbr.a, so CBR_SIM_PATH, CBR_SIM_LINK and CBR_TRACE work as for `-d sim`.
  * The link code (emu_pcie.c, emu_usb.c) asks emu_board_fault for the fate of each transfer
  * before delivering it; the injector's random numbers come from one seed so a run replays.
+ *
+ * hang:N makes the core hang after N tiles: from the (N+1)th RUN on, the board gets a NOP
+ * with the same sequence number instead, and its answer goes back to the host as RUN's. The
+ * host sees what a stuck core shows: the RUN answered, every poll answered, RUNS stuck and
+ * the start never taken. It needs the packets whole, so with it on both streams go through
+ * a reader and are encoded again (a packet that fails its CRC on the way is lost).
  */
 #include <errno.h>
 #include <math.h>
@@ -13,7 +19,12 @@
 
 #include "cbr.h"
 #include "emu.h"
+#include "proto.h"
 #include "transport.h"
+
+#define HANG_PAYLOAD 65536 /* the most a packet carries (libcbr's BOOT_PAYLOAD) */
+#define HANG_SEQS 64       /* RUNs turned into NOPs whose answers are still due (libcbr
+                              queues at most two starts before it waits, so never full) */
 
 struct emu_board {
     struct cbr_transport *tr;
@@ -21,6 +32,15 @@ struct emu_board {
     struct emu_stats st;
     uint64_t rng;
     uint64_t next_corrupt;   /* bytes to pass before the next corrupted one */
+    /* hang:N */
+    struct cbr_reader h2d_rd, d2h_rd;
+    uint32_t runs;           /* RUNs seen */
+    uint32_t held[HANG_SEQS]; /* their sequence numbers, while the NOP's answer is due */
+    uint32_t n_held;
+    uint8_t *pkt;            /* one host packet encoded again */
+    uint8_t *raw;            /* device -> host bytes before the reader */
+    uint8_t *outq;           /* device -> host packets ready for the host */
+    size_t outq_len, outq_at;
 };
 
 /* splitmix64: small, and good enough to decide faults. */
@@ -72,7 +92,7 @@ int emu_faults_parse(const char *spec, struct emu_faults *f, char *err, size_t l
 {
     if (!spec || !*spec) {
         snprintf(err, len, "empty fault spec (want KIND:VALUE[,KIND:VALUE...], KIND one of "
-                 "corrupt, drop, stall, timeout, unplug)");
+                 "corrupt, drop, stall, timeout, unplug, hang)");
         return -1;
     }
     char *copy = strdup(spec);
@@ -111,9 +131,20 @@ int emu_faults_parse(const char *spec, struct emu_faults *f, char *err, size_t l
                 f->unplug = true;
                 f->unplug_after = n;
             }
+        } else if (!strcmp(item, "hang")) {
+            char *end;
+            errno = 0;
+            unsigned long n = strtoul(val, &end, 10);
+            if (end == val || *end || errno || *val == '-' || n > UINT32_MAX) {
+                snprintf(err, len, "fault 'hang:%s': want a count of tiles (hang:N)", val);
+                rc = -1;
+            } else {
+                f->hang = true;
+                f->hang_after = (uint32_t)n;
+            }
         } else {
             snprintf(err, len, "fault '%s' in '%s': unknown kind (corrupt, drop, stall, "
-                     "timeout, unplug)", item, spec);
+                     "timeout, unplug, hang)", item, spec);
             rc = -1;
         }
     }
@@ -133,8 +164,20 @@ struct emu_board *emu_board_open(const char *shape, const struct emu_faults *f, 
         b->f = *f;
     b->rng = b->f.seed;
     b->next_corrupt = gap(b, b->f.corrupt);
+    if (b->f.hang) {
+        size_t wire = cbr_pkt_wire_size(HANG_PAYLOAD);
+        b->pkt = malloc(wire);
+        b->raw = malloc(HANG_PAYLOAD);
+        b->outq = malloc(wire);
+        if (!b->pkt || !b->raw || !b->outq || cbr_reader_init(&b->h2d_rd, HANG_PAYLOAD) ||
+            cbr_reader_init(&b->d2h_rd, HANG_PAYLOAD)) {
+            snprintf(err, len, "out of memory");
+            emu_board_close(b);
+            return NULL;
+        }
+    }
     if (cbr_transport_sim_open(&b->tr, shape ? shape : "", err, len) < 0) {
-        free(b);
+        emu_board_close(b);
         return NULL;
     }
     return b;
@@ -146,6 +189,11 @@ void emu_board_close(struct emu_board *b)
         return;
     if (b->tr)
         b->tr->ops->close(b->tr);
+    cbr_reader_free(&b->h2d_rd);
+    cbr_reader_free(&b->d2h_rd);
+    free(b->pkt);
+    free(b->raw);
+    free(b->outq);
     free(b);
 }
 
@@ -193,8 +241,44 @@ enum emu_verdict emu_board_fault(struct emu_board *b, enum emu_dir dir, uint8_t 
 void emu_board_h2d(struct emu_board *b, const uint8_t *p, size_t n)
 {
     char ignore[256];
-    if (n)
-        b->tr->ops->send(b->tr, p, n, 0, ignore, sizeof ignore);
+    if (!b->f.hang) {
+        if (n)
+            b->tr->ops->send(b->tr, p, n, 0, ignore, sizeof ignore);
+        return;
+    }
+    while (n) {
+        size_t took = cbr_reader_feed(&b->h2d_rd, p, n);
+        p += took;
+        n -= took;
+        struct cbr_pkt k;
+        const uint8_t *pl;
+        enum cbr_read_result r;
+        while ((r = cbr_reader_next(&b->h2d_rd, &k, &pl)) != CBR_READ_NEED_MORE) {
+            if (r != CBR_READ_PACKET)
+                continue;
+            if (k.opcode == CBR_OP_RUN && !(k.flags & CBR_PROTO_FLAG_RESPONSE) &&
+                ++b->runs > b->f.hang_after && b->n_held < HANG_SEQS) {
+                k.opcode = CBR_OP_NOP;
+                b->held[b->n_held++] = k.seq;
+                b->st.runs_held++;
+            }
+            size_t w = cbr_pkt_encode(&k, pl, b->pkt);
+            b->tr->ops->send(b->tr, b->pkt, w, 0, ignore, sizeof ignore);
+        }
+    }
+}
+
+/* hang: a NOP answer to a held RUN goes back as RUN's. */
+static void hang_d2h_packet(struct emu_board *b, struct cbr_pkt *k)
+{
+    if (k->opcode != CBR_OP_NOP || !(k->flags & CBR_PROTO_FLAG_RESPONSE))
+        return;
+    for (uint32_t i = 0; i < b->n_held; i++)
+        if (b->held[i] == k->seq) {
+            k->opcode = CBR_OP_RUN;
+            b->held[i] = b->held[--b->n_held];
+            return;
+        }
 }
 
 /* The sim transport's idle clocks the model until it has bytes for the host or the budget is
@@ -204,7 +288,44 @@ void emu_board_h2d(struct emu_board *b, const uint8_t *p, size_t n)
  * one piece rather than a word at a time. */
 #define GAP_CYCLES 64
 
+static size_t board_d2h(struct emu_board *b, uint8_t *p, size_t cap, uint64_t max_cycles);
+
 size_t emu_board_d2h(struct emu_board *b, uint8_t *p, size_t cap, uint64_t max_cycles)
+{
+    if (!b->f.hang)
+        return board_d2h(b, p, cap, max_cycles);
+    /* Whole packets only, each encoded again: hold them until the host has taken them. */
+    if (b->outq_at == b->outq_len) {
+        b->outq_at = b->outq_len = 0;
+        size_t n = board_d2h(b, b->raw, HANG_PAYLOAD, max_cycles);
+        const uint8_t *at = b->raw;
+        while (n) {
+            size_t took = cbr_reader_feed(&b->d2h_rd, at, n);
+            at += took;
+            n -= took;
+            struct cbr_pkt k;
+            const uint8_t *pl;
+            enum cbr_read_result r;
+            while ((r = cbr_reader_next(&b->d2h_rd, &k, &pl)) != CBR_READ_NEED_MORE) {
+                if (r != CBR_READ_PACKET)
+                    continue;
+                hang_d2h_packet(b, &k);
+                size_t w = cbr_pkt_wire_size(k.len);
+                uint8_t *q = realloc(b->outq, b->outq_len + w);
+                if (!q)
+                    return 0; /* out of memory: the host sees the answer lost */
+                b->outq = q;
+                b->outq_len += cbr_pkt_encode(&k, pl, b->outq + b->outq_len);
+            }
+        }
+    }
+    size_t give = b->outq_len - b->outq_at < cap ? b->outq_len - b->outq_at : cap;
+    memcpy(p, b->outq + b->outq_at, give);
+    b->outq_at += give;
+    return give;
+}
+
+static size_t board_d2h(struct emu_board *b, uint8_t *p, size_t cap, uint64_t max_cycles)
 {
     char ignore[256];
     size_t total = 0;
@@ -249,4 +370,6 @@ void emu_stats_print(FILE *f, const struct emu_stats *s)
             (unsigned long long)s->corrupted, (unsigned long long)s->dropped,
             (unsigned long long)s->stalled, (unsigned long long)s->timed_out,
             s->unplugged ? "yes" : "no");
+    if (s->runs_held)
+        fprintf(f, "cbr-emu: hang: %u RUNs answered but kept from the core\n", s->runs_held);
 }

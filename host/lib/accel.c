@@ -1066,6 +1066,9 @@ struct exec {
     uint64_t est_prev, est_last; /* device cycle when the last two started tiles end, about */
     uint64_t due_take, due_last; /* device cycle by which the start queued last is taken and
                                     that tile ends at the latest, on any core (tile_bound) */
+    uint32_t clock_khz;      /* INFO's core clock: tile_bound in wall time where the link
+                                cannot count cycles (0: unknown) */
+    double due_take_ms, due_last_ms; /* due_take, due_last in cbr_now_ms() time, there */
     struct step out_step;    /* the output tile being read */
     bool out_pending;        /* its reads are posted, it is not in place yet */
     char *err;
@@ -1545,15 +1548,23 @@ static uint64_t tile_bound(const struct exec *e, const struct plan_run *run, uin
  * start-up, from when the one before it is done. */
 static void estimate_tile(struct exec *e, const struct step *s)
 {
-    uint64_t now;
-    if (!link_now(e, &now))
-        return;
     const struct plan_run *run = &e->p->runs[s->k];
     uint64_t px = (uint64_t)(run->cy1 - run->cy0) * (run->cx1 - run->cx0);
     uint64_t beats = e->p->depthwise
                          ? px * run->n_ob * e->p->dw_passes * e->l->desc.stride_w
                          : px * run->n_ob * e->p->regions[run->region].n_cb * e->l->desc.kh *
                                e->l->desc.kw;
+    uint64_t now;
+    if (!link_now(e, &now)) {
+        /* No cycle clock (usb, pcie, serial): the same chain in wall time, at INFO's clock */
+        if (e->clock_khz) {
+            double now_ms = cbr_now_ms();
+            e->due_take_ms = e->due_last_ms > now_ms ? e->due_last_ms : now_ms;
+            e->due_last_ms = e->due_take_ms + (double)tile_bound(e, run, beats, px) /
+                                                  e->clock_khz;
+        }
+        return;
+    }
     e->est_prev = e->est_last;
     e->est_last = (e->est_last > now ? e->est_last : now) + beats + px + 64;
     /* RUN has been answered, so the start is pending in the core now: it is taken once
@@ -1574,6 +1585,24 @@ static uint64_t hang_margin(const struct exec *e)
             (uint64_t)c->param_entries * PARAM_BYTES) / 4 + HANG_SLACK;
 }
 
+/*
+ * The same in wall time, for links without a cycle clock: ms a wait may go past its bound
+ * (due_ms), or past its own start (now_ms) when that is later (the host's writes ahead took
+ * longer than the tiles). The bound is at INFO's clock, but the link adds what the cycles
+ * leave out: the host's writes ahead and output reads queued before the polls (at most the buffers: a whole 64 KiB buffer over the 3 Mbaud UART is ~0.2 s; a
+ * 16x16 board's ~1.3 MB over USB 2 or PCIe, tens of ms), the polls themselves, a busy host
+ * and a board clocked slower than it says; so 2x the remaining bound plus HANG_SLACK_MS,
+ * and never less than a request's timeout ($CBR_TIMEOUT_MS, or what the link stretched it
+ * to: a poll is a request and may take that long). $CBR_TIMEOUT_MS thus only lengthens it.
+ */
+#define HANG_SLACK_MS 5000.0
+
+static double hang_margin_ms(const struct exec *e, double due_ms, double now_ms)
+{
+    double m = HANG_SLACK_MS + 2 * (due_ms > now_ms ? due_ms - now_ms : 0);
+    return m > e->a->timeout_ms ? m : e->a->timeout_ms;
+}
+
 /* Wait until the core has taken `count` starts of this layer (a later start being taken
  * means every earlier tile finished), or, with all, until it is idle and done. While the
  * tile should still be running, let the time pass without polling: polls would load the
@@ -1582,16 +1611,29 @@ static uint64_t hang_margin(const struct exec *e)
  * A core that hangs (an X in a 4-state simulation, a stuck board) still answers every
  * poll, so no request times out. Where the transport counts device cycles, the wait ends
  * hang_margin cycles after the awaited event's bound (due_take or due_last: tile_bound per
- * tile, chained from when each RUN was answered). The wall-clock RUN_TIMEOUT_MS stays for
- * links that cannot count cycles. */
+ * tile, chained from when each RUN was answered). Links that cannot count cycles (usb,
+ * pcie, serial) run the same chain in wall time at INFO's clock (estimate_tile) and give up
+ * hang_margin_ms past it. RUN_TIMEOUT_MS stays as the cap, and the only deadline when INFO
+ * gives no clock. */
 static int wait_runs(struct exec *e, uint32_t count, bool all)
 {
-    const double deadline = cbr_now_ms() + RUN_TIMEOUT_MS;
+    const double ms0 = cbr_now_ms();
+    double deadline = ms0 + RUN_TIMEOUT_MS;
     /* tile (1-based, of this layer) whose end is awaited: start `count` is taken when the
      * one before it ends */
     const uint32_t tile = all ? count : count - 1;
     uint64_t now, t0 = 0, backoff = 32, due = 0, margin = 0;
     const bool clocked = link_now(e, &now);
+    const double due_ms = all ? e->due_last_ms : e->due_take_ms;
+    double margin_ms = 0;
+    if (!clocked && e->clock_khz) {
+        /* from the bound, or from now when the host's own writes ahead took past it: the
+         * link's time is the host's, not the core's */
+        margin_ms = hang_margin_ms(e, due_ms, ms0);
+        double at = (due_ms > ms0 ? due_ms : ms0) + margin_ms;
+        if (at < deadline)
+            deadline = at;
+    }
     if (clocked) {
         uint64_t target = all ? e->est_last : e->est_prev;
         t0 = now;
@@ -1629,7 +1671,20 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
                             (unsigned long long)due, (unsigned long long)margin, v[0], v[1],
                             count, took);
         }
-        if (cbr_now_ms() > deadline)
+        double ms = cbr_now_ms();
+        if (ms > deadline && margin_ms > 0) {
+            char ignore[CBR_ERRMSG_MAX];
+            if (!all)
+                reg_read(e->a, REG_CTRL, &v[0], 1, ignore, sizeof ignore);
+            return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u "
+                            "of the layer: waited %.0f ms; at INFO's clock of %u kHz it "
+                            "should have ended %.0f ms into the wait at the latest, plus a "
+                            "margin of %.0f ms for the link (CTRL = 0x%x, RUNS = %u: of the "
+                            "layer's %u starts queued, %u taken)",
+                            tile, ms - ms0, e->clock_khz, due_ms > ms0 ? due_ms - ms0 : 0,
+                            margin_ms, v[0], v[1], count, took);
+        }
+        if (ms > deadline)
             return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u of "
                         "the layer within %d s (CTRL = 0x%x, %u tiles started)", tile,
                         RUN_TIMEOUT_MS / 1000, v[0], took);
@@ -1782,6 +1837,7 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
         .out_slot = cbr_plan_out_slot(&bl->caps),
         .scatter = (dev->info.features & CBR_FEAT_SCATTER) != 0,
         .act_bank = p->depthwise ? dev->info.act_buf_bytes / p->ng : 0,
+        .clock_khz = dev->info.clock_khz,
     };
     for (int i = 0; i < 2; i++)
         e.act.s[i].id = e.wgt.s[i].id = e.par.s[i].id = -1;

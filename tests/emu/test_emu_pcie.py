@@ -5,7 +5,8 @@ Three parts, each run for real through `cbr-emu pcie DIR -- cbr ... -d pcie:DIR/
 
 1. End to end: random layers (tests/cli/layergen.py) through the emulated XDMA link; the
    output file must be byte-identical to the cpu device's and equal to the NumPy model.
-2. Bad inputs: cbr-emu's arguments, and XDMA paths that are missing, not a cbr board, dead
+2. Bad inputs: cbr-emu's arguments, a core that hangs (it must fail the layer within
+   seconds), and XDMA paths that are missing, not a cbr board, dead
    (all ones) or link-down; each must give a non-zero exit and a message naming the problem.
 3. Fault runs: short layers with random faults (corrupt, drop, stall, timeout, unplug);
    every run must end either with exit 0 and the right output, or with exit 1, a clear
@@ -118,6 +119,7 @@ def bad_cases(root, shape):
         (["pcie", fresh, "--fault", "corrupt:2", "--", "true"], 2, ["corrupt:2", "0 to 1"]),
         (["pcie", fresh, "--fault", "drop", "--", "true"], 2, ["KIND:VALUE", "drop"]),
         (["pcie", fresh, "--fault", "unplug:-3", "--", "true"], 2, ["unplug:-3"]),
+        (["pcie", fresh, "--fault", "hang:x", "--", "true"], 2, ["hang:x", "count of tiles"]),
         (["pcie", fresh, "--fault", "", "--", "true"], 2, ["empty fault spec"]),
         (["pcie", fresh, "--array", "0x4", "--", "true"], 2, ["--array", "0x4"]),
         (["pcie", fresh, "--seed", "-1", "--", "true"], 2, ["--seed", "-1"]),
@@ -202,7 +204,59 @@ def bad_cases(root, shape):
         problems.append("stderr does not say the board is gone: %s" % se.strip()[-400:])
     results.append(("conv on a board unplugged at byte 0", problems))
     results.append(("conv while the emulator is killed", emulator_killed(d, shape)))
+    for after in (0, 2):
+        results.append(("conv on a core that hangs after %d tiles" % after,
+                        hung_core(d, shape, after)))
     return results
+
+
+def conv_files(ld):
+    """A layer of many tiles (about 10 M cycles on 4x4): its .npy files in ld, and cbr conv's
+    arguments but the device."""
+    rng = np.random.default_rng(5)
+    files = {"input": rng.integers(-128, 128, (1, 64, 64, 64), dtype=np.int8),
+             "weights": rng.integers(-127, 128, (64, 64, 3, 3), dtype=np.int8),
+             "bias": np.zeros(64, dtype=np.int32),
+             "multiplier": np.full(64, 1 << 30, dtype=np.int32),
+             "shift": np.full(64, -8, dtype=np.int32)}
+    args = ["--input-zp", "0", "--output-zp", "0"]
+    for k, v in files.items():
+        np.save(os.path.join(ld, k + ".npy"), v)
+        args += ["--" + k, os.path.join(ld, k + ".npy")]
+    return args
+
+
+HANG_SECS = 30  # a hung core must fail the layer within this: the wall-clock deadline
+
+
+def hung_core(d, shape, after):
+    """The core takes `after` starts, then never another (cbr-emu --fault hang:N: later RUNs
+    are answered, polls too, RUNS stays). The pcie link counts no device cycles, so only the
+    wall-clock deadline at INFO's clock can end the wait: cbr must fail within HANG_SECS
+    (not RUN_TIMEOUT_MS), name the tile and write no output file."""
+    ld = os.path.join(d, "hang%d" % after)
+    os.makedirs(ld)
+    xdir = os.path.join(ld, "xdma")
+    out = os.path.join(ld, "y.npy")
+    cmd = [CBR, "conv", "-d", "pcie:%s/xdma0" % xdir] + conv_files(ld) + ["--output", out]
+    t0 = time.time()
+    rc, _, se = run(emu_argv(xdir, shape, 1, ["hang:%d" % after], cmd), 120)
+    secs = time.time() - t0
+    problems = []
+    if rc != 1:
+        problems.append("exit %s, want 1: %s" % (rc, se.strip()[-400:]))
+    # start after+1 is never taken: the wait for it (tile `after`) or, with none before, for
+    # the first tile's end gives up
+    tile = max(after, 1)
+    if "did not finish tile %d of the layer" % tile not in se:
+        problems.append("stderr does not name tile %d: %s" % (tile, se.strip()[-400:]))
+    if "RUNs answered but kept from the core" not in se:
+        problems.append("cbr-emu held no RUN: %s" % se.strip()[-400:])
+    if secs > HANG_SECS:
+        problems.append("took %.1f s, want < %d" % (secs, HANG_SECS))
+    if os.path.exists(out):
+        problems.append("an output file was written")
+    return problems
 
 
 def emulator_killed(d, shape):
@@ -212,20 +266,10 @@ def emulator_killed(d, shape):
     ld = os.path.join(d, "killed")
     os.makedirs(ld)
     xdir = os.path.join(ld, "xdma")
-    rng = np.random.default_rng(5)
     # Large enough (about 10 M cycles on 4x4) that no machine finishes it within the second
     # before the kill: a fast one did with 8 output channels.
-    files = {"input": rng.integers(-128, 128, (1, 64, 64, 64), dtype=np.int8),
-             "weights": rng.integers(-127, 128, (64, 64, 3, 3), dtype=np.int8),
-             "bias": np.zeros(64, dtype=np.int32),
-             "multiplier": np.full(64, 1 << 30, dtype=np.int32),
-             "shift": np.full(64, -8, dtype=np.int32)}
-    cmd = [CBR, "conv", "-d", "pcie:%s/xdma0" % xdir, "--input-zp", "0", "--output-zp", "0"]
-    for k, v in files.items():
-        np.save(os.path.join(ld, k + ".npy"), v)
-        cmd += ["--" + k, os.path.join(ld, k + ".npy")]
     out = os.path.join(ld, "y.npy")
-    cmd += ["--output", out]
+    cmd = [CBR, "conv", "-d", "pcie:%s/xdma0" % xdir] + conv_files(ld) + ["--output", out]
     emu = subprocess.Popen(emu_argv(xdir, shape, 1, [], ["sleep", "120"]),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
