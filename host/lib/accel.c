@@ -1657,32 +1657,29 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
         uint32_t took = v[1] - e->runs0;
         if (took >= count && (!all || ((v[0] & CTRL_DONE) && !(v[0] & CTRL_START))))
             return 0;
-        if (clocked && link_now(e, &now) && now > due + margin) {
+        /* hung: past the deadline in device cycles, or in wall time on a link without them */
+        char waited[256] = "";
+        double ms = cbr_now_ms();
+        if (clocked && link_now(e, &now) && now > due + margin)
+            snprintf(waited, sizeof waited, "waited %llu device cycles, to cycle %llu; it "
+                     "should have ended by about cycle %llu, by cycle %llu at the latest, "
+                     "plus a margin of %llu",
+                     (unsigned long long)(now - t0), (unsigned long long)now,
+                     (unsigned long long)(all ? e->est_last : e->est_prev),
+                     (unsigned long long)due, (unsigned long long)margin);
+        else if (ms > deadline && margin_ms > 0)
+            snprintf(waited, sizeof waited, "waited %.0f ms; at INFO's clock of %u kHz it "
+                     "should have ended %.0f ms into the wait at the latest, plus a margin of "
+                     "%.0f ms for the link",
+                     ms - ms0, e->clock_khz, due_ms > ms0 ? due_ms - ms0 : 0, margin_ms);
+        if (*waited) {
             char ignore[CBR_ERRMSG_MAX];
             if (!all) /* CTRL too, for the message (0 if that read fails) */
                 reg_read(e->a, REG_CTRL, &v[0], 1, ignore, sizeof ignore);
             return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u "
-                            "of the layer: waited %llu device cycles, to cycle %llu; it "
-                            "should have ended by about cycle %llu, by cycle %llu at the "
-                            "latest, plus a margin of %llu (CTRL = 0x%x, RUNS = %u: of the "
-                            "layer's %u starts queued, %u taken)",
-                            tile, (unsigned long long)(now - t0), (unsigned long long)now,
-                            (unsigned long long)(all ? e->est_last : e->est_prev),
-                            (unsigned long long)due, (unsigned long long)margin, v[0], v[1],
-                            count, took);
-        }
-        double ms = cbr_now_ms();
-        if (ms > deadline && margin_ms > 0) {
-            char ignore[CBR_ERRMSG_MAX];
-            if (!all)
-                reg_read(e->a, REG_CTRL, &v[0], 1, ignore, sizeof ignore);
-            return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u "
-                            "of the layer: waited %.0f ms; at INFO's clock of %u kHz it "
-                            "should have ended %.0f ms into the wait at the latest, plus a "
-                            "margin of %.0f ms for the link (CTRL = 0x%x, RUNS = %u: of the "
-                            "layer's %u starts queued, %u taken)",
-                            tile, ms - ms0, e->clock_khz, due_ms > ms0 ? due_ms - ms0 : 0,
-                            margin_ms, v[0], v[1], count, took);
+                            "of the layer: %s (CTRL = 0x%x, RUNS = %u: of the layer's %u "
+                            "starts queued, %u taken)",
+                            tile, waited, v[0], v[1], count, took);
         }
         if (ms > deadline)
             return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u of "
