@@ -1,10 +1,10 @@
 // tb_cmd_fuzz.cpp - random and corrupted packets into the command block (rtl/cbr_cmd.v), for
 // a bounded time (--seconds N, default 40; CBR_SEED / --seed replays).
 //
-// Each round sends a random mix into rx, with random rx gaps and tx back-pressure: good
-// requests (NOP, INFO, REG_WRITE/READ, BUF_WRITE/READ incl. scatter, RESET, RUN, bad
-// opcodes and addresses), random words, truncated packets, packets with a flipped bit in the
-// header, payload or CRC, headers with a recomputed hcrc but a wrong length (longer, shorter,
+// Each round sends a random mix into rx, with random rx gaps (shorter than RX_TIMEOUT) and
+// tx back-pressure: good requests (NOP, INFO, REG_WRITE/READ, BUF_WRITE/READ incl. scatter,
+// RESET, RUN, bad opcodes and addresses), random words, truncated packets, packets with a
+// flipped bit in the header, payload or CRC, headers with a recomputed hcrc but a wrong length (longer, shorter,
 // above MAX_PAYLOAD, huge), wrong versions and response flags. Then the line goes idle for
 // RX_TIMEOUT cycles and a probe NOP is sent. Checked:
 //   - never stuck: the probe is answered within a bound;
@@ -61,6 +61,7 @@ struct Fuzz {
     tb::Rng &rng;
     tb::Score &sc;
     uint64_t cycles = 0;
+    uint32_t rx_idle = 0;                 // cycles rx has had words and sent none
     std::deque<uint32_t> rx;              // words to send
     double rx_rate = 1, tx_rate = 1;
     std::vector<uint8_t> bufs[4], regs;   // what the RTL's memories hold
@@ -89,7 +90,10 @@ struct Fuzz {
     ~Fuzz() { cbr_reader_free(&rd); }
 
     void cycle() {
-        d->rx_valid = !rx.empty() && rng.chance(rx_rate);
+        // rx gaps stay under RX_TIMEOUT: a gap that long is the idle line, which drops a
+        // partial packet (the idle after each round tests it) and would drop owed requests
+        d->rx_valid = !rx.empty() && (rng.chance(rx_rate) || rx_idle >= RX_TIMEOUT / 2);
+        rx_idle = d->rx_valid || rx.empty() ? 0 : rx_idle + 1;
         d->rx_data = rx.empty() ? rng.u32() : rx.front();
         d->tx_ready = rng.chance(tx_rate);
         // read data for last cycle's strobes
