@@ -4,9 +4,9 @@
 // Each round sends a random mix into rx, with random rx gaps (shorter than RX_TIMEOUT) and
 // tx back-pressure: good requests (NOP, INFO, REG_WRITE/READ, BUF_WRITE/READ incl. scatter,
 // RESET, RUN, bad opcodes and addresses), random words, truncated packets, packets with a
-// flipped bit in the header, payload or CRC, headers with a recomputed hcrc but a wrong length (longer, shorter,
-// above MAX_PAYLOAD, huge), wrong versions and response flags. Then the line goes idle for
-// RX_TIMEOUT cycles and a probe NOP is sent. Checked:
+// flipped bit in the header, payload or CRC, headers with a recomputed hcrc but a wrong
+// length (longer, shorter, above MAX_PAYLOAD, huge), wrong versions and response flags. Then
+// the line goes idle for RX_TIMEOUT cycles and a probe NOP is sent. Checked:
 //   - never stuck: the probe is answered within a bound;
 //   - tx never emits a malformed packet: the host's reader, fed everything tx sends, finds
 //     only good packets and skips no byte; tx_valid/tx_data hold until taken;
