@@ -268,6 +268,17 @@ def fault_run(seed, index, shape, root, timeout):
 
 # ---- 5. the real UART bridge ---------------------------------------------------------------
 
+def rtl_info(rtl, link, buf):
+    """cbr info -d serial:LINK through a board top in Verilator (rtl, behind the pty link):
+    it must answer as a 4x4 board with buf (its activation buffer) in the listing. Returns
+    the problems and the simulator's stderr."""
+    rc, so, se = run([rtl, link, "--", CBR, "info", "-d", "serial:" + link], 120)
+    problems = []
+    if rc != 0 or "4x4 PEs" not in so or buf not in so:
+        problems.append("exit %s: %s %s" % (rc, so.strip(), se.strip()[-400:]))
+    return problems, se
+
+
 def rtl_cases(root):
     """Through cbr-uart-rtl: the iCEBreaker top (CORE=0) in Verilator, bit-level UART at 4
     clocks per bit behind a pty. cbr info; packet round trips within the 2 KiB rule with the
@@ -278,11 +289,7 @@ def rtl_cases(root):
         print("note: $CBR_UART_RTL / $SERIAL_RTL_CHECK not built: the bridge RTL is not run")
         return []
     results = []
-    link = os.path.join(root, "rtl-tty")
-    rc, so, se = run([rtl, link, "--", CBR, "info", "-d", "serial:" + link], 120)
-    problems = []
-    if rc != 0 or "4x4 PEs" not in so or "1024 bytes" not in so:
-        problems.append("exit %s: %s %s" % (rc, so.strip(), se.strip()[-400:]))
+    problems, se = rtl_info(rtl, os.path.join(root, "rtl-tty"), "1024 bytes")
     if "never lit" not in se:
         problems.append("the red LED lit: %s" % se.strip()[-300:])
     results.append(("bridge RTL: cbr info -d serial:LINK", problems))
@@ -377,11 +384,7 @@ def core_cases(seed, root, n_random):
         print("note: $CBR_UART_RTL_CORE not built: the accelerator image is not run")
         return []
     results = []
-    link = os.path.join(root, "core-info-tty")
-    rc, so, se = run([rtl, link, "--", CBR, "info", "-d", "serial:" + link], 120)
-    problems = []
-    if rc != 0 or "4x4 PEs" not in so or "65536 bytes" not in so:
-        problems.append("exit %s: %s %s" % (rc, so.strip(), se.strip()[-400:]))
+    problems, _ = rtl_info(rtl, os.path.join(root, "core-info-tty"), "65536 bytes")
     results.append(("accelerator RTL: cbr info -d serial:LINK", problems))
     tot = [0, 0, 0, 0, 0.0, 0]
     jobs = [(i, spec) for i, spec in enumerate(CORE_LAYERS)]
