@@ -17,7 +17,9 @@
 SERIAL_SHAPE ?= 4x4
 SERIAL_E2E_LAYERS ?= 8
 SERIAL_FAULT_RUNS ?= 60
-SERIAL_MIN_FAULTS ?= 150
+# faults the 60 runs must inject at least, to show the injector works: the count depends on
+# the seed (146 to 310 seen), so the bar is well under the fewest seen
+SERIAL_MIN_FAULTS ?= 100
 SERIAL_SOAK_RUNS ?= 1000
 SERIAL_EMU := $(BUILD)/bin/cbr-emu
 SERIAL_SIM_DEP := $(BUILD)/sim/libcbrsim_$(SERIAL_SHAPE).so
