@@ -252,16 +252,17 @@ static uint32_t balance(uint32_t total, uint32_t h)
 }
 
 /* The row tile after the last of a region that starts at row tile t0 and fits cap bytes
- * (at least one tile). */
+ * (at least one tile), and PLAN_MAX_IN_ROWS stored rows: the core's IN_H has 16 bits. */
 static uint32_t next_region_end(const struct ctx *c, uint32_t pth, uint32_t px0, uint32_t px1,
                                 uint64_t cap, uint32_t ny, uint32_t t0)
 {
     uint32_t t1 = t0 + 1;
     while (t1 < ny) {
         uint32_t py1 = (t1 + 1) * pth < c->y.pooled ? (t1 + 1) * pth : c->y.pooled;
-        uint64_t bytes = (uint64_t)tile_in(&c->y, t0 * pth, py1 - t0 * pth) *
-                         tile_in(&c->x, px0, px1 - px0) * c->p->n_cb * c->caps->rows;
-        if (bytes > cap)
+        uint32_t rows = tile_in(&c->y, t0 * pth, py1 - t0 * pth);
+        uint64_t bytes = (uint64_t)rows * tile_in(&c->x, px0, px1 - px0) * c->p->n_cb *
+                         c->caps->rows;
+        if (bytes > cap || rows > PLAN_MAX_IN_ROWS)
             break;
         t1++;
     }
@@ -634,7 +635,8 @@ static int dw_shared(struct ctx *c, uint32_t n_ws, uint32_t k_run, uint32_t pth,
                     uint64_t bytes = (uint64_t)n_cb * div_up((i1 > ry1 ? i1 : ry1) - iy0, NG) *
                                      cols * R;
                     bool aligned = (first_in_row(&c->y, cy) - iy0) % NG == 0;
-                    if (cy > t0 && (!aligned || bytes > cap))
+                    bool tall = (i1 > ry1 ? i1 : ry1) - iy0 > PLAN_MAX_IN_ROWS; /* IN_H */
+                    if (cy > t0 && (!aligned || bytes > cap || tall))
                         break;
                     if (add_run(c, 0, w, ws.ob0 + ob, n, cy, cy1, 0, ow, 0))
                         return -1;

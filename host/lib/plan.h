@@ -39,6 +39,10 @@ struct cbr_caps {
  */
 #define PLAN_OUT_SLOTS 3
 
+/* The most input rows a region may store: the core's IN_H register has 16 bits
+ * (docs/registers.md). Columns need no limit: a region is one column strip of tiles. */
+#define PLAN_MAX_IN_ROWS 0xFFFFu
+
 static inline uint32_t cbr_plan_out_slot(const struct cbr_caps *k)
 {
     return k->out_bytes / PLAN_OUT_SLOTS / k->cols * k->cols;

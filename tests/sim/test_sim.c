@@ -9,8 +9,10 @@
  * layers need many tiles along every dimension, input-channel chains and pooling across tile
  * borders on the real RTL. No layer may be refused.
  *
- * usage: test_sim [--layers N] [--seed S] SHAPE...      (SHAPE like 16x16, or a named board:
- *                                                        ice, the tiny core's sim:ice)
+ * usage: test_sim [--layers N | --limits] [--seed S] SHAPE...  (SHAPE like 16x16, or a named
+ *                                                        board: ice, the tiny core's sim:ice)
+ * --limits runs the fixed shapes of `limits` (H and W of 1024, 2048 channels, the API's
+ * limits) instead of random layers, on the device's own buffers.
  * Prints its seed; ends with "N passed, M failed"; exits non-zero on any mismatch.
  */
 #include <inttypes.h>
@@ -40,6 +42,8 @@ static void free_layer(struct layer *l)
 {
     free(l->w), free(l->b), free(l->m), free(l->s), free(l->mn), free(l->sn);
 }
+
+static void finish_layer(struct layer *l);
 
 /* A random layer. Every feature and edge appears: kernels 1..11 (non-square too), strides
  * 1..4, dilation, asymmetric padding, groups and depthwise, odd channel counts, saturation
@@ -73,20 +77,6 @@ static void make_layer(struct layer *l)
     uint32_t eh = d->dilation_h * (d->kh - 1) + 1, ew = d->dilation_w * (d->kw - 1) + 1;
     d->in_h = (eh > d->pad_top + d->pad_bottom ? eh - d->pad_top - d->pad_bottom : 1) + rnd(10);
     d->in_w = (ew > d->pad_left + d->pad_right ? ew - d->pad_left - d->pad_right : 1) + rnd(10);
-    static const int32_t zps[] = {-128, 127, 0, -1, 5, -77, 100};
-    d->input_zp = rnd(2) ? pick(zps, 7) : (int32_t)rnd(256) - 128;
-    d->output_zp = rnd(2) ? pick(zps, 7) : (int32_t)rnd(256) - 128;
-    d->act = (cbr_act)rnd(4);
-    if (d->act == CBR_ACT_RELU6 || rnd(5) == 0) {
-        d->has_clamp = true;
-        int32_t lo = (int32_t)rnd(256) - 128, hi = (int32_t)rnd(256) - 128;
-        d->clamp_min = lo < hi ? lo : hi;
-        d->clamp_max = lo < hi ? hi : lo;
-        if (d->act == CBR_ACT_RELU || d->act == CBR_ACT_RELU6) { /* keep the range non-empty */
-            if (d->clamp_max < d->output_zp)
-                d->clamp_max = d->output_zp;
-        }
-    }
     switch (rnd(6)) {
     case 0: d->pool.kind = CBR_POOL_GAVG; break;
     case 1: case 2:
@@ -104,7 +94,28 @@ static void make_layer(struct layer *l)
     default: break;
     }
     l->n = 1 + (rnd(4) == 0);
+    finish_layer(l);
+}
 
+/* Zero points, activation, weights and requantization of a layer whose shape is set: edge
+ * values often (saturation at both ends, extreme multipliers and shifts). */
+static void finish_layer(struct layer *l)
+{
+    cbr_layer_desc *d = &l->d;
+    static const int32_t zps[] = {-128, 127, 0, -1, 5, -77, 100};
+    d->input_zp = rnd(2) ? pick(zps, 7) : (int32_t)rnd(256) - 128;
+    d->output_zp = rnd(2) ? pick(zps, 7) : (int32_t)rnd(256) - 128;
+    d->act = (cbr_act)rnd(4);
+    if (d->act == CBR_ACT_RELU6 || rnd(5) == 0) {
+        d->has_clamp = true;
+        int32_t lo = (int32_t)rnd(256) - 128, hi = (int32_t)rnd(256) - 128;
+        d->clamp_min = lo < hi ? lo : hi;
+        d->clamp_max = lo < hi ? hi : lo;
+        if (d->act == CBR_ACT_RELU || d->act == CBR_ACT_RELU6) { /* keep the range non-empty */
+            if (d->clamp_max < d->output_zp)
+                d->clamp_max = d->output_zp;
+        }
+    }
     size_t nw = (size_t)d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
     l->w = malloc(nw);
     l->b = malloc(d->out_c * 4);
@@ -145,8 +156,53 @@ static void make_layer(struct layer *l)
              d->pool.ceil_mode ? " ceil" : "", extreme ? " extreme" : "");
 }
 
+/* Layers at and beyond what docs/tiling.md promises (H and W of 1024, 2048 channels) and at
+ * the API's limits (docs/numerics.md: a reduction of 65536, dimensions of 65536): each must
+ * run and equal the golden model on the device's own buffers. Shapes are fixed, the rest
+ * (zero points, activation, weights, requantization, input) is drawn from the seed. */
+static const struct limit {
+    uint32_t c, h, w, o, kh, kw, stride, pad, groups;
+    cbr_pool_kind pool;
+    const char *why;
+} limits[] = {
+    {3, 1024, 1024, 4, 3, 3, 1, 1, 1, CBR_POOL_MAX, "H and W 1024, 3x3 + max pool 3 s2"},
+    {3, 1024, 1024, 8, 7, 7, 2, 3, 1, CBR_POOL_NONE, "H and W 1024, 7x7 s2"},
+    {2048, 6, 6, 8, 3, 3, 1, 1, 1, CBR_POOL_NONE, "2048 input channels"},
+    {8, 8, 8, 2048, 1, 1, 1, 0, 1, CBR_POOL_AVG, "2048 output channels + avg pool 3 s2"},
+    {2048, 8, 8, 2048, 3, 3, 2, 1, 2048, CBR_POOL_NONE, "2048 channels depthwise s2"},
+    {65536, 2, 2, 2, 1, 1, 1, 0, 1, CBR_POOL_NONE, "reduction 65536 (the limit)"},
+    {1, 2, 2, 65536, 1, 1, 1, 0, 1, CBR_POOL_GAVG, "65536 output channels"},
+    {2, 1, 65536, 3, 1, 3, 1, 1, 1, CBR_POOL_NONE, "W 65536"},
+    {2, 65536, 1, 3, 3, 1, 1, 1, 1, CBR_POOL_NONE, "H 65536"},
+};
+#define N_LIMITS (int)(sizeof limits / sizeof limits[0])
+
+static void limit_layer(struct layer *l, int i)
+{
+    const struct limit *t = &limits[i];
+    memset(l, 0, sizeof *l);
+    cbr_layer_desc *d = &l->d;
+    d->in_c = t->c, d->in_h = t->h, d->in_w = t->w, d->out_c = t->o;
+    d->kh = t->kh, d->kw = t->kw, d->groups = t->groups;
+    d->stride_h = d->stride_w = t->stride;
+    d->dilation_h = d->dilation_w = 1;
+    /* padding on the kernel's long sides only (a 1-wide kernel pads nothing across) */
+    d->pad_top = d->pad_bottom = t->kh > 1 ? t->pad : 0;
+    d->pad_left = d->pad_right = t->kw > 1 ? t->pad : 0;
+    d->pool.kind = t->pool;
+    if (t->pool == CBR_POOL_MAX || t->pool == CBR_POOL_AVG) {
+        d->pool.kh = d->pool.kw = 3;
+        d->pool.stride_h = d->pool.stride_w = 2;
+        d->pool.pad_top = d->pool.pad_left = d->pool.pad_bottom = d->pool.pad_right = 1;
+    }
+    l->n = 1;
+    finish_layer(l);
+    snprintf(l->what + strlen(l->what), sizeof l->what - strlen(l->what), " [%s]", t->why);
+}
+
 /* One shape: returns the number of failures; counts passes in *passed. */
-static int run_shape(const char *shape, int layers, uint64_t seed, int *passed)
+static int run_shape(const char *shape, int layers, bool at_limits, uint64_t seed,
+                     int *passed)
 {
     char uri[64];
     snprintf(uri, sizeof uri, "sim:%s", shape);
@@ -172,16 +228,29 @@ static int run_shape(const char *shape, int layers, uint64_t seed, int *passed)
              2 * 121 * info.rows * info.cols, 2 * 16 * info.cols, 2 * info.cols);
     rng = seed;
     clock_t t0 = clock();
+    if (at_limits)
+        layers = N_LIMITS;
     for (int i = 0; i < layers; i++) {
         struct layer l;
         cbr_layer *ls = NULL, *lc = NULL;
-        make_layer(&l);
-        if (cbr_layer_create(cpu, &l.d, &lc) < 0) { /* a draw the API refuses: draw again */
+        if (at_limits)
+            limit_layer(&l, i);
+        else
+            make_layer(&l);
+        if (cbr_layer_create(cpu, &l.d, &lc) < 0) {
+            if (at_limits) {
+                printf("FAIL layer %d (%s): the golden model refuses it: %s\n", i, l.what,
+                       cbr_errmsg(cpu));
+                failed++;
+                free_layer(&l);
+                continue;
+            }
+            /* a draw the API refuses: draw again */
             free_layer(&l);
             i--;
             continue;
         }
-        bool tiny = i % 2 == 1;
+        bool tiny = !at_limits && i % 2 == 1;
         if (tiny)
             setenv("CBR_PLAN_CAPS", caps, 1);
         int rc = cbr_layer_create(sim, &l.d, &ls);
@@ -223,6 +292,9 @@ static int run_shape(const char *shape, int layers, uint64_t seed, int *passed)
             cycles += ss.cycles;
             tiles += ss.tiles;
             most = ss.tiles > most ? ss.tiles : most;
+            if (at_limits)
+                printf("  ok %s layer %d (%s): %u tiles, %" PRIu64 " cycles\n", uri, i,
+                       l.what, ss.tiles, ss.cycles);
         }
         free(x), free(ys), free(yc);
     next:
@@ -242,29 +314,39 @@ static int run_shape(const char *shape, int layers, uint64_t seed, int *passed)
 int main(int argc, char **argv)
 {
     int layers = 150;
+    bool at_limits = false;
     uint64_t seed = test_seed();
     int first = 1;
     while (first < argc && !strncmp(argv[first], "--", 2)) {
+        if (!strcmp(argv[first], "--limits")) {
+            at_limits = true;
+            first++;
+            continue;
+        }
         if (!strcmp(argv[first], "--layers") && first + 1 < argc)
             layers = atoi(argv[first + 1]);
         else if (!strcmp(argv[first], "--seed") && first + 1 < argc)
             seed = strtoull(argv[first + 1], NULL, 0);
         else {
-            fprintf(stderr, "usage: test_sim [--layers N] [--seed S] SHAPE...\n");
+            fprintf(stderr, "usage: test_sim [--layers N | --limits] [--seed S] SHAPE...\n");
             return 2;
         }
         first += 2;
     }
     if (first == argc) {
-        fprintf(stderr, "usage: test_sim [--layers N] [--seed S] SHAPE...\n");
+        fprintf(stderr, "usage: test_sim [--layers N | --limits] [--seed S] SHAPE...\n");
         return 2;
     }
-    printf("test_sim: seed %" PRIu64 " (replay with --seed %" PRIu64 "), %d layers per shape\n",
-           seed, seed, layers);
+    if (at_limits)
+        printf("test_sim: seed %" PRIu64 " (replay with --limits --seed %" PRIu64 "), %d layers "
+               "at the limits per shape\n", seed, seed, N_LIMITS);
+    else
+        printf("test_sim: seed %" PRIu64 " (replay with --seed %" PRIu64 "), %d layers per "
+               "shape\n", seed, seed, layers);
     fflush(stdout);
     int passed = 0, failed = 0;
     for (int i = first; i < argc; i++)
-        failed += run_shape(argv[i], layers, seed, &passed);
+        failed += run_shape(argv[i], layers, at_limits, seed, &passed);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

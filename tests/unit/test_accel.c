@@ -109,13 +109,17 @@ static void respond(struct board *b, const struct cbr_pkt *req, uint8_t status,
 static void run_tile(struct board *b)
 {
     const uint32_t R = b->rows, C = b->cols, *r = b->regs;
-    uint32_t in_h = r[0x10 / 4], in_w = r[0x14 / 4], n_cb = r[0x18 / 4], n_ob = r[0x1C / 4];
-    uint32_t oh = r[0x34 / 4], ow = r[0x38 / 4], in_c = r[0x6C / 4], out_c = r[0x70 / 4];
+    /* the fields as wide as the core keeps them (rtl/cbr_core_regs.v): a plan that needs
+     * more bits goes wrong here as it would on the RTL */
+    uint32_t in_h = r[0x10 / 4] & 0xFFFF, in_w = r[0x14 / 4] & 0xFFFF;
+    uint32_t n_cb = r[0x18 / 4] & 0xFFFF, n_ob = r[0x1C / 4] & 0xFFFF;
+    uint32_t oh = r[0x34 / 4], ow = r[0x38 / 4];
+    uint32_t in_c = r[0x6C / 4] & 0xFFFF, out_c = r[0x70 / 4] & 0xFFFF;
     uint32_t mode = r[0x48 / 4], pool_out = r[0x58 / 4];
     uint32_t ph = pool_out & 0xFFFF, pw = pool_out >> 16;
     cbr_layer_desc d = {
         .in_c = in_c, .in_h = in_h, .in_w = in_w, .out_c = out_c,
-        .kh = r[0x20 / 4], .kw = r[0x24 / 4],
+        .kh = r[0x20 / 4] & 0xF, .kw = r[0x24 / 4] & 0xF,
         .stride_h = r[0x28 / 4] & 0xFF, .stride_w = r[0x28 / 4] >> 8 & 0xFF,
         .dilation_h = r[0x2C / 4] & 0xFF, .dilation_w = r[0x2C / 4] >> 8 & 0xFF,
         .pad_top = r[0x30 / 4] & 0xFFFF, .pad_left = r[0x30 / 4] >> 16,

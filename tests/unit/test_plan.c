@@ -274,6 +274,35 @@ static void test_strided_layers_start_on_a_small_rectangle(void **state)
     cbr_plan_free(p);
 }
 
+/* The core keeps IN_H in 16 bits: a region of a tall input that fits the activation buffer
+ * whole must still stop at PLAN_MAX_IN_ROWS rows (it wrapped to 0 on the RTL: every tap read
+ * as padding; found by test_sim --limits). */
+static void test_regions_stay_within_in_h(void **state)
+{
+    (void)state;
+    static const struct cbr_caps caps = {4, 4, 524288, 524288, 131072, 2048, 1024, true};
+    cbr_layer l = make_layer(1, 70000, 1, 3, 3, 1, 1, 1);
+    struct cbr_plan *p = plan(&l, &caps);
+    uint32_t rows = 0;
+    for (uint32_t r = 0; r < p->n_regions; r++) {
+        assert_true(p->regions[r].iy1 - p->regions[r].iy0 <= PLAN_MAX_IN_ROWS);
+        rows += p->regions[r].iy1 - p->regions[r].iy0;
+    }
+    assert_true(p->n_regions >= 2);
+    assert_true(rows >= 70000); /* every input row is stored (halos twice) */
+    cbr_plan_free(p);
+    /* depthwise: its regions are shared by row tiles too (a buffer where half a bank holds
+     * more than 65535 rows) */
+    static const struct cbr_caps big = {4, 4, 1u << 21, 524288, 131072, 2048, 1024, true};
+    l = make_layer(4, 140000, 1, 4, 3, 1, 1, 4);
+    assert_true(cbr_plan_dw_eligible(&l, &big));
+    p = plan(&l, &big);
+    assert_true(p->depthwise);
+    for (uint32_t r = 0; r < p->n_regions; r++)
+        assert_true(p->regions[r].iy1 - p->regions[r].iy0 <= PLAN_MAX_IN_ROWS);
+    cbr_plan_free(p);
+}
+
 static void test_random_dense_plans_cover_every_output_once(void **state)
 {
     (void)state;
@@ -306,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_streamed_weights_go_one_block_per_tile),
         cmocka_unit_test(test_strided_layers_start_on_a_small_rectangle),
         cmocka_unit_test(test_random_dense_plans_cover_every_output_once),
+        cmocka_unit_test(test_regions_stay_within_in_h),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
