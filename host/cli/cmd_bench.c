@@ -66,13 +66,17 @@ static const char bench_usage[] =
     "\n"
     "Columns: MACs (useful multiply-accumulates); cycles (device cycles of the run, link\n"
     "included); util = MACs / (rows x cols x cycles); core = MACs / (rows x cols x core\n"
-    "cycles), the compute-only utilization; to dev / from dev / compul (bytes over the link,\n"
+    "cycles), the compute-only utilization; floor = MACs / (rows x cols x floor cycles), the\n"
+    "most a schedule could reach at batch 1 over the modelled link (the rate the bound column\n"
+    "uses) with the core cycles of this run: the core can only use inputs and weights that\n"
+    "have arrived, and the input, the weights and the output each cross the link once\n"
+    "(docs/bench.md says what it assumes); to dev / from dev / compul (bytes over the link,\n"
     "and input + weights + params + output once each); ratio = (to + from) / compulsory;\n"
     "stall (cycles waiting on the link); time_us = cycles / MHZ; bound: link when\n"
     "max(to, from) / (MBPS / MHZ) exceeds the core cycles, else compute; check: ok when the\n"
     "output equals the golden model's byte for byte. Totals sum the layers that ran; their\n"
-    "util is MAC-weighted (total MACs / (rows x cols x total cycles)). Suites with depthwise\n"
-    "layers also get depthwise and pointwise subtotals.\n"
+    "util is MAC-weighted (total MACs / (rows x cols x total cycles)), likewise core and\n"
+    "floor. Suites with depthwise layers also get depthwise and pointwise subtotals.\n"
     "\n"
     "Exit status: 0 when every layer ran and matched, 1 when a layer was refused, failed or\n"
     "differed (the others still run and the JSON is still written), or the JSON could not be\n"
@@ -447,13 +451,94 @@ struct figures {
     uint64_t macs, cycles, core_cycles, to, from, compulsory, stall;
     bool have_cycles, have_core, have_bytes, have_compulsory;
     double util, core_util, ratio, time_us, link_cycles;
+    double floor_cycles, floor_util;  /* the link floor (link_floor below) */
     const char *bound;        /* "link", "compute" or NULL */
 };
+
+/*
+ * The extra cycles the link forces on compute of T cycles at batch 1, with nothing on the
+ * device to start with: input_c and weight_c are the input's and the weights' link cycles.
+ * The core can only multiply inputs by weights that have arrived: after s cycles of link, a
+ * fraction a of the input and b of the weights (a * input_c + b * weight_c <= s) allow at
+ * most a * b of the work, so the end is at least s + T * (1 - g(s)), g(s) the largest such
+ * a * b. Returns F = max over s in [0, input_c + weight_c] of s - T * g(s), exactly:
+ * with lo, hi the smaller and larger of the two, g(s) = s^2 / (4 * input_c * weight_c)
+ * (a and b each half of s) up to s = 2 * lo, then (s - lo) / hi (the smaller one whole).
+ * The first piece is concave with its top at s = 2 * input_c * weight_c / T, the second
+ * is linear: the maximum is at that top, at s = 2 * lo, or at either end.
+ */
+static double link_excess(double input_c, double weight_c, double t)
+{
+    double lo = input_c < weight_c ? input_c : weight_c;
+    double hi = input_c < weight_c ? weight_c : input_c;
+    double best = 0;                                  /* s = 0 */
+    if (hi <= 0)
+        return 0;
+    if (t <= 0)
+        return input_c + weight_c;
+    if (lo > 0) {
+        /* s^2 / (4 * lo * hi) on [0, 2 lo]: the top, clamped to the piece. */
+        double s = 2 * lo * hi / t;
+        if (s > 2 * lo)
+            s = 2 * lo;
+        double v = s - t * s * s / (4 * lo * hi);
+        if (v > best)
+            best = v;
+    }
+    double v = lo + hi - t;                           /* s = lo + hi: everything in */
+    if (v > best)
+        best = v;
+    return best;
+}
+
+/* Input rows (or columns) of n that some of the out windows of k at stride s touch, with
+ * pad before: all of them unless the stride skips some (a 1x1 stride-2 layer reads every
+ * other row). Bytes a schedule need not send do not count towards the floor. */
+static uint64_t touched(uint32_t n, uint32_t out, uint32_t k, uint32_t s, uint32_t pad)
+{
+    uint64_t count = 0;
+    int64_t next = 0;                                 /* the first row not yet counted */
+    for (uint32_t o = 0; o < out; o++) {
+        int64_t first = (int64_t)o * s - pad, last = first + k - 1;
+        if (first < next)
+            first = next;
+        if (last > (int64_t)n - 1)
+            last = (int64_t)n - 1;
+        if (last >= first) {
+            count += (uint64_t)(last - first + 1);
+            next = last + 1;
+        }
+    }
+    return count;
+}
+
+/*
+ * The fewest cycles a schedule could take over the modelled link at batch 1, given the
+ * core's compute-only cycles of this run: max(T + F, I + W, Lout), with I, W and Lout the
+ * link cycles of the input the conv reads, the weights and the output, each once (the
+ * per-channel parameters are left out: fewer bytes only lower the floor). It takes each
+ * output's sum over all its input channels at once, as the planner's tiles do; docs/bench.md
+ * ("The floor") says by how much chains and grouped layers could beat it.
+ */
+static double link_floor(const struct model *m, const struct result *r, uint64_t core_cycles)
+{
+    const struct bench_layer *l = r->l;
+    double in = (double)l->in_c * touched(l->in_h, r->oh, l->k, l->stride, l->pad) *
+                touched(l->in_w, r->ow, l->k, l->stride, l->pad);
+    double wt = (double)l->out_c * (l->in_c / l->groups) * l->k * l->k;
+    double out = (double)l->out_c * r->oh * r->ow;
+    double ic = in / m->link_bpc, wc = wt / m->link_bpc, oc = out / m->link_bpc;
+    double t = (double)core_cycles;
+    double f = t + link_excess(ic, wc, t);
+    if (ic + wc > f)
+        f = ic + wc;
+    return oc > f ? oc : f;
+}
 
 static void derive(const struct model *m, struct figures *f)
 {
     double pes = (double)m->rows * m->cols;
-    f->util = f->core_util = f->ratio = f->time_us = f->link_cycles = -1;
+    f->util = f->core_util = f->ratio = f->time_us = f->link_cycles = f->floor_util = -1;
     f->bound = NULL;
     if (f->have_cycles) {
         f->time_us = (double)f->cycles / m->clock_mhz;
@@ -462,6 +547,8 @@ static void derive(const struct model *m, struct figures *f)
     }
     if (f->have_core && pes > 0 && f->core_cycles)
         f->core_util = (double)f->macs / (pes * (double)f->core_cycles);
+    if (f->floor_cycles > 0 && pes > 0)
+        f->floor_util = (double)f->macs / (pes * f->floor_cycles);
     if (f->have_bytes) {
         if (f->have_compulsory && f->compulsory)
             f->ratio = (double)(f->to + f->from) / (double)f->compulsory;
@@ -489,6 +576,7 @@ static void layer_figures(const struct model *m, const struct result *r, struct 
         f->have_core = r->st.core_cycles > 0;
     }
     f->link_cycles = -1;
+    f->floor_cycles = f->have_core && f->have_bytes ? link_floor(m, r, f->core_cycles) : -1;
     derive(m, f);
 }
 
@@ -498,7 +586,7 @@ struct total {
     const char *suite;        /* suite name, or "all" */
     const char *subset;       /* "all", "depthwise", "pointwise" */
     unsigned layers, failed, link_bound;
-    bool any_core_missing;
+    bool any_core_missing, any_floor_missing;
     struct figures f;
 };
 
@@ -524,6 +612,10 @@ static void total_add(struct total *t, const struct model *m, const struct resul
     t->f.have_compulsory = true;
     if (!lf.have_core)
         t->any_core_missing = true;
+    if (lf.floor_cycles >= 0)
+        t->f.floor_cycles = (t->f.floor_cycles < 0 ? 0 : t->f.floor_cycles) + lf.floor_cycles;
+    else
+        t->any_floor_missing = true;
     if (lf.link_cycles >= 0)
         t->f.link_cycles = (t->f.link_cycles < 0 ? 0 : t->f.link_cycles) + lf.link_cycles;
     if (lf.bound && !strcmp(lf.bound, "link"))
@@ -537,11 +629,14 @@ static void total_init(struct total *t, const char *name, const char *suite, con
     t->suite = suite;
     t->subset = subset;
     t->f.link_cycles = -1;
+    t->f.floor_cycles = -1;
 }
 
 static void total_finish(struct total *t, const struct model *m)
 {
     t->f.have_core = t->layers > 0 && !t->any_core_missing;
+    if (t->any_floor_missing)
+        t->f.floor_cycles = -1;
     if (t->layers == 0)
         t->f.have_cycles = t->f.have_bytes = false;
     derive(m, &t->f);
@@ -575,30 +670,31 @@ static void cell_dbl(char *buf, size_t len, double v, const char *fmt)
         snprintf(buf, len, "-");
 }
 
-#define ROW_FMT "%-*s %11s %11s %12s %12s %6s %6s %10s %10s %10s %6s %10s %10s %7s %5s\n"
+#define ROW_FMT "%-*s %11s %11s %12s %12s %6s %6s %6s %10s %10s %10s %6s %10s %10s %7s %5s\n"
 
 static void print_header(void)
 {
     printf(ROW_FMT, name_width, "layer", "in", "out", "MACs", "cycles", "util", "core",
-           "to dev", "from dev", "compul", "ratio", "stall", "time_us", "bound", "check");
+           "floor", "to dev", "from dev", "compul", "ratio", "stall", "time_us", "bound", "check");
 }
 
 static void print_figures(const char *name, const char *in, const char *out,
                           const struct figures *f, const char *check)
 {
-    char macs[24], cyc[24], util[16], core[16], to[24], from[24], comp[24], ratio[16],
+    char macs[24], cyc[24], util[16], core[16], flo[16], to[24], from[24], comp[24], ratio[16],
         stall[24], tus[24];
     cell_u64(macs, sizeof macs, true, f->macs);
     cell_u64(cyc, sizeof cyc, f->have_cycles, f->cycles);
     cell_pct(util, sizeof util, f->util);
     cell_pct(core, sizeof core, f->core_util);
+    cell_pct(flo, sizeof flo, f->floor_util);
     cell_u64(to, sizeof to, f->have_bytes, f->to);
     cell_u64(from, sizeof from, f->have_bytes, f->from);
     cell_u64(comp, sizeof comp, f->have_compulsory, f->compulsory);
     cell_dbl(ratio, sizeof ratio, f->ratio, "%.2f");
     cell_u64(stall, sizeof stall, f->have_cycles, f->stall);
     cell_dbl(tus, sizeof tus, f->time_us, "%.1f");
-    printf(ROW_FMT, name_width, name, in, out, macs, cyc, util, core, to, from, comp, ratio,
+    printf(ROW_FMT, name_width, name, in, out, macs, cyc, util, core, flo, to, from, comp, ratio,
            stall, tus, f->bound ? f->bound : "-", check);
 }
 
@@ -694,6 +790,8 @@ static void json_figures(FILE *f, bool *first, const struct figures *fg)
     json_u64(f, first, "core_cycles", fg->have_core, fg->core_cycles);
     json_dbl(f, first, "utilization", fg->util);
     json_dbl(f, first, "compute_utilization", fg->core_util);
+    json_dbl(f, first, "floor_cycles", fg->floor_cycles);
+    json_dbl(f, first, "floor_utilization", fg->floor_util);
     json_u64(f, first, "bytes_to_device", fg->have_bytes, fg->to);
     json_u64(f, first, "bytes_from_device", fg->have_bytes, fg->from);
     json_u64(f, first, "bytes_compulsory", fg->have_compulsory, fg->compulsory);

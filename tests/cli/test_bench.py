@@ -4,15 +4,18 @@
 On the cpu device (always there): the JSON file's schema and keys, MACs against the formula
 and the networks' real shapes, traffic numbers, the replayable seed, the --list shapes of
 every suite; bad options and paths (exit 2 or 1, a message naming the problem, no JSON file
-left); roofline.py on a good and on bad files. If the program's sim board is built
-(build/sim/libcbrsim_16x16.so), also LeNet on it: cycles, utilization, verified. Run from
-the repo root:
+left); roofline.py on a good and on bad files; the link floor's closed form against a brute
+force search. If the program's sim board is built (build/sim/libcbrsim_16x16.so), also LeNet
+and one strided 1x1 ResNet-18 layer on it: cycles, utilization, verified, and each layer's
+floor against this file's own computation and core_cycles <= floor_cycles <= cycles. Run
+from the repo root:
 
     CBR=build/bin/cbr /usr/bin/python3 tests/cli/test_bench.py
 
 Exits non-zero on any failure; the last line is "N passed, M failed".
 """
 
+import bisect
 import json
 import os
 import shlex
@@ -77,13 +80,13 @@ SUITE_MACS = {"lenet": (3, 405600), "resnet18": (20, 1813561344),
 
 LAYER_KEYS = ["suite", "name", "kind", "kernel", "stride", "pad", "groups", "in_shape",
               "out_shape", "status", "error", "macs", "cycles", "core_cycles", "utilization",
-              "compute_utilization", "bytes_to_device", "bytes_from_device",
-              "bytes_compulsory", "traffic_ratio", "link_stall_cycles", "time_us", "bound",
-              "verified"]
-TOTAL_KEYS = ["suite", "subset", "name", "layers", "layers_failed", "macs", "cycles",
-              "core_cycles", "utilization", "compute_utilization", "bytes_to_device",
+              "compute_utilization", "floor_cycles", "floor_utilization", "bytes_to_device",
               "bytes_from_device", "bytes_compulsory", "traffic_ratio", "link_stall_cycles",
-              "time_us", "bound"]
+              "time_us", "bound", "verified"]
+TOTAL_KEYS = ["suite", "subset", "name", "layers", "layers_failed", "macs", "cycles",
+              "core_cycles", "utilization", "compute_utilization", "floor_cycles",
+              "floor_utilization", "bytes_to_device", "bytes_from_device", "bytes_compulsory",
+              "traffic_ratio", "link_stall_cycles", "time_us", "bound"]
 
 
 def is_int(v):
@@ -127,11 +130,12 @@ def check_schema(d, what, device):
             if v is not None and (not is_int(v) or v < 0):
                 problems.append("layer %s: %s = %r is not a non-negative integer or null" %
                                 (L["name"], k, v))
-        for k in ("utilization", "compute_utilization", "traffic_ratio", "time_us"):
+        for k in ("utilization", "compute_utilization", "floor_cycles", "floor_utilization",
+                  "traffic_ratio", "time_us"):
             v = L[k]
             if v is not None and (not isinstance(v, (int, float)) or v < 0):
                 problems.append("layer %s: %s = %r" % (L["name"], k, v))
-        for k in ("utilization", "compute_utilization"):
+        for k in ("utilization", "compute_utilization", "floor_utilization"):
             if L[k] is not None and L[k] > 1.0:
                 problems.append("layer %s: %s = %r > 1" % (L["name"], k, L[k]))
         if L["bound"] not in (None, "link", "compute"):
@@ -151,13 +155,169 @@ def check_schema(d, what, device):
     return check(not problems, what + ": schema", problems)
 
 
+# ---- the link floor (docs/bench.md, "The floor") ----------------------------------------
+
+# Per output channel the layer also sends a bias, a multiplier and a shift, an int32 each
+# (cbr_layer_desc): the compulsory bytes beyond input, weights and output.
+PARAM_BYTES = 3 * 4
+
+
+def shape_bytes(L):
+    """(input, weights, output) bytes once, from a JSON layer's shapes."""
+    _, c, h, w = L["in_shape"]
+    _, o, oh, ow = L["out_shape"]
+    k = int(L["kernel"].split("x")[0])
+    return c * h * w, o * (c // L["groups"]) * k * k, o * oh * ow
+
+
+def read_rows(n, out, k, stride, pad):
+    """How many of n input rows some output row's window reads."""
+    return len({i for o in range(out) for i in range(o * stride - pad, o * stride - pad + k)
+                if 0 <= i < n})
+
+
+def g_closed(s, i, w):
+    """The largest a * b with a * i + b * w <= s, 0 <= a, b <= 1 (the brief's closed form)."""
+    if i <= 0 and w <= 0:
+        return 1.0
+    if i <= 0:
+        return min(1.0, s / w)
+    if w <= 0:
+        return min(1.0, s / i)
+    a, b = s / (2 * i), s / (2 * w)
+    if a > 1:
+        a, b = 1.0, min(1.0, (s - i) / w)
+    elif b > 1:
+        a, b = min(1.0, (s - w) / i), 1.0
+    return a * b
+
+
+def excess(i, w, t, steps=4000):
+    """max over s in [0, i + w] of s - t * g(s): a scan, plus the points where the maximum can
+    sit between scan points: the top of the unclamped piece, s = 2 i w / t, and the clamps."""
+    span = i + w
+    ss = [span * q / steps for q in range(steps + 1)] + [2 * min(i, w)]
+    if t > 0 and 2 * i * w / t <= 2 * min(i, w):
+        ss.append(2 * i * w / t)
+    return max(s - t * g_closed(s, i, w) for s in ss)
+
+
+def excess_brute(i, w, t, n=300, steps=2000):
+    """The same maximum by another method: g(s) from a 2-D grid of (a, b), the best a * b of
+    the grid points the link has delivered by s. Below the true g by at most 2 / n, so the
+    result is above the true maximum by at most 2 t / n (less the s scan's step)."""
+    pts = sorted((a / n * i + b / n * w, a * b / (n * n)) for a in range(n + 1)
+                 for b in range(n + 1))
+    best, run_max, costs = [], 0.0, []
+    for cost, ab in pts:
+        run_max = max(run_max, ab)
+        costs.append(cost)
+        best.append(run_max)
+    out = 0.0
+    for q in range(steps + 1):
+        s = (i + w) * q / steps
+        k = bisect.bisect_right(costs, s * (1 + 1e-12)) - 1
+        out = max(out, s - t * (best[k] if k >= 0 else 0.0))
+    return out
+
+
+def floor_cycles(L, bpc):
+    """The floor of a JSON layer, from its shapes and core_cycles, computed here."""
+    _, c, h, w = L["in_shape"]
+    _, o, oh, ow = L["out_shape"]
+    k = int(L["kernel"].split("x")[0])
+    s, p = L["stride"], L["pad"]
+    _, wt, out = shape_bytes(L)
+    inp = c * read_rows(h, oh, k, s, p) * read_rows(w, ow, k, s, p)
+    i, wc, lout, t = inp / bpc, wt / bpc, out / bpc, L["core_cycles"]
+    return max(t + excess(i, wc, t), i + wc, lout)
+
+
+def test_floor_brute():
+    """The closed form of the link excess against the brute-force grid, on synthetic cases
+    where the maximum sits at each kind of point."""
+    cases = [  # (input cycles, weight cycles, core cycles)
+        (50176, 147456, 228000),   # ResNet-18 layer3.0.conv1 at 2 B/cycle: the saddle
+        (147456, 50176, 228000),   # the same, input and weights swapped
+        (1000, 100000, 50000),     # link bound: the weights' tail after the compute
+        (3000, 5000, 20000),       # compute bound, the saddle
+        (5000, 10000, 9000),       # the top beyond the unclamped piece: the end wins
+        (0, 5000, 2000),           # no input bytes
+        (7000, 0, 9000),           # no weights
+    ]
+    for i, w, t in cases:
+        f, fb = excess(i, w, t), excess_brute(i, w, t)
+        step = (i + w) / 2000 * (1 + t / max(i, w))
+        ok = f - step - 1e-6 <= fb <= f + 2 * t / 300 + 1e-6
+        check(ok, "floor: closed form %.1f vs brute force %.1f (I %d, W %d, T %d)" % (
+            f, fb, i, w, t), ["allowed: [%.1f, %.1f]" % (f - step, f + 2 * t / 300)])
+    # The worked example of docs/bench.md: F about I * W / T, floor utilization about 87%.
+    f = excess(50176, 147456, 228000)
+    check(abs(f - 50176 * 147456 / 228000) < 1, "floor: the saddle value is I * W / T",
+          ["F = %.1f" % f])
+
+
+def check_floor(d, what):
+    """Each layer's floor against this file's own computation; the run never beats it."""
+    problems = []
+    bpc = d["link_bytes_per_cycle"]
+    pes = d["device"]["rows"] * d["device"]["cols"]
+    counted = d["device"]["counters"]
+    for L in d["layers"]:
+        name = L["name"]
+        inp, wt, out = shape_bytes(L)
+        if L["bytes_compulsory"] is not None and \
+                L["bytes_compulsory"] != inp + wt + out + PARAM_BYTES * L["out_shape"][1]:
+            problems.append("%s: input %d + weights %d + output %d + params %d != compulsory "
+                            "%r" % (name, inp, wt, out, PARAM_BYTES * L["out_shape"][1],
+                                    L["bytes_compulsory"]))
+        if L["status"] != "ok" or not counted or L["core_cycles"] is None:
+            if L["floor_cycles"] is not None or L["floor_utilization"] is not None:
+                problems.append("%s: a floor %r without core cycles" % (
+                    name, L["floor_cycles"]))
+            continue
+        fc = L["floor_cycles"]
+        if not isinstance(fc, (int, float)):
+            problems.append("%s: floor_cycles %r" % (name, fc))
+            continue
+        want = floor_cycles(L, bpc)
+        if abs(fc - want) > 1e-6 * want + 0.01:
+            problems.append("%s: floor_cycles %r, computed here %r" % (name, fc, want))
+        if not L["core_cycles"] <= fc <= L["cycles"]:
+            problems.append("%s: want core_cycles %d <= floor_cycles %r <= cycles %d" % (
+                name, L["core_cycles"], fc, L["cycles"]))
+        fu = L["macs"] / (pes * fc)
+        if L["floor_utilization"] is None or abs(L["floor_utilization"] - fu) > 1e-6 * fu:
+            problems.append("%s: floor_utilization %r, want macs / (%d floor) = %r" % (
+                name, L["floor_utilization"], pes, fu))
+    for t in d["totals"]:
+        mine = [L for L in d["layers"] if L["status"] == "ok" and
+                (t["suite"] == "all" or L["suite"] == t["suite"]) and t["subset"] == "all"]
+        if t["subset"] != "all":
+            continue
+        fl = [L["floor_cycles"] for L in mine]
+        if not fl or None in fl:
+            if t["floor_cycles"] is not None:
+                problems.append("%s: floor_cycles %r, some layer has none" % (
+                    t["name"], t["floor_cycles"]))
+            continue
+        total = sum(fl)
+        macs = sum(L["macs"] for L in mine)
+        if t["floor_cycles"] is None or abs(t["floor_cycles"] - total) > 1e-6 * total or \
+                abs(t["floor_utilization"] - macs / (pes * total)) > 1e-6:
+            problems.append("%s: floor %r / %r, want the layers' sum %r / %r" % (
+                t["name"], t["floor_cycles"], t["floor_utilization"], total,
+                macs / (pes * total)))
+    return check(not problems, what + ": floor", problems)
+
+
 # ---- cpu --------------------------------------------------------------------------------
 
 def test_help():
     rc, so, se = run(["bench", "--help"])
     want = ["-d", "--suite", "lenet", "resnet18", "vgg16", "mobilenetv1", "all", "--clock",
             "--link", "--json", "--seed", "--no-verify", "--list", "CBR_SIM_LINK", "util",
-            "bound", "Exit status"]
+            "floor", "bound", "Exit status"]
     missing = [w for w in want if w not in so]
     check(rc == 0 and not missing and not se, "cbr bench --help",
           ["exit %s" % rc, "missing: %s" % missing, "stderr: %s" % se.strip()])
@@ -195,6 +355,7 @@ def test_cpu_lenet(tmp):
     d = load_json(path, "cpu lenet")
     if d is None or not check_schema(d, "cpu lenet", "cpu"):
         return None
+    check_floor(d, "cpu lenet")
     problems = []
     if d["seed"] != 7 or d["clock_mhz"] != 200 or d["link_mbps"] != 400:
         problems.append("seed/clock/link = %r/%r/%r" % (d["seed"], d["clock_mhz"],
@@ -455,9 +616,28 @@ def test_sim(tmp):
             if L["bound"] != want:
                 problems.append("%s: bound %r, want %r" % (name, L["bound"], want))
     check(not problems, "sim lenet: values", problems)
+    check_floor(d, "sim lenet")
+    rows = {L["name"]: ln for L in d["layers"] for ln in so.splitlines()
+            if ln.startswith(L["name"] + " ")}
+    header = [ln for ln in so.splitlines() if ln.startswith("layer ")]
+    cells = [L["name"] for L in d["layers"] if L["floor_utilization"] is None or
+             " %.1f%% " % (100 * L["floor_utilization"]) not in rows.get(L["name"], "")]
+    check(len(header) == 1 and " core  floor " in header[0] and not cells,
+          "sim lenet: the table's floor column", ["header %r" % header,
+                                                  "rows without their floor: %s" % cells])
     rc, so, se = run([path, tmp], prog=[PYTHON, ROOFLINE])
     check(rc == 0 and os.path.isfile(os.path.join(tmp, "roofline_lenet.svg")),
           "roofline.py on the sim lenet bench", ["exit %s" % rc, se.strip()])
+
+    # A 1x1 stride-2 layer reads a quarter of its input: the floor counts only that.
+    path = os.path.join(tmp, "ds.json")
+    argv = ["bench", "-d", "sim:16x16", "--suite", "resnet18", "--layer", "layer3.0.downsample",
+            "--seed", "5", "--json", path]
+    rc, so, se = run(argv)
+    d = load_json(path, "sim downsample") if os.path.exists(path) else None
+    if check(rc == 0 and d is not None and len(d["layers"]) == 1, "sim downsample: exit 0",
+             ["exit %s" % rc, "stderr: %s" % se.strip(), "command: " + cmdline(argv)]):
+        check_floor(d, "sim resnet18 layer3.0.downsample")
 
 
 def main():
@@ -474,6 +654,7 @@ def main():
         os.mkdir(dirs[name])
     test_help()
     test_list()
+    test_floor_brute()
     cpu = test_cpu_lenet(dirs["cpu"])
     test_bad(dirs["bad"])
     test_layer_filter(dirs["layer"])
