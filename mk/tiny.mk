@@ -65,6 +65,7 @@ test-rtl-tiny: $(BUILD)/sim/libcbrsim_ice.so $(TINY_C2_SIM) $(BUILD)/tests/test_
 	    --device sim:ice --compare-device cpu --layers $(TINY_CLI_LAYERS)
 	$(BUILD)/tests/test_tiny_cycles --layers $(TINY_CYCLE_LAYERS) $(abspath $(BUILD)/sim) \
 	    $(abspath $(dir $(TINY_C2_SIM)))
+	CBR=$(CBR) $(PYTHON) tests/cli/test_bench.py --cycles-only-sim $(abspath $(dir $(TINY_C2_SIM)))
 
 # One configuration of the core: COUNTERS=1 (sim:ice), 2 (the iCEBreaker image,
 # rtl/boards/cbr_icebreaker_top.v: cycle counters only) or 0 (none). Verilator -Wall of the top

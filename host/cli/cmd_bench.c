@@ -1113,7 +1113,9 @@ int cmd_bench(int argc, char **argv)
     cbr_device_get_info(dev, &m.info);
     m.rows = m.info.rows;
     m.cols = m.info.cols;
-    m.counters = (m.info.features & CBR_FEAT_COUNTERS) && m.rows && m.cols;
+    /* cycles and bytes: the full counters (FEATURES bit 5) or the cycle counters alone (bit 8,
+     * the iCEBreaker image): core_cycles is TOTAL_CYCLES either way */
+    m.counters = (m.info.features & (CBR_FEAT_COUNTERS | CBR_FEAT_CYCLES)) && m.rows && m.cols;
     m.reference = !strcmp(m.info.uri, "cpu");
     if (!strncmp(m.info.uri, "sim", 3) && m.link_bpc > SIM_PORT_BYTES_PER_CYCLE) {
         fprintf(stderr, "%s: note: --link %g MB/s at %g MHz is %.3g bytes per cycle; the sim "

@@ -11,6 +11,10 @@ floor against this file's own computation and core_cycles <= floor_cycles <= cyc
 from the repo root:
 
     CBR=build/bin/cbr /usr/bin/python3 tests/cli/test_bench.py
+    CBR=build/bin/cbr /usr/bin/python3 tests/cli/test_bench.py --cycles-only-sim DIR
+
+The second form only runs `cbr bench` on sim:ice from DIR, a build of the tiny core with the
+cycle counters alone (FEATURES bit 8): cycles, core cycles and the floor must be there.
 
 Exits non-zero on any failure; the last line is "N passed, M failed".
 """
@@ -640,6 +644,39 @@ def test_sim(tmp):
         check_floor(d, "sim resnet18 layer3.0.downsample")
 
 
+def test_cycles_only(tmp, simdir):
+    """A board with the cycle counters alone (FEATURES bit 8, COUNTERS=2: the iCEBreaker
+    image's core, built as sim:ice in simdir) still gets cycles, core and floor."""
+    path = os.path.join(tmp, "c2.json")
+    argv = ["bench", "-d", "sim:ice", "--suite", "lenet", "--seed", "3", "--json", path]
+    env = dict(os.environ, CBR_SIM_PATH=simdir)
+    # the board found must be that build (CBR_SIM_PATH falls back to the default boards)
+    rc, so, se = run(["info", "-d", "sim:ice"], env=env)
+    feats = [ln.split(":", 1)[1].split() for ln in so.splitlines() if ln.startswith("features:")]
+    if not check(rc == 0 and len(feats) == 1 and "cycle-counters" in feats[0] and
+                 "counters" not in feats[0], "cycles-only sim:ice: cbr info shows the cycle "
+                 "counters alone", ["exit %s" % rc, "stdout: %s" % so.strip(),
+                                    "stderr: %s" % se.strip(), "CBR_SIM_PATH=%s" % simdir]):
+        return
+    rc, so, se = run(argv, env=env)
+    d = load_json(path, "cycles-only lenet") if os.path.exists(path) else None
+    if not check(rc == 0 and d is not None, "cycles-only sim:ice lenet: exit 0",
+                 ["exit %s" % rc, "stderr: %s" % se.strip(),
+                  "command: CBR_SIM_PATH=%s %s" % (simdir, cmdline(argv))]):
+        return
+    problems = []
+    if d["device"]["counters"] is not True:
+        problems.append("device.counters %r" % d["device"]["counters"])
+    for L in d["layers"]:
+        if not (is_int(L["cycles"]) and is_int(L["core_cycles"]) and
+                0 < L["core_cycles"] <= L["cycles"] and L["bound"] in ("link", "compute") and
+                L["verified"] is True):
+            problems.append("%s: cycles %r core_cycles %r bound %r verified %r" % (
+                L["name"], L["cycles"], L["core_cycles"], L["bound"], L["verified"]))
+    check(not problems, "cycles-only sim:ice lenet: cycles, core cycles, bound", problems)
+    check_floor(d, "cycles-only sim:ice lenet")
+
+
 def main():
     t0 = time.time()
     print("cbr: %s" % CBR, flush=True)
@@ -648,6 +685,13 @@ def main():
         print("%d passed, %d failed" % (passed, failed))
         return 1
     root = tempfile.mkdtemp(prefix="cbr-bench-test-")
+    if len(sys.argv) == 3 and sys.argv[1] == "--cycles-only-sim":
+        # make test-rtl-tiny: the COUNTERS=2 build of the tiny core (mk/tiny.mk)
+        test_cycles_only(root, sys.argv[2])
+        if not failed:
+            shutil.rmtree(root, ignore_errors=True)
+        print("%d passed, %d failed" % (passed, failed))
+        return 1 if failed else 0
     dirs = {}
     for name in ("cpu", "bad", "roofline", "sim", "layer"):
         dirs[name] = os.path.join(root, name)
