@@ -328,8 +328,8 @@ static int plan_dense(struct ctx *c)
         if (k_w > p->n_ob)
             k_w = p->n_ob;
     }
-    if (!k_w)
-        return 1; /* needs a chain */
+    if (!k_w || p->cin > PLAN_MAX_CHANNELS)
+        return 1; /* needs a chain (or IN_C would not fit its 16 bits) */
 
     /* One region for the whole input, in the whole buffer? */
     uint32_t pth, ptw;
@@ -361,6 +361,8 @@ static int plan_dense(struct ctx *c)
         k_run = k_w;
     if (k_run > div_up(k_w, 4))
         k_run = div_up(k_w, 4);
+    if ((uint64_t)k_run * C > PLAN_MAX_CHANNELS) /* OUT_C */
+        k_run = PLAN_MAX_CHANNELS / C;
     /* Weights that stream (not resident) go one output block per tile: a tile starts only
      * once all its weights are in, and the link brings the next tile's while the tiles
      * before it compute, which the write-ahead window (docs/tiling.md, "Streaming") allows
@@ -542,6 +544,8 @@ static int plan_chain(struct ctx *c, char *err, size_t len)
     uint64_t cb = cb_a < cb_w ? cb_a : cb_w;
     if (cb > p->n_cb)
         cb = p->n_cb;
+    if (cb * R > PLAN_MAX_CHANNELS) /* IN_C */
+        cb = PLAN_MAX_CHANNELS / R;
     uint32_t nc_chunk = (uint32_t)cb * R;
     uint32_t n_chunks = div_up(p->cin, nc_chunk);
 
@@ -710,6 +714,8 @@ static int plan_depthwise(struct ctx *c)
     uint64_t k_act = per_cb ? (bank / 2) / per_cb : k_w;
     k_run = k_run < k_act ? k_run : k_act;
     k_run = k_run < k_w ? k_run : k_w;
+    if (k_run * C > PLAN_MAX_CHANNELS) /* IN_C = OUT_C */
+        k_run = PLAN_MAX_CHANNELS / C;
     if (!k_run)
         return 1;
     uint32_t n_ws = p->weights_resident ? 1 : div_up(p->n_ob, k_w);

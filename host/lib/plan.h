@@ -43,6 +43,10 @@ struct cbr_caps {
  * (docs/registers.md). Columns need no limit: a region is one column strip of tiles. */
 #define PLAN_MAX_IN_ROWS 0xFFFFu
 
+/* The most channels a RUN may have in IN_C and OUT_C (16 bits in the core; docs/registers.md):
+ * a 1x1 layer of 65536 input channels, the reduction limit, runs as a chain. */
+#define PLAN_MAX_CHANNELS 0xFFFFu
+
 static inline uint32_t cbr_plan_out_slot(const struct cbr_caps *k)
 {
     return k->out_bytes / PLAN_OUT_SLOTS / k->cols * k->cols;

@@ -303,6 +303,26 @@ static void test_regions_stay_within_in_h(void **state)
     cbr_plan_free(p);
 }
 
+/* IN_C and OUT_C have 16 bits too: a 1x1 layer of 65536 input channels (the reduction
+ * limit) must run as a chain of smaller chunks (with IN_C = 65536 the core counted 0 MACs;
+ * found by test_sim --limits), and no run may have 65536 output channels. */
+static void test_runs_stay_within_in_c(void **state)
+{
+    (void)state;
+    static const struct cbr_caps big = {4, 8, 1u << 22, 1u << 22, 1u << 20, 65536, 1024, true};
+    cbr_layer l = make_layer(65536, 2, 2, 2, 1, 1, 0, 1);
+    struct cbr_plan *p = plan(&l, &big);
+    for (uint32_t r = 0; r < p->n_regions; r++)
+        assert_true(p->regions[r].nc <= PLAN_MAX_CHANNELS);
+    assert_true(p->chain);
+    cbr_plan_free(p);
+    l = make_layer(1, 1, 1, 65536, 1, 1, 0, 1);
+    p = plan(&l, &big);
+    for (uint32_t r = 0; r < p->n_runs; r++)
+        assert_true((uint64_t)p->runs[r].n_ob * big.cols <= PLAN_MAX_CHANNELS);
+    cbr_plan_free(p);
+}
+
 static void test_random_dense_plans_cover_every_output_once(void **state)
 {
     (void)state;
@@ -336,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_strided_layers_start_on_a_small_rectangle),
         cmocka_unit_test(test_random_dense_plans_cover_every_output_once),
         cmocka_unit_test(test_regions_stay_within_in_h),
+        cmocka_unit_test(test_runs_stay_within_in_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
