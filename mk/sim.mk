@@ -36,6 +36,8 @@ SIM_TEST_LAYERS ?= 150
 # test_sim --limits: H and W of 1024, 2048 channels and the API's limits (docs/tiling.md,
 # "Tests"); about 45 s on 4x8, most of it the two 1024 x 1024 layers
 SIM_LIMITS_SHAPES ?= 4x8
+# test_sim --stack: batches of small images, stacked (docs/tiling.md, "Image stacking"); ~15 s
+SIM_STACK_LAYERS ?= 100
 N ?= 10000
 
 $(BUILD)/tests/test_sim: tests/sim/test_sim.c $(LIBA)
@@ -46,6 +48,7 @@ $(BUILD)/tests/test_sim: tests/sim/test_sim.c $(LIBA)
 test-sim: sim $(BUILD)/tests/test_sim $(CBR) ## RTL on every sim shape vs the golden model; CLI sim == cpu
 	$(BUILD)/tests/test_sim --layers $(SIM_TEST_LAYERS) $(SIM_SHAPES)
 	$(BUILD)/tests/test_sim --limits $(SIM_LIMITS_SHAPES)
+	$(BUILD)/tests/test_sim --stack --layers $(SIM_STACK_LAYERS) $(SIM_SHAPES)
 	CBR=$(CBR) $(PYTHON) tests/cli/test_cli.py --device sim:8x8 --compare-device cpu --layers 60
 
 soak: sim $(BUILD)/tests/test_sim ## long run: N random layers (default 10000) over the sim shapes

@@ -4,8 +4,8 @@
 #   make sim-ice          build/sim/libcbrsim_ice.so: Verilator model of rtl/tiny/cbr_top_tiny
 #                         with its counters (COUNTERS=1: the cycle figures of --stats),
 #                         loaded by libcbr as the device "sim:ice"
-#   make test-rtl-tiny    test_sim's random layers on sim:ice against the golden model, the
-#                         CLI tests on sim:ice against the cpu device, test_tiny_cycles (the
+#   make test-rtl-tiny    test_sim's random layers (and --stack's batches) on sim:ice against
+#                         the golden model, the CLI tests on sim:ice against the cpu device, test_tiny_cycles (the
 #                         iCEBreaker image's COUNTERS=2, cycle counters only, built as a second
 #                         sim:ice: the same cycle counts as sim:ice on the same layers, the
 #                         other counters 0), and lint-rtl-tiny's lint and synthesis for
@@ -61,6 +61,7 @@ $(BUILD)/tests/test_tiny_cycles: tests/sim/test_tiny_cycles.c $(LIBA)
 test-rtl-tiny: $(BUILD)/sim/libcbrsim_ice.so $(TINY_C2_SIM) $(BUILD)/tests/test_sim \
     $(BUILD)/tests/test_tiny_cycles $(CBR) lint-rtl-tiny-nocnt ## the tiny core (sim:ice) vs the golden model
 	CBR_SIM_PATH=$(abspath $(BUILD)/sim) $(BUILD)/tests/test_sim --layers $(TINY_LAYERS) ice
+	CBR_SIM_PATH=$(abspath $(BUILD)/sim) $(BUILD)/tests/test_sim --stack --layers 40 ice
 	CBR_SIM_PATH=$(abspath $(BUILD)/sim) CBR=$(CBR) $(PYTHON) tests/cli/test_cli.py \
 	    --device sim:ice --compare-device cpu --layers $(TINY_CLI_LAYERS)
 	$(BUILD)/tests/test_tiny_cycles --layers $(TINY_CYCLE_LAYERS) $(abspath $(BUILD)/sim) \

@@ -47,6 +47,7 @@ enum {
 enum { BUF_ACT = 0, BUF_WGT = 1, BUF_PARAM = 2, BUF_OUT = 3 };
 enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4 };
 #define PARAM_BYTES 32 /* per output channel */
+#define STACK_WASTE 64 /* beats an image may add by image stacking ($CBR_STACK_WASTE) */
 #define N_COUNTERS 5   /* cycles, busy, macs, stall_in, stall_out: 64 bits each */
 
 #define WINDOW 16 /* posted requests in flight */
@@ -614,6 +615,10 @@ struct board_layer {
     uint8_t **wgt;           /* [g * n_wsets + w]: packed weights */
     uint8_t **param;         /* likewise: packed parameters */
     uint64_t device_macs;    /* what the device counts for one job (tiles may overlap) */
+    uint32_t stack_rows;     /* image stacking (below): rows of an image's slot, 0 if the
+                                layer is not stacked */
+    uint32_t stack_k;        /* images a job of `stacked` holds */
+    cbr_layer *stacked;      /* the stacked layer, made at the first batch that needs it */
 };
 
 static void free_board_layer(struct board_layer *bl)
@@ -629,6 +634,9 @@ static void free_board_layer(struct board_layer *bl)
     free(bl->param);
     free(bl->fold_w);
     cbr_plan_free(bl->plan);
+    if (bl->stacked)
+        free_board_layer(bl->stacked->priv);
+    free(bl->stacked);
     free(bl);
 }
 
@@ -848,19 +856,15 @@ static void pack_wset_dw(const cbr_layer *l, const struct cbr_plan *p,
         }
 }
 
-static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t len)
+static uint32_t stack_rows(const cbr_layer *l, const cbr_layer *f, const struct cbr_plan *p,
+                           uint32_t acc_pixels);
+
+/* Plan l for caps and pack its weights (l->priv); stackable: may it run stacked. */
+static int prepare(cbr_device *dev, cbr_layer *l, const struct cbr_caps *capsp, bool stackable,
+                   char *err, size_t len)
 {
-    struct accel *a = dev->priv;
     const cbr_device_info *in = &dev->info;
-    struct cbr_caps caps = {
-        .rows = in->rows, .cols = in->cols, .act_bytes = in->act_buf_bytes,
-        .wgt_bytes = in->wgt_buf_bytes, .out_bytes = in->out_buf_bytes,
-        .param_entries = in->param_entries, .acc_pixels = a->acc_pixels,
-        .dw_mode = (in->features & CBR_FEAT_DWMODE) != 0,
-    };
-    int lrc = limit_caps(&caps, err, len);
-    if (lrc < 0)
-        return lrc;
+    struct cbr_caps caps = *capsp;
     struct board_layer *bl = calloc(1, sizeof *bl);
     if (!bl)
         return cbr_errf(err, len, CBR_ENOMEM, "out of memory");
@@ -907,11 +911,109 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
         bl->device_macs += (uint64_t)(r->cy1 - r->cy0) * (r->cx1 - r->cx0) * oc *
                            (p->depthwise ? 1 : p->regions[r->region].nc) * taps;
     }
+    if (stackable)
+        bl->stack_rows = stack_rows(orig, l, p, caps.acc_pixels);
     ((cbr_layer *)orig)->priv = bl;
     return 0;
 nomem:
     free_board_layer(bl);
     return cbr_errf(err, len, CBR_ENOMEM, "out of memory for the packed weights");
+}
+
+static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t len)
+{
+    struct accel *a = dev->priv;
+    const cbr_device_info *in = &dev->info;
+    struct cbr_caps caps = {
+        .rows = in->rows, .cols = in->cols, .act_bytes = in->act_buf_bytes,
+        .wgt_bytes = in->wgt_buf_bytes, .out_bytes = in->out_buf_bytes,
+        .param_entries = in->param_entries, .acc_pixels = a->acc_pixels,
+        .dw_mode = (in->features & CBR_FEAT_DWMODE) != 0,
+    };
+    int rc = limit_caps(&caps, err, len);
+    return rc < 0 ? rc : prepare(dev, l, &caps, true, err, len);
+}
+
+/*
+ * Image stacking: a batch of small images runs as a few tall ones. A layer whose every tile
+ * covers a whole image would otherwise run a tile per image (per output block group), each
+ * paying for its registers, its start, its output read and the core's fill and drain (the
+ * digits demo's classifier: 1x1 "images", 68 k cycles for 360 images). Image j of a stack sits
+ * at row j*P, and the P - H rows between images hold the input zero point, which is what
+ * padding reads: with P >= H + the padding rows a window reaches on either side, P a multiple
+ * of stride_h (times the pooling stride), and pooling windows that stay inside the conv plane
+ * (no pooling padding along H, no partial window), output row y of image j is row
+ * j*P/(stride_h*pool stride) + y of the stack's, computed from exactly the rows of its own
+ * image. The conv rows between images (P/stride_h - OH a slot) are computed and dropped, so a
+ * layer is stacked only when they cost at most STACK_WASTE beats an image (1x1 layers and
+ * unpadded small kernels: none or few), and when two slots fit the accumulator. Returns P,
+ * or 0 when the layer is not stacked. l is the layer, f what the plan p was made of (l, or
+ * its kernel-column fold or group pack).
+ */
+static uint32_t stack_rows(const cbr_layer *l, const cbr_layer *f, const struct cbr_plan *p,
+                           uint32_t acc_pixels)
+{
+    const cbr_layer_desc *d = &l->desc;
+    const cbr_pool *pl = &d->pool;
+    if (p->chain || p->host_pool || pl->kind == CBR_POOL_GAVG)
+        return 0;
+    for (uint32_t r = 0; r < p->n_runs; r++)
+        if (p->runs[r].py0 || p->runs[r].py1 != p->ph || p->runs[r].px0 || p->runs[r].px1 != p->pw)
+            return 0; /* the image takes several tiles already */
+    uint32_t ps = 1;
+    if (pl->kind != CBR_POOL_NONE) {
+        ps = pl->stride_h ? pl->stride_h : pl->kh;
+        if (pl->pad_top || pl->pad_bottom || l->conv_oh < pl->kh ||
+            l->out_h != (l->conv_oh - pl->kh) / ps + 1)
+            return 0;
+    }
+    const uint64_t sh = d->stride_h, eh = (uint64_t)d->dilation_h * (d->kh - 1) + 1;
+    /* the padding rows the last output row's window reaches below the image */
+    uint64_t reach = (uint64_t)(l->conv_oh - 1) * sh + eh, below = 0;
+    if (reach > (uint64_t)d->pad_top + d->in_h)
+        below = reach - d->pad_top - d->in_h;
+    uint64_t gap = d->pad_top > below ? d->pad_top : below, m = sh * ps;
+    uint64_t rows = (d->in_h + gap + m - 1) / m * m;
+    if (rows > CBR_MAX_DIM / 2 || 2 * (rows / sh) * l->conv_ow > acc_pixels)
+        return 0;
+    uint64_t beats = p->depthwise ? (uint64_t)p->dw_passes * p->n_ob
+                                  : (uint64_t)p->n_ob * p->n_cb * f->desc.kh * f->desc.kw *
+                                        f->desc.groups;
+    const char *env = getenv("CBR_STACK_WASTE"); /* tests: stack whatever can be */
+    uint64_t waste = env && *env ? strtoull(env, NULL, 10) : STACK_WASTE;
+    if ((rows / sh - l->conv_oh) * l->conv_ow * beats > waste)
+        return 0;
+    return (uint32_t)rows;
+}
+
+/* The layer of k stacked images of l (bl->stack_rows rows each), planned for bl's caps. */
+static int make_stack(cbr_device *dev, const cbr_layer *l, struct board_layer *bl, uint32_t k,
+                      char *err, size_t len)
+{
+    if (bl->stacked) {
+        free_board_layer(bl->stacked->priv);
+        free(bl->stacked);
+        bl->stacked = NULL;
+    }
+    cbr_layer *s = malloc(sizeof *s);
+    if (!s)
+        return cbr_errf(err, len, CBR_ENOMEM, "out of memory");
+    *s = *l;
+    s->priv = NULL;
+    s->desc.in_h = (k - 1) * bl->stack_rows + l->desc.in_h;
+    cbr_conv_out_size(&s->desc, &s->conv_oh, &s->conv_ow);
+    s->out_h = s->conv_oh;
+    s->out_w = s->conv_ow;
+    if (s->desc.pool.kind != CBR_POOL_NONE)
+        cbr_pool_out_size(&s->desc.pool, s->conv_oh, s->conv_ow, &s->out_h, &s->out_w);
+    int rc = prepare(dev, s, &bl->caps, false, err, len);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    bl->stacked = s;
+    bl->stack_k = k;
+    return 0;
 }
 
 /*
@@ -1825,11 +1927,16 @@ static int run_schedule(struct exec *e, uint32_t n)
     return finish_output(e);
 }
 
+static int run_stacked(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,
+                       int8_t *output, cbr_stats *st, char *err, size_t len);
+
 static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,
                      int8_t *output, cbr_stats *st, char *err, size_t len)
 {
     struct accel *a = dev->priv;
     const struct board_layer *bl = l->priv;
+    if (bl->stack_rows && n > 1)
+        return run_stacked(dev, l, n, input, output, st, err, len);
     const struct cbr_plan *p = bl->plan;
     const cbr_layer *orig = l;
     int8_t *folded_in = NULL;
@@ -1927,6 +2034,53 @@ out_free:
     free(conv);
     free(e.stage);
     free(e.outbuf);
+    return rc;
+}
+
+/* n images of l as jobs of bl->stack_k stacked ones (image stacking, above). */
+static int run_stacked(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,
+                       int8_t *output, cbr_stats *st, char *err, size_t len)
+{
+    struct board_layer *bl = l->priv;
+    const cbr_layer_desc *d = &l->desc;
+    const uint32_t P = bl->stack_rows, H = d->in_h, W = d->in_w, C = d->in_c, O = d->out_c;
+    /* the fewest jobs of at most CBR_MAX_DIM rows, as even as can be */
+    const uint32_t kmax = (CBR_MAX_DIM - H) / P + 1, jobs = (n + kmax - 1) / kmax;
+    const uint32_t k = (n + jobs - 1) / jobs;
+    int rc;
+    if ((!bl->stacked || bl->stack_k != k) && (rc = make_stack(dev, l, bl, k, err, len)) < 0)
+        return rc;
+    const cbr_layer *s = bl->stacked;
+    const uint32_t ps = d->pool.kind == CBR_POOL_NONE ? 1
+                        : d->pool.stride_h ? d->pool.stride_h : d->pool.kh;
+    const uint32_t q = P / d->stride_h / ps; /* output rows a slot */
+    const size_t in_img = (size_t)C * H * W, in_job = (size_t)C * s->desc.in_h * W;
+    const size_t out_img = (size_t)O * l->out_h * l->out_w, out_job = (size_t)O * s->out_h * s->out_w;
+    int8_t *sx = malloc(in_job * jobs), *sy = malloc(out_job * jobs);
+    if (!sx || !sy) {
+        free(sx);
+        free(sy);
+        return cbr_errf(err, len, CBR_ENOMEM, "out of memory for the stacked images");
+    }
+    /* the rows between images, and the slots of the last job no image fills: padding */
+    memset(sx, (int8_t)d->input_zp, in_job * jobs);
+    for (uint32_t b = 0; b < n; b++)
+        for (uint32_t c = 0; c < C; c++)
+            memcpy(sx + (b / k) * in_job + ((size_t)c * s->desc.in_h + (size_t)(b % k) * P) * W,
+                   input + b * in_img + (size_t)c * H * W, (size_t)H * W);
+    rc = accel_run(dev, s, jobs, sx, sy, st, err, len);
+    if (rc == 0) {
+        for (uint32_t b = 0; b < n; b++)
+            for (uint32_t o = 0; o < O; o++)
+                memcpy(output + b * out_img + (size_t)o * l->out_h * l->out_w,
+                       sy + (b / k) * out_job +
+                           ((size_t)o * s->out_h + (size_t)(b % k) * q) * s->out_w,
+                       (size_t)l->out_h * l->out_w);
+        st->macs = cbr_layer_macs(l, n);
+        st->bytes_compulsory = cbr_layer_compulsory_bytes(l, n);
+    }
+    free(sx);
+    free(sy);
     return rc;
 }
 

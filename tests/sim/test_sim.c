@@ -9,10 +9,12 @@
  * layers need many tiles along every dimension, input-channel chains and pooling across tile
  * borders on the real RTL. No layer may be refused.
  *
- * usage: test_sim [--layers N | --limits] [--seed S] SHAPE...  (SHAPE like 16x16, or a named
- *                                                        board: ice, the tiny core's sim:ice)
+ * usage: test_sim [--layers N] [--limits | --stack] [--seed S] SHAPE...  (SHAPE like 16x16,
+ *                                     or a named board: ice, the tiny core's sim:ice)
  * --limits runs the fixed shapes of `limits` (H and W of 1024, 2048 channels, the API's
- * limits) instead of random layers, on the device's own buffers.
+ * limits) instead of random layers, on the device's own buffers. --stack runs random layers
+ * of small images in batches of 2..40 that image stacking can run (docs/tiling.md), stacked
+ * whatever rows it adds ($CBR_STACK_WASTE), and fails unless most of them did stack.
  * Prints its seed; ends with "N passed, M failed"; exits non-zero on any mismatch.
  */
 #include <inttypes.h>
@@ -94,6 +96,71 @@ static void make_layer(struct layer *l)
     default: break;
     }
     l->n = 1 + (rnd(4) == 0);
+    finish_layer(l);
+}
+
+/* A random layer of small images in a batch of 2..40, most of which image stacking can run
+ * (docs/tiling.md, "Image stacking"): every padding, stride and dilation; pooling, now and
+ * then with padding along H or a partial window (ceil mode), which must not stack. */
+static void make_stack_layer(struct layer *l)
+{
+    memset(l, 0, sizeof *l);
+    cbr_layer_desc *d = &l->d;
+    d->kh = 1 + rnd(4);
+    d->kw = rnd(2) ? d->kh : 1 + rnd(4);
+    if (rnd(4) == 0) {
+        d->groups = 1 + rnd(8); d->in_c = d->groups; d->out_c = d->groups;
+    } else {
+        d->groups = 1; d->in_c = 1 + rnd(40); d->out_c = 1 + rnd(24);
+    }
+    d->stride_h = 1 + rnd(3);
+    d->stride_w = 1 + rnd(3);
+    d->dilation_h = rnd(4) ? 1 : 2;
+    d->dilation_w = rnd(4) ? 1 : 2;
+    d->pad_top = rnd(3);
+    d->pad_bottom = rnd(3);
+    d->pad_left = rnd(3);
+    d->pad_right = rnd(3);
+    uint32_t eh = d->dilation_h * (d->kh - 1) + 1, ew = d->dilation_w * (d->kw - 1) + 1;
+    d->in_h = (eh > d->pad_top + d->pad_bottom ? eh - d->pad_top - d->pad_bottom : 1) + rnd(8);
+    d->in_w = (ew > d->pad_left + d->pad_right ? ew - d->pad_left - d->pad_right : 1) + rnd(8);
+    uint32_t oh = (d->in_h + d->pad_top + d->pad_bottom - eh) / d->stride_h + 1;
+    if (rnd(2)) {
+        d->pool.kind = rnd(2) ? CBR_POOL_MAX : CBR_POOL_AVG;
+        d->pool.kh = 1 + rnd(oh < 3 ? oh : 3);
+        d->pool.kw = 1 + rnd(3);
+        d->pool.stride_h = 1 + rnd(3);
+        d->pool.stride_w = 1 + rnd(3);
+        d->pool.pad_left = rnd(d->pool.kw);
+        d->pool.pad_right = rnd(d->pool.kw);
+        d->pool.ceil_mode = rnd(4) == 0;
+        if (d->pool.kh > 1 && rnd(4) == 0) { /* these must not stack */
+            d->pool.pad_top = rnd(d->pool.kh);
+            d->pool.pad_bottom = d->pool.pad_top ? rnd(d->pool.kh) : 1 + rnd(d->pool.kh - 1);
+        }
+    }
+    l->n = 2 + rnd(39);
+    finish_layer(l);
+}
+
+/* Draws that make_stack_layer seldom makes, which must not stack: their pooling windows
+ * would reach the rows between images. 6x6 images, 3x3 padding 1, average pooling: 2x2 s2
+ * with padding above only (the same output height as without), and 3x3 s2 in ceil mode
+ * (a last, partial window). */
+#define N_STACK_FIXED 2
+static void stack_fixed_layer(struct layer *l, int i)
+{
+    memset(l, 0, sizeof *l);
+    cbr_layer_desc *d = &l->d;
+    d->in_c = 3, d->in_h = d->in_w = 6, d->out_c = 5, d->kh = d->kw = 3, d->groups = 1;
+    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
+    d->pad_top = d->pad_left = d->pad_bottom = d->pad_right = 1;
+    d->pool.kind = CBR_POOL_AVG;
+    d->pool.kh = d->pool.kw = 2 + i;
+    d->pool.stride_h = d->pool.stride_w = 2;
+    d->pool.pad_top = i == 0;
+    d->pool.ceil_mode = i == 1;
+    l->n = 7;
     finish_layer(l);
 }
 
@@ -201,7 +268,9 @@ static void limit_layer(struct layer *l, int i)
 }
 
 /* One shape: returns the number of failures; counts passes in *passed. */
-static int run_shape(const char *shape, int layers, bool at_limits, uint64_t seed,
+enum mode { RANDOM, LIMITS, STACK };
+
+static int run_shape(const char *shape, int layers, enum mode mode, uint64_t seed,
                      int *passed)
 {
     char uri[64];
@@ -216,7 +285,8 @@ static int run_shape(const char *shape, int layers, bool at_limits, uint64_t see
         cbr_device_close(sim);
         return 1;
     }
-    int failed = 0, done = 0;
+    int failed = 0, done = 0, stacked = 0;
+    const bool at_limits = mode == LIMITS;
     uint64_t macs = 0, cycles = 0, tiles = 0;
     uint32_t most = 0;
     /* Tiny buffers for this shape: one 11x11 kernel's weights fit twice, the accumulator
@@ -235,6 +305,10 @@ static int run_shape(const char *shape, int layers, bool at_limits, uint64_t see
         cbr_layer *ls = NULL, *lc = NULL;
         if (at_limits)
             limit_layer(&l, i);
+        else if (mode == STACK && i < N_STACK_FIXED)
+            stack_fixed_layer(&l, i);
+        else if (mode == STACK)
+            make_stack_layer(&l);
         else
             make_layer(&l);
         if (cbr_layer_create(cpu, &l.d, &lc) < 0) {
@@ -250,11 +324,14 @@ static int run_shape(const char *shape, int layers, bool at_limits, uint64_t see
             i--;
             continue;
         }
-        bool tiny = !at_limits && i % 2 == 1;
+        bool tiny = mode == RANDOM && i % 2 == 1;
         if (tiny)
             setenv("CBR_PLAN_CAPS", caps, 1);
+        if (mode == STACK) /* stack whatever can be, however many rows it adds */
+            setenv("CBR_STACK_WASTE", "1000000000", 1);
         int rc = cbr_layer_create(sim, &l.d, &ls);
         unsetenv("CBR_PLAN_CAPS");
+        unsetenv("CBR_STACK_WASTE");
         if (rc < 0) {
             printf("FAIL %s layer %d (%s): refused: %s\n", uri, i, l.what, cbr_errmsg(sim));
             failed++;
@@ -288,6 +365,7 @@ static int run_shape(const char *shape, int layers, bool at_limits, uint64_t see
             failed++;
         } else {
             done++;
+            stacked += ss.tiles < l.n; /* fewer tiles than images: they shared tiles */
             macs += ss.macs;
             cycles += ss.cycles;
             tiles += ss.tiles;
@@ -305,6 +383,15 @@ static int run_shape(const char *shape, int layers, bool at_limits, uint64_t see
     printf("%s: %d layers bit-exact, %d failed, %" PRIu64 " tiles (up to %u per layer), "
            "%.1f s host CPU, %" PRIu64 " MACs in %" PRIu64 " cycles\n", uri, done, failed,
            tiles, most, (double)(clock() - t0) / CLOCKS_PER_SEC, macs, cycles);
+    if (mode == STACK) {
+        /* most draws stack (not those whose image takes several tiles, or whose slots do not
+         * fit the accumulator twice): if few did, stacking is broken */
+        printf("%s: %d of %d layers ran stacked\n", uri, stacked, done);
+        if (stacked * 2 < done) {
+            printf("FAIL %s: image stacking ran for %d of %d layers\n", uri, stacked, done);
+            failed++;
+        }
+    }
     *passed += done;
     cbr_device_close(sim);
     cbr_device_close(cpu);
@@ -314,12 +401,12 @@ static int run_shape(const char *shape, int layers, bool at_limits, uint64_t see
 int main(int argc, char **argv)
 {
     int layers = 150;
-    bool at_limits = false;
+    enum mode mode = RANDOM;
     uint64_t seed = test_seed();
     int first = 1;
     while (first < argc && !strncmp(argv[first], "--", 2)) {
-        if (!strcmp(argv[first], "--limits")) {
-            at_limits = true;
+        if (!strcmp(argv[first], "--limits") || !strcmp(argv[first], "--stack")) {
+            mode = argv[first][2] == 'l' ? LIMITS : STACK;
             first++;
             continue;
         }
@@ -328,25 +415,26 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[first], "--seed") && first + 1 < argc)
             seed = strtoull(argv[first + 1], NULL, 0);
         else {
-            fprintf(stderr, "usage: test_sim [--layers N | --limits] [--seed S] SHAPE...\n");
+            fprintf(stderr, "usage: test_sim [--layers N] [--limits | --stack] [--seed S] SHAPE...\n");
             return 2;
         }
         first += 2;
     }
     if (first == argc) {
-        fprintf(stderr, "usage: test_sim [--layers N | --limits] [--seed S] SHAPE...\n");
+        fprintf(stderr, "usage: test_sim [--layers N] [--limits | --stack] [--seed S] SHAPE...\n");
         return 2;
     }
-    if (at_limits)
+    if (mode == LIMITS)
         printf("test_sim: seed %" PRIu64 " (replay with --limits --seed %" PRIu64 "), %d layers "
                "at the limits per shape\n", seed, seed, N_LIMITS);
     else
-        printf("test_sim: seed %" PRIu64 " (replay with --seed %" PRIu64 "), %d layers per "
-               "shape\n", seed, seed, layers);
+        printf("test_sim: seed %" PRIu64 " (replay with %s--seed %" PRIu64 "), %d %slayers per "
+               "shape\n", seed, mode == STACK ? "--stack " : "", seed, layers,
+               mode == STACK ? "stackable " : "");
     fflush(stdout);
     int passed = 0, failed = 0;
     for (int i = first; i < argc; i++)
-        failed += run_shape(argv[i], layers, at_limits, seed, &passed);
+        failed += run_shape(argv[i], layers, mode, seed, &passed);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
