@@ -614,8 +614,10 @@ static int sim_open(cbr_device *dev, const char *args, char *err, size_t len)
 struct board_layer {
     struct cbr_plan *plan;
     bool fold;               /* the plan is of `folded`, a rewrite of the layer: kernel
-                                columns folded into channels, or groups packed */
+                                columns folded into channels, groups packed, or strides
+                                skipped */
     bool kw_fold;            /* the input is rearranged too (fold_input) */
+    bool skip_h, skip_w;     /* the input is subsampled (skip_input) */
     cbr_layer folded;
     int8_t *fold_w;
     uint32_t groups;
@@ -761,6 +763,63 @@ static int make_pack(const cbr_layer *l, struct board_layer *bl, uint32_t k)
     }
     derive(l, bl)->desc.groups = d->groups / k;
     return 0;
+}
+
+/*
+ * Stride skipping: a kernel one tall (wide) with a stride above 1 reads only every stride-th
+ * input row (column): row oy*stride_h - pad_top for output row oy. The host sends just those,
+ * as the input of the same layer with stride 1 and no padding along that axis (the rows in
+ * the padding as the input zero point), so ResNet's 1x1 stride-2 downsamples move a quarter
+ * of their input instead of all of it. Not with kernel-column folding, which rearranges the
+ * input itself.
+ */
+static void make_skip(const cbr_layer *l, struct board_layer *bl)
+{
+    const cbr_layer_desc *d = &l->desc;
+    bl->skip_h = d->kh == 1 && d->stride_h > 1;
+    bl->skip_w = d->kw == 1 && d->stride_w > 1;
+    if (!bl->skip_h && !bl->skip_w)
+        return;
+    cbr_layer *f = derive(l, bl);
+    f->weights = l->weights;
+    f->desc.weights = l->desc.weights;
+    if (bl->skip_h) {
+        f->desc.in_h = l->conv_oh;
+        f->desc.stride_h = f->desc.dilation_h = 1;
+        f->desc.pad_top = f->desc.pad_bottom = 0;
+    }
+    if (bl->skip_w) {
+        f->desc.in_w = l->conv_ow;
+        f->desc.stride_w = f->desc.dilation_w = 1;
+        f->desc.pad_left = f->desc.pad_right = 0;
+    }
+}
+
+/* The rows and columns of n images that a layer with stride skipping reads. */
+static int8_t *skip_input(const cbr_layer *l, const struct board_layer *bl, uint32_t n,
+                          const int8_t *x)
+{
+    const cbr_layer_desc *d = &l->desc;
+    const uint32_t C = d->in_c, H = bl->skip_h ? l->conv_oh : d->in_h;
+    const uint32_t W = bl->skip_w ? l->conv_ow : d->in_w;
+    int8_t *f = malloc((size_t)n * C * H * W);
+    if (!f)
+        return NULL;
+    for (size_t bc = 0; bc < (size_t)n * C; bc++)
+        for (uint32_t y = 0; y < H; y++) {
+            int64_t iy = bl->skip_h ? (int64_t)y * d->stride_h - d->pad_top : y;
+            int8_t *dst = f + (bc * H + y) * W;
+            if (iy < 0 || iy >= d->in_h) { /* a padding row */
+                memset(dst, (int8_t)d->input_zp, W);
+                continue;
+            }
+            const int8_t *src = x + (bc * d->in_h + (size_t)iy) * d->in_w;
+            for (uint32_t ox = 0; ox < W; ox++) {
+                int64_t ix = bl->skip_w ? (int64_t)ox * d->stride_w - d->pad_left : ox;
+                dst[ox] = ix >= 0 && ix < d->in_w ? src[ix] : (int8_t)d->input_zp;
+            }
+        }
+    return f;
 }
 
 /* The folded input of n images. */
@@ -910,6 +969,8 @@ static int prepare(cbr_device *dev, cbr_layer *l, const struct cbr_caps *capsp, 
         free_board_layer(bl);
         return cbr_errf(err, len, CBR_ENOMEM, "out of memory");
     }
+    if (!bl->fold)
+        make_skip(l, bl);
     const cbr_layer *orig = l;
     if (bl->fold)
         l = &bl->folded;
@@ -1976,9 +2037,10 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     const struct cbr_plan *p = bl->plan;
     const cbr_layer *orig = l;
     int8_t *folded_in = NULL;
-    if (bl->kw_fold) {
-        if (!(folded_in = fold_input(l, n, input)))
-            return cbr_errf(err, len, CBR_ENOMEM, "out of memory for the folded input");
+    if (bl->kw_fold || bl->skip_h || bl->skip_w) {
+        folded_in = bl->kw_fold ? fold_input(l, n, input) : skip_input(l, bl, n, input);
+        if (!folded_in)
+            return cbr_errf(err, len, CBR_ENOMEM, "out of memory for the rearranged input");
         input = folded_in;
     }
     if (bl->fold)

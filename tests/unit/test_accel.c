@@ -58,6 +58,7 @@ struct board {
     int32_t *bank[2];          /* accumulator banks: acc_pixels x cols */
     uint64_t total[5];         /* TOTAL_* counters */
     unsigned scatters;         /* scatter writes taken */
+    uint64_t act_bytes;        /* payload bytes written to the activation buffer */
     bool done;
     uint32_t starts;
     uint32_t hang_at;          /* the start (from 1) the core takes and never finishes; 0: none */
@@ -285,12 +286,14 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
             for (uint32_t k = 0; k < p->len; k++)
                 b->buf[p->arg0][p->arg1 + (k / chunk) * pitch + k % chunk] = pl[k];
             b->scatters++;
+            b->act_bytes += p->arg0 == 0 ? p->len : 0;
             respond(b, p, 0, NULL, 0);
             return;
         }
         if (p->arg0 > 3 || p->arg1 % 4 || (uint64_t)p->arg1 + p->len > buf_size[p->arg0])
             break;
         memcpy(b->buf[p->arg0] + p->arg1, pl, p->len);
+        b->act_bytes += p->arg0 == 0 ? p->len : 0;
         respond(b, p, 0, NULL, 0);
         return;
     case CBR_OP_BUF_READ:
@@ -622,10 +625,24 @@ static void test_layer_beyond_any_tiling_is_refused_naming_the_limit(void **stat
 /* A dense layer of random data and parameters (the random stream at seed + salt): c_in ->
  * c_out channels, a k x k kernel on hw x hw, stride and dilation 1, no padding, no pooling;
  * created on dev (failing the test with the device's message) and on cpu. */
+static const cbr_layer_desc *strided_layer(struct rand_layer *r, uint64_t salt, uint32_t c_in,
+                                           uint32_t c_out, uint32_t k, uint32_t hw,
+                                           uint32_t stride, cbr_device *dev, cbr_device *cpu,
+                                           cbr_layer **ld, cbr_layer **lc);
+
 static const cbr_layer_desc *plain_layer(struct rand_layer *r, uint64_t salt, uint32_t c_in,
                                          uint32_t c_out, uint32_t k, uint32_t hw,
                                          cbr_device *dev, cbr_device *cpu, cbr_layer **ld,
                                          cbr_layer **lc)
+{
+    return strided_layer(r, salt, c_in, c_out, k, hw, 1, dev, cpu, ld, lc);
+}
+
+/* plain_layer with a stride. */
+static const cbr_layer_desc *strided_layer(struct rand_layer *r, uint64_t salt, uint32_t c_in,
+                                           uint32_t c_out, uint32_t k, uint32_t hw,
+                                           uint32_t stride, cbr_device *dev, cbr_device *cpu,
+                                           cbr_layer **ld, cbr_layer **lc)
 {
     rng = seed + salt;
     make_valid_layer(r);
@@ -634,7 +651,8 @@ static const cbr_layer_desc *plain_layer(struct rand_layer *r, uint64_t salt, ui
     d->in_c = c_in;
     d->out_c = c_out;
     d->kh = d->kw = k;
-    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
+    d->stride_h = d->stride_w = stride;
+    d->dilation_h = d->dilation_w = 1;
     d->in_h = d->in_w = hw;
     d->pad_top = d->pad_left = d->pad_bottom = d->pad_right = 0;
     d->pool.kind = CBR_POOL_NONE;
@@ -675,6 +693,53 @@ static void test_reduction_at_the_limit_runs_chained(void **state)
     cbr_layer_destroy(ld);
     cbr_layer_destroy(lc);
     free_layer(&r);
+    cbr_device_close(dev);
+    cbr_device_close(cpu);
+    board_free(b);
+}
+
+/* Two rewrites of docs/tiling.md that must move less, and stay right: a 1x1 stride-2 layer
+ * sends only the input pixels it reads (stride skipping), and a batch of small images shares
+ * tiles (image stacking). */
+static void test_strided_1x1_and_batches_of_small_images_move_less(void **state)
+{
+    (void)state;
+    struct fault_rates none = {0};
+    struct board *b = board_new(4, 4, none, &big);
+    cbr_device *dev, *cpu;
+    assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:test"), 0);
+    assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
+    for (int t = 0; t < 2; t++) {
+        struct rand_layer r;
+        cbr_layer *ld, *lc;
+        /* 8 -> 8 channels on 24x24 with stride 2; 8 -> 4 on 2x2 images, a batch of 50 */
+        const cbr_layer_desc *d = t == 0 ? strided_layer(&r, 6, 8, 8, 1, 24, 2, dev, cpu, &ld, &lc)
+                                         : plain_layer(&r, 7, 8, 4, 1, 2, dev, cpu, &ld, &lc);
+        uint32_t n = t == 0 ? 1 : 50;
+        cbr_shape os;
+        cbr_layer_output_shape(lc, n, &os);
+        size_t ni = (size_t)n * d->in_c * d->in_h * d->in_w, no = (size_t)os.n * os.c * os.h * os.w;
+        int8_t *x = malloc(ni), *yd = malloc(no), *yc = malloc(no);
+        for (size_t k = 0; k < ni; k++)
+            x[k] = (int8_t)rnd(256);
+        cbr_stats st;
+        assert_int_equal(cbr_layer_run(lc, n, x, yc, NULL), 0);
+        b->act_bytes = 0;
+        if (cbr_layer_run(ld, n, x, yd, &st) < 0)
+            fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
+        assert_memory_equal(yd, yc, no);
+        printf("test_accel: %s: %llu input bytes written for %zu, %u tiles for %u images\n",
+               t == 0 ? "1x1 stride 2" : "1x1 on 2x2 images", (unsigned long long)b->act_bytes,
+               ni, st.tiles, n);
+        if (t == 0)
+            assert_true(b->act_bytes * 4 == ni); /* the pixels it reads, once */
+        else
+            assert_true(st.tiles < n / 4);
+        free(x), free(yd), free(yc);
+        cbr_layer_destroy(ld);
+        cbr_layer_destroy(lc);
+        free_layer(&r);
+    }
     cbr_device_close(dev);
     cbr_device_close(cpu);
     board_free(b);
@@ -769,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_tiled_layers_match_golden_model),
         cmocka_unit_test(test_layer_beyond_any_tiling_is_refused_naming_the_limit),
         cmocka_unit_test(test_reduction_at_the_limit_runs_chained),
+        cmocka_unit_test(test_strided_1x1_and_batches_of_small_images_move_less),
         cmocka_unit_test(test_hung_core_fails_the_run_in_device_cycles),
         cmocka_unit_test(test_board_that_never_answers_fails_open_with_etimedout),
     };
