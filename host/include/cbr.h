@@ -261,7 +261,10 @@ typedef struct cbr_stats {
 double cbr_stats_utilization(const cbr_stats *stats);
 
 /**
- * Run a layer on a batch of n synchronously.
+ * Run a layer on a batch of n synchronously. On a board, a batch of images small enough to
+ * take one tile each runs several images to a tile (docs/tiling.md, "Image stacking"): one
+ * run of n images is cheaper than n runs of one. Rewrites of the layer (stacking, folding,
+ * stride skipping) use a host copy of the rearranged input for the run.
  * input:  n x C x H x W int8 (or n x H x W x C for CBR_LAYOUT_NHWC), borrowed.
  * output: cbr_layer_output_shape() elements, caller-allocated, written in full on success.
  * stats:  may be NULL.
