@@ -2153,7 +2153,8 @@ static int run_stacked(cbr_device *dev, const cbr_layer *l, uint32_t n, const in
                         : d->pool.stride_h ? d->pool.stride_h : d->pool.kh;
     const uint32_t q = P / d->stride_h / ps; /* output rows a slot */
     const size_t in_img = (size_t)C * H * W, in_job = (size_t)C * s->desc.in_h * W;
-    const size_t out_img = (size_t)O * l->out_h * l->out_w, out_job = (size_t)O * s->out_h * s->out_w;
+    const size_t out_img = (size_t)O * l->out_h * l->out_w;
+    const size_t out_job = (size_t)O * s->out_h * s->out_w;
     int8_t *sx = malloc(in_job * jobs), *sy = malloc(out_job * jobs);
     if (!sx || !sy) {
         free(sx);

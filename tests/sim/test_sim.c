@@ -47,6 +47,16 @@ static void free_layer(struct layer *l)
 
 static void finish_layer(struct layer *l);
 
+/* An input the kernel's dilated span fits (with the padding), plus 0..extra-1 rows and
+ * columns; returns the span's height. */
+static uint32_t fit_input(cbr_layer_desc *d, uint32_t extra)
+{
+    uint32_t eh = d->dilation_h * (d->kh - 1) + 1, ew = d->dilation_w * (d->kw - 1) + 1;
+    d->in_h = (eh > d->pad_top + d->pad_bottom ? eh - d->pad_top - d->pad_bottom : 1) + rnd(extra);
+    d->in_w = (ew > d->pad_left + d->pad_right ? ew - d->pad_left - d->pad_right : 1) + rnd(extra);
+    return eh;
+}
+
 /* A random layer. Every feature and edge appears: kernels 1..11 (non-square too), strides
  * 1..4, dilation, asymmetric padding, groups and depthwise, odd channel counts, saturation
  * at both ends, extreme multipliers and shifts, zero points at -128 and 127, every activation
@@ -76,9 +86,7 @@ static void make_layer(struct layer *l)
     d->pad_left = rnd(4);
     d->pad_bottom = rnd(4);
     d->pad_right = rnd(4);
-    uint32_t eh = d->dilation_h * (d->kh - 1) + 1, ew = d->dilation_w * (d->kw - 1) + 1;
-    d->in_h = (eh > d->pad_top + d->pad_bottom ? eh - d->pad_top - d->pad_bottom : 1) + rnd(10);
-    d->in_w = (ew > d->pad_left + d->pad_right ? ew - d->pad_left - d->pad_right : 1) + rnd(10);
+    fit_input(d, 10);
     switch (rnd(6)) {
     case 0: d->pool.kind = CBR_POOL_GAVG; break;
     case 1: case 2:
@@ -121,9 +129,7 @@ static void make_stack_layer(struct layer *l)
     d->pad_bottom = rnd(3);
     d->pad_left = rnd(3);
     d->pad_right = rnd(3);
-    uint32_t eh = d->dilation_h * (d->kh - 1) + 1, ew = d->dilation_w * (d->kw - 1) + 1;
-    d->in_h = (eh > d->pad_top + d->pad_bottom ? eh - d->pad_top - d->pad_bottom : 1) + rnd(8);
-    d->in_w = (ew > d->pad_left + d->pad_right ? ew - d->pad_left - d->pad_right : 1) + rnd(8);
+    uint32_t eh = fit_input(d, 8);
     uint32_t oh = (d->in_h + d->pad_top + d->pad_bottom - eh) / d->stride_h + 1;
     if (rnd(2)) {
         d->pool.kind = rnd(2) ? CBR_POOL_MAX : CBR_POOL_AVG;
@@ -400,6 +406,8 @@ static int run_shape(const char *shape, int layers, enum mode mode, uint64_t see
 
 int main(int argc, char **argv)
 {
+    static const char usage[] = "usage: test_sim [--layers N] [--limits | --stack] [--seed S] "
+                                "SHAPE...";
     int layers = 150;
     enum mode mode = RANDOM;
     uint64_t seed = test_seed();
@@ -415,13 +423,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[first], "--seed") && first + 1 < argc)
             seed = strtoull(argv[first + 1], NULL, 0);
         else {
-            fprintf(stderr, "usage: test_sim [--layers N] [--limits | --stack] [--seed S] SHAPE...\n");
+            fprintf(stderr, "%s\n", usage);
             return 2;
         }
         first += 2;
     }
     if (first == argc) {
-        fprintf(stderr, "usage: test_sim [--layers N] [--limits | --stack] [--seed S] SHAPE...\n");
+        fprintf(stderr, "%s\n", usage);
         return 2;
     }
     if (mode == LIMITS)

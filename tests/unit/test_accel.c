@@ -664,6 +664,23 @@ static const cbr_layer_desc *strided_layer(struct rand_layer *r, uint64_t salt, 
     return d;
 }
 
+/* Run n random images through ld (on dev) and lc (cpu): the outputs must be equal. */
+static void run_against_cpu(cbr_device *dev, const cbr_layer_desc *d, cbr_layer *ld,
+                            cbr_layer *lc, uint32_t n, cbr_stats *st)
+{
+    cbr_shape os;
+    cbr_layer_output_shape(lc, n, &os);
+    size_t ni = (size_t)n * d->in_c * d->in_h * d->in_w, no = (size_t)os.n * os.c * os.h * os.w;
+    int8_t *x = malloc(ni), *yd = malloc(no), *yc = malloc(no);
+    for (size_t k = 0; k < ni; k++)
+        x[k] = (int8_t)rnd(256);
+    assert_int_equal(cbr_layer_run(lc, n, x, yc, NULL), 0);
+    if (cbr_layer_run(ld, n, x, yd, st) < 0)
+        fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
+    assert_memory_equal(yd, yc, no);
+    free(x), free(yd), free(yc);
+}
+
 /* A reduction at the API's limit runs, chained over many runs, and is right. */
 static void test_reduction_at_the_limit_runs_chained(void **state)
 {
@@ -678,18 +695,10 @@ static void test_reduction_at_the_limit_runs_chained(void **state)
     /* in_c x 2 x 2 taps = the limit */
     const cbr_layer_desc *d = plain_layer(&r, 4, CBR_MAX_REDUCTION / 4, 5, 2, 3, dev, cpu,
                                           &ld, &lc);
-    size_t ni = (size_t)d->in_c * d->in_h * d->in_w, no = (size_t)d->out_c * 2 * 2;
-    int8_t *x = malloc(ni), *yd = malloc(no), *yc = malloc(no);
-    for (size_t k = 0; k < ni; k++)
-        x[k] = (int8_t)rnd(256);
     cbr_stats st;
-    assert_int_equal(cbr_layer_run(lc, 1, x, yc, NULL), 0);
-    if (cbr_layer_run(ld, 1, x, yd, &st) < 0)
-        fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
-    assert_memory_equal(yd, yc, no);
+    run_against_cpu(dev, d, ld, lc, 1, &st);
     printf("test_accel: reduction of %u ran as %u chained tiles\n", d->in_c * 4, st.tiles);
     assert_true(st.tiles > 100);
-    free(x), free(yd), free(yc);
     cbr_layer_destroy(ld);
     cbr_layer_destroy(lc);
     free_layer(&r);
@@ -713,21 +722,14 @@ static void test_strided_1x1_and_batches_of_small_images_move_less(void **state)
         struct rand_layer r;
         cbr_layer *ld, *lc;
         /* 8 -> 8 channels on 24x24 with stride 2; 8 -> 4 on 2x2 images, a batch of 50 */
-        const cbr_layer_desc *d = t == 0 ? strided_layer(&r, 6, 8, 8, 1, 24, 2, dev, cpu, &ld, &lc)
-                                         : plain_layer(&r, 7, 8, 4, 1, 2, dev, cpu, &ld, &lc);
+        const cbr_layer_desc *d =
+            t == 0 ? strided_layer(&r, 6, 8, 8, 1, 24, 2, dev, cpu, &ld, &lc)
+                   : plain_layer(&r, 7, 8, 4, 1, 2, dev, cpu, &ld, &lc);
         uint32_t n = t == 0 ? 1 : 50;
-        cbr_shape os;
-        cbr_layer_output_shape(lc, n, &os);
-        size_t ni = (size_t)n * d->in_c * d->in_h * d->in_w, no = (size_t)os.n * os.c * os.h * os.w;
-        int8_t *x = malloc(ni), *yd = malloc(no), *yc = malloc(no);
-        for (size_t k = 0; k < ni; k++)
-            x[k] = (int8_t)rnd(256);
+        size_t ni = (size_t)n * d->in_c * d->in_h * d->in_w;
         cbr_stats st;
-        assert_int_equal(cbr_layer_run(lc, n, x, yc, NULL), 0);
         b->act_bytes = 0;
-        if (cbr_layer_run(ld, n, x, yd, &st) < 0)
-            fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
-        assert_memory_equal(yd, yc, no);
+        run_against_cpu(dev, d, ld, lc, n, &st);
         printf("test_accel: %s: %llu input bytes written for %zu, %u tiles for %u images\n",
                t == 0 ? "1x1 stride 2" : "1x1 on 2x2 images", (unsigned long long)b->act_bytes,
                ni, st.tiles, n);
@@ -735,7 +737,6 @@ static void test_strided_1x1_and_batches_of_small_images_move_less(void **state)
             assert_true(b->act_bytes * 4 == ni); /* the pixels it reads, once */
         else
             assert_true(st.tiles < n / 4);
-        free(x), free(yd), free(yc);
         cbr_layer_destroy(ld);
         cbr_layer_destroy(lc);
         free_layer(&r);
