@@ -664,6 +664,28 @@ static const cbr_layer_desc *strided_layer(struct rand_layer *r, uint64_t salt, 
     return d;
 }
 
+/* A fault-free 4x4 software board as dev (with a device clock when clocked), and the cpu
+ * device. */
+static struct board *open_pair(const struct board_cfg *cfg, bool clocked, cbr_device **dev,
+                               cbr_device **cpu)
+{
+    struct fault_rates none = {0};
+    struct board *b = board_new(4, 4, none, cfg);
+    if (clocked)
+        b->t.ops = &board_clocked_ops;
+    assert_int_equal(cbr_device_open_transport(dev, &b->t, clocked ? "board:clocked"
+                                                                   : "board:test"), 0);
+    assert_int_equal(cbr_device_open(cpu, "cpu"), 0);
+    return b;
+}
+
+static void close_pair(struct board *b, cbr_device *dev, cbr_device *cpu)
+{
+    cbr_device_close(dev);
+    cbr_device_close(cpu);
+    board_free(b);
+}
+
 /* Run n random images through ld (on dev) and lc (cpu): the outputs must be equal. */
 static void run_against_cpu(cbr_device *dev, const cbr_layer_desc *d, cbr_layer *ld,
                             cbr_layer *lc, uint32_t n, cbr_stats *st)
@@ -685,11 +707,8 @@ static void run_against_cpu(cbr_device *dev, const cbr_layer_desc *d, cbr_layer 
 static void test_reduction_at_the_limit_runs_chained(void **state)
 {
     (void)state;
-    struct fault_rates none = {0};
-    struct board *b = board_new(4, 4, none, &tiny);
     cbr_device *dev, *cpu;
-    assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:test"), 0);
-    assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
+    struct board *b = open_pair(&tiny, false, &dev, &cpu);
     struct rand_layer r;
     cbr_layer *ld, *lc;
     /* in_c x 2 x 2 taps = the limit */
@@ -702,9 +721,7 @@ static void test_reduction_at_the_limit_runs_chained(void **state)
     cbr_layer_destroy(ld);
     cbr_layer_destroy(lc);
     free_layer(&r);
-    cbr_device_close(dev);
-    cbr_device_close(cpu);
-    board_free(b);
+    close_pair(b, dev, cpu);
 }
 
 /* Two rewrites of docs/tiling.md that must move less, and stay right: a 1x1 stride-2 layer
@@ -713,11 +730,8 @@ static void test_reduction_at_the_limit_runs_chained(void **state)
 static void test_strided_1x1_and_batches_of_small_images_move_less(void **state)
 {
     (void)state;
-    struct fault_rates none = {0};
-    struct board *b = board_new(4, 4, none, &big);
     cbr_device *dev, *cpu;
-    assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:test"), 0);
-    assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
+    struct board *b = open_pair(&big, false, &dev, &cpu);
     for (int t = 0; t < 2; t++) {
         struct rand_layer r;
         cbr_layer *ld, *lc;
@@ -741,9 +755,7 @@ static void test_strided_1x1_and_batches_of_small_images_move_less(void **state)
         cbr_layer_destroy(lc);
         free_layer(&r);
     }
-    cbr_device_close(dev);
-    cbr_device_close(cpu);
-    board_free(b);
+    close_pair(b, dev, cpu);
 }
 
 /* A core that takes a start and never ends the tile (an X in Icarus, a stuck board) still
@@ -754,12 +766,8 @@ static void test_strided_1x1_and_batches_of_small_images_move_less(void **state)
 static void test_hung_core_fails_the_run_in_device_cycles(void **state)
 {
     (void)state;
-    struct fault_rates none = {0};
-    struct board *b = board_new(4, 4, none, &tiny);
-    b->t.ops = &board_clocked_ops;
     cbr_device *dev, *cpu;
-    assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:clocked"), 0);
-    assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
+    struct board *b = open_pair(&tiny, true, &dev, &cpu);
     struct rand_layer r;
     cbr_layer *ld, *lc;
     /* 8 x 8 outputs of 16 pixels a tile: several tiles */
@@ -804,9 +812,7 @@ static void test_hung_core_fails_the_run_in_device_cycles(void **state)
     cbr_layer_destroy(ld);
     cbr_layer_destroy(lc);
     free_layer(&r);
-    cbr_device_close(dev);
-    cbr_device_close(cpu);
-    board_free(b);
+    close_pair(b, dev, cpu);
 }
 
 static void test_board_that_never_answers_fails_open_with_etimedout(void **state)
