@@ -1037,8 +1037,9 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
  * paying for its registers, its start, its output read and the core's fill and drain (the
  * digits demo's classifier: 1x1 "images", 68 k cycles for 360 images). Image j of a stack sits
  * at row j*P, and the P - H rows between images hold the input zero point, which is what
- * padding reads: with P >= H + the padding rows a window reaches on either side, P a multiple
- * of stride_h (times the pooling stride), and pooling windows that stay inside the conv plane
+ * padding reads: with P >= H + the padding rows a window reaches on either side, P >= OH *
+ * stride_h (a 1x1 kernel on padding has output rows of padding alone), P a multiple of
+ * stride_h (times the pooling stride), and pooling windows that stay inside the conv plane
  * (no pooling padding along H, no partial window), output row y of image j is row
  * j*P/(stride_h*pool stride) + y of the stack's, computed from exactly the rows of its own
  * image. The conv rows between images (P/stride_h - OH a slot) are computed and dropped, so a
@@ -1070,7 +1071,8 @@ static uint32_t stack_rows(const cbr_layer *l, const cbr_layer *f, const struct 
     if (reach > (uint64_t)d->pad_top + d->in_h)
         below = reach - d->pad_top - d->in_h;
     uint64_t gap = d->pad_top > below ? d->pad_top : below, m = sh * ps;
-    uint64_t rows = (d->in_h + gap + m - 1) / m * m;
+    uint64_t rows = d->in_h + gap, own = (uint64_t)l->conv_oh * sh; /* a slot's output rows */
+    rows = ((rows > own ? rows : own) + m - 1) / m * m;
     if (rows > CBR_MAX_DIM / 2 || 2 * (rows / sh) * l->conv_ow > acc_pixels)
         return 0;
     uint64_t beats = p->depthwise ? (uint64_t)p->dw_passes * p->n_ob
