@@ -627,9 +627,21 @@ struct board_layer {
     uint64_t device_macs;    /* what the device counts for one job (tiles may overlap) */
     uint32_t stack_rows;     /* image stacking (below): rows of an image's slot, 0 if the
                                 layer is not stacked */
+    uint32_t stack_q;        /* output rows of a slot: stack_rows / (stride_h * pool stride) */
     uint32_t stack_k;        /* images a job of `stacked` holds */
     cbr_layer *stacked;      /* the stacked layer, made at the first batch that needs it */
 };
+
+static void free_board_layer(struct board_layer *bl);
+
+/* Forget the stacked layer (image stacking, below). */
+static void drop_stack(struct board_layer *bl)
+{
+    if (bl->stacked)
+        free_board_layer(bl->stacked->priv);
+    free(bl->stacked);
+    bl->stacked = NULL;
+}
 
 static void free_board_layer(struct board_layer *bl)
 {
@@ -644,9 +656,7 @@ static void free_board_layer(struct board_layer *bl)
     free(bl->param);
     free(bl->fold_w);
     cbr_plan_free(bl->plan);
-    if (bl->stacked)
-        free_board_layer(bl->stacked->priv);
-    free(bl->stacked);
+    drop_stack(bl);
     free(bl);
 }
 
@@ -950,7 +960,7 @@ static void pack_wset_dw(const cbr_layer *l, const struct cbr_plan *p,
 }
 
 static uint32_t stack_rows(const cbr_layer *l, const cbr_layer *f, const struct cbr_plan *p,
-                           uint32_t acc_pixels);
+                           uint32_t acc_pixels, uint32_t *q);
 
 /* Plan l for caps and pack its weights (l->priv); stackable: may it run stacked. */
 static int prepare(cbr_device *dev, cbr_layer *l, const struct cbr_caps *capsp, bool stackable,
@@ -1009,7 +1019,7 @@ static int prepare(cbr_device *dev, cbr_layer *l, const struct cbr_caps *capsp, 
                            (p->depthwise ? 1 : p->regions[r->region].nc) * taps;
     }
     if (stackable)
-        bl->stack_rows = stack_rows(orig, l, p, caps.acc_pixels);
+        bl->stack_rows = stack_rows(orig, l, p, caps.acc_pixels, &bl->stack_q);
     ((cbr_layer *)orig)->priv = bl;
     return 0;
 nomem:
@@ -1044,12 +1054,12 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
  * j*P/(stride_h*pool stride) + y of the stack's, computed from exactly the rows of its own
  * image. The conv rows between images (P/stride_h - OH a slot) are computed and dropped, so a
  * layer is stacked only when they cost at most STACK_WASTE beats an image (1x1 layers and
- * unpadded small kernels: none or few), and when two slots fit the accumulator. Returns P,
- * or 0 when the layer is not stacked. l is the layer, f what the plan p was made of (l, or
- * its kernel-column fold or group pack).
+ * unpadded small kernels: none or few), and when two slots fit the accumulator. Returns P
+ * (and in *q a slot's output rows), or 0 when the layer is not stacked. l is the layer, f
+ * what the plan p was made of (l, or its kernel-column fold, group pack or stride skip).
  */
 static uint32_t stack_rows(const cbr_layer *l, const cbr_layer *f, const struct cbr_plan *p,
-                           uint32_t acc_pixels)
+                           uint32_t acc_pixels, uint32_t *q)
 {
     const cbr_layer_desc *d = &l->desc;
     const cbr_pool *pl = &d->pool;
@@ -1082,6 +1092,7 @@ static uint32_t stack_rows(const cbr_layer *l, const cbr_layer *f, const struct 
     uint64_t waste = env && *env ? strtoull(env, NULL, 10) : STACK_WASTE;
     if ((rows / sh - l->conv_oh) * l->conv_ow * beats > waste)
         return 0;
+    *q = (uint32_t)(rows / m);
     return (uint32_t)rows;
 }
 
@@ -1089,11 +1100,7 @@ static uint32_t stack_rows(const cbr_layer *l, const cbr_layer *f, const struct 
 static int make_stack(cbr_device *dev, const cbr_layer *l, struct board_layer *bl, uint32_t k,
                       char *err, size_t len)
 {
-    if (bl->stacked) {
-        free_board_layer(bl->stacked->priv);
-        free(bl->stacked);
-        bl->stacked = NULL;
-    }
+    drop_stack(bl);
     cbr_layer *s = malloc(sizeof *s);
     if (!s)
         return cbr_errf(err, len, CBR_ENOMEM, "out of memory");
@@ -2151,9 +2158,7 @@ static int run_stacked(cbr_device *dev, const cbr_layer *l, uint32_t n, const in
     if ((!bl->stacked || bl->stack_k != k) && (rc = make_stack(dev, l, bl, k, err, len)) < 0)
         return rc;
     const cbr_layer *s = bl->stacked;
-    const uint32_t ps = d->pool.kind == CBR_POOL_NONE ? 1
-                        : d->pool.stride_h ? d->pool.stride_h : d->pool.kh;
-    const uint32_t q = P / d->stride_h / ps; /* output rows a slot */
+    const uint32_t q = bl->stack_q;
     const size_t in_img = (size_t)C * H * W, in_job = (size_t)C * s->desc.in_h * W;
     const size_t out_img = (size_t)O * l->out_h * l->out_w;
     const size_t out_job = (size_t)O * s->out_h * s->out_w;
