@@ -273,9 +273,9 @@ static void limit_layer(struct layer *l, int i)
     snprintf(l->what + strlen(l->what), sizeof l->what - strlen(l->what), " [%s]", t->why);
 }
 
-/* One shape: returns the number of failures; counts passes in *passed. */
 enum mode { RANDOM, LIMITS, STACK };
 
+/* One shape: returns the number of failures; counts passes in *passed. */
 static int run_shape(const char *shape, int layers, enum mode mode, uint64_t seed,
                      int *passed)
 {
