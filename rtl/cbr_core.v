@@ -90,7 +90,8 @@ module cbr_core #(
     wire crst = rst || core_reset;   // control state of a tile
 
     // ---- registers -------------------------------------------------------------------------
-    wire            go, running, run_done;
+    wire            take, go, running, take_ok, tile_done, drain_more;
+    wire            r_bank0;
     wire            ev_busy, ev_stall_in, ev_stall_out;
     wire [MW-1:0]   ev_mac;
     wire [15:0]     r_in_h, r_in_w, r_n_cb, r_n_ob, r_pt, r_pl, r_in_c, r_out_c;
@@ -112,7 +113,8 @@ module cbr_core #(
         .clk(clk), .rst(rst), .core_reset(core_reset), .core_start(core_start),
         .reg_we(reg_we), .reg_re(reg_re), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
         .reg_rdata(reg_rdata),
-        .go(go), .running(running), .run_done(run_done),
+        .take(take), .go(go), .running(running), .take_ok(take_ok), .tile_done(tile_done),
+        .drain_more(drain_more),
         .ev_busy(ev_busy), .ev_mac(ev_mac), .ev_stall_in(ev_stall_in),
         .ev_stall_out(ev_stall_out),
         .r_in_h(r_in_h), .r_in_w(r_in_w), .r_n_cb(r_n_cb), .r_n_ob(r_n_ob),
@@ -122,7 +124,7 @@ module cbr_core #(
         .r_acc_load(r_acc_load), .r_acc_keep(r_acc_keep), .r_pool(r_pool), .r_pkh(r_pkh), .r_pkw(r_pkw), .r_psh(r_psh), .r_psw(r_psw),
         .r_ppt(r_ppt), .r_ppl(r_ppl), .r_ph(r_ph), .r_pw(r_pw),
         .r_act_base(r_act_base), .r_cb_pitch(r_cb_pitch), .r_wgt_base(r_wgt_base), .r_out_base(r_out_base),
-        .r_param_base(r_param_base), .r_in_c(r_in_c), .r_out_c(r_out_c)
+        .r_param_base(r_param_base), .r_bank0(r_bank0), .r_in_c(r_in_c), .r_out_c(r_out_c)
     );
 
     // ---- buffers ---------------------------------------------------------------------------
@@ -188,7 +190,7 @@ module cbr_core #(
     wire [1:0] b_busy, b_loading, b_ready, b_par, b_full;
 
     cbr_core_ctrl u_ctrl (
-        .clk(clk), .rst(crst), .go(go),
+        .clk(clk), .rst(crst),
         .ld_start(ld_start), .ld_sbank(ld_sbank), .ld_all(ld_all),
         .ld_dbank(ld_dbank), .bg_first(bg_first), .bg_bank(bg_bank),
         .acc_full(acc_full), .acc_bank(acc_bank), .dr_done(dr_done), .dr_bank(d_bank),
@@ -201,7 +203,7 @@ module cbr_core #(
     wire [6*COLS-1:0]   shift, neg_shift;
 
     cbr_core_param #(.COLS(COLS), .AW_P(AW_P)) u_param (
-        .clk(clk), .rst(crst), .go(go), .running(running), .n_ob(r_n_ob),
+        .clk(clk), .rst(crst), .go(go), .running(running), .n_ob(r_n_ob), .bank0(r_bank0),
         .param_base(r_param_base), .b_busy(b_busy),
         .ld_start(ld_start), .ld_sbank(ld_sbank), .ld_all(ld_all), .ld_dbank(ld_dbank),
         .p_en(p_en), .p_addr(p_addr), .p_rdata(p_rdata),
@@ -230,7 +232,7 @@ module cbr_core #(
     wire [NG*8*ROWS-1:0] arr_dwx;
 
     cbr_core_agen #(.ROWS(ROWS), .COLS(COLS), .AW_A(AW_A), .DW(DW), .MW(MW), .NG(NG)) u_agen (
-        .clk(clk), .rst(crst), .go(go), .running(running),
+        .clk(clk), .rst(crst), .go(go), .running(running), .bank0(r_bank0),
         .in_h(r_in_h), .in_w(r_in_w), .n_cb(r_n_cb), .n_ob(r_n_ob), .kh(r_kh), .kw(r_kw),
         .sh(r_sh), .sw(r_sw), .dh(r_dh), .dw(r_dw), .pt(r_pt), .pl(r_pl), .oh(r_oh),
         .ow(r_ow), .act_base(r_act_base), .cb_pitch(r_cb_pitch), .in_c(r_in_c), .out_c(r_out_c), .x_zp(r_x_zp),
@@ -276,16 +278,36 @@ module cbr_core #(
 
     // ---- requantization, pooling, output -------------------------------------------------------
     cbr_core_post #(.COLS(COLS), .PIXW(PIXW), .DW(DW), .AW_O(AW_O)) u_post (
-        .clk(clk), .rst(crst), .go(go), .n_ob(r_n_ob), .oh(r_oh), .ow(r_ow),
-        .pool(r_pool), .pkh(r_pkh), .pkw(r_pkw), .psh(r_psh), .psw(r_psw), .ppt(r_ppt),
-        .ppl(r_ppl), .ph(r_ph), .pw(r_pw), .y_zp(r_y_zp), .act_min(r_act_min),
-        .act_max(r_act_max), .leaky(r_leaky), .keep(r_acc_keep), .out_base(r_out_base),
+        .clk(clk), .rst(crst), .go(go), .r_bank0(r_bank0), .r_n_ob(r_n_ob), .r_oh(r_oh),
+        .r_ow(r_ow), .r_pool(r_pool), .r_pkh(r_pkh), .r_pkw(r_pkw), .r_psh(r_psh),
+        .r_psw(r_psw), .r_ppt(r_ppt), .r_ppl(r_ppl), .r_ph(r_ph), .r_pw(r_pw),
+        .r_y_zp(r_y_zp), .r_act_min(r_act_min), .r_act_max(r_act_max), .r_leaky(r_leaky),
+        .r_keep(r_acc_keep), .r_out_base(r_out_base),
         .b_full(b_full), .b_par(b_par), .m0(m0), .shift(shift), .neg_m0(neg_m0),
         .neg_shift(neg_shift),
         .d_act(d_act), .d_bank(d_bank), .d_re(d_re), .d_raddr(d_raddr), .d_rdata(d_rdata),
         .d_we(d_we), .d_waddr(d_waddr), .d_wdata(d_wdata),
         .o_en(o_en), .o_addr(o_addr), .o_wdata(o_wdata),
-        .dr_done(dr_done), .run_done(run_done));
+        .dr_done(dr_done), .tile_done(tile_done), .pend(drain_more));
+
+    // ---- the front of a tile done: the next may be taken ----------------------------------------
+    // Every block's last beat accumulated (acc_full) and its parameters loaded (ld_all): the
+    // address generator, weight loader, parameter loader, array and accumulator stage hold
+    // nothing of the tile any more, only the drain of its last blocks is left. The next tile
+    // is then taken (cbr_core_regs) unless the drain still has a tile queued (drain_more);
+    // its first block goes to the bank after this tile's last one (r_bank0).
+    reg [15:0] n_full, n_ld;
+    always @(posedge clk) begin
+        if (acc_full)
+            n_full <= n_full + 16'd1;
+        if (ld_all)
+            n_ld <= n_ld + 16'd1;
+        if (crst || take) begin
+            n_full <= 16'd0;
+            n_ld <= 16'd0;
+        end
+    end
+    assign take_ok = n_full == r_n_ob && n_ld == r_n_ob && !drain_more;
 
 endmodule
 `resetall

@@ -50,6 +50,7 @@ module cbr_core_agen #(
     input  wire              rst,
     input  wire              go,        // start of a tile: run registers valid
     input  wire              running,
+    input  wire              bank0,     // bank of output block 0
     input  wire [15:0]       in_h,
     input  wire [15:0]       in_w,
     input  wire [15:0]       n_cb,
@@ -222,7 +223,7 @@ module cbr_core_agen #(
             s_first <= pg_cb == 16'd0 && pg_ky == 4'd0 && pg_kx == 4'd0;
             s_last <= cb_last && ky_last && kx_last;
             s_final <= cb_last && ky_last && kx_last && ob_last;
-            s_bank <= pg_ob[0];
+            s_bank <= pg_ob[0] ^ bank0;
             s_mac <= {{(MW-RUW-CUW){1'b0}}, d_mac};
             s_kwc <= tx;
             if (!kx_last) begin

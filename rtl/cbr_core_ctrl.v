@@ -15,11 +15,11 @@
 //   accumulator    last beat of the block written -> full
 //   drain          outputs written -> FREE        (dr_done clears busy, par, full)
 //
-// go (the start of a tile) clears every flag.
+// Flags outlive a tile: the next tile may be taken while the last block of this one drains
+// (cbr_core_regs); its blocks start on the other bank. rst (or RESET) clears every flag.
 module cbr_core_ctrl (
     input  wire       clk,
     input  wire       rst,
-    input  wire       go,        // start of a tile
     input  wire       ld_start,  // the parameter loader takes bank ld_sbank
     input  wire       ld_sbank,
     input  wire       ld_all,    // all parameters of bank ld_dbank are loaded
@@ -56,7 +56,7 @@ module cbr_core_ctrl (
             b_par[dr_bank] <= 1'b0;
             b_full[dr_bank] <= 1'b0;
         end
-        if (rst || go) begin
+        if (rst) begin
             b_busy <= 2'b00;
             b_loading <= 2'b00;
             b_ready <= 2'b00;

@@ -8,7 +8,7 @@
 // parameters must be readable at once. Two sets, one per bank, let block ob+1 be loaded and
 // computed while block ob is still being drained with its own parameters.
 //
-// Order: block by block, each into bank ob % 2 once that bank is free (cbr_core_ctrl;
+// Order: block by block, each into bank (ob + bank0) % 2 once that bank is free (cbr_core_ctrl;
 // ld_start claims it and lets the block's first pass start). The COLS biases are read first:
 // written by the end of cycle ld_start + COLS + 1, well before the first beat can reach the
 // accumulator (ROWS + COLS + 2 cycles after it is issued, the cycle after ld_start at the
@@ -24,6 +24,7 @@ module cbr_core_param #(
     input  wire             go,          // start of a tile: run registers valid
     input  wire             running,
     input  wire [15:0]      n_ob,        // output blocks of the tile
+    input  wire             bank0,       // bank of block 0
     input  wire [AW_P-1:0]  param_base,  // word address of channel 0, word 0
     input  wire [1:0]       b_busy,      // bank holds a block (cbr_core_ctrl)
     output wire             ld_start,    // pulse: loading of a block into bank ld_sbank begins
@@ -63,8 +64,9 @@ module cbr_core_param #(
     reg            wbank;
 
     wire last_rd = act && k == 3'd4 && j == JLAST;
-    assign ld_start = running && !go && !act && lo_ob != n_ob && !b_busy[lo_ob[0]];
-    assign ld_sbank = lo_ob[0];
+    wire lo_bank = lo_ob[0] ^ bank0;
+    assign ld_start = running && !go && !act && lo_ob != n_ob && !b_busy[lo_bank];
+    assign ld_sbank = lo_bank;
     assign p_en = act;
     assign p_addr = lo_base + {{(AW_P-CB-3){1'b0}}, j, k};
 
@@ -77,7 +79,7 @@ module cbr_core_param #(
         ld_dbank <= wbank;
         if (ld_start) begin
             act <= 1'b1;
-            bank <= lo_ob[0];
+            bank <= lo_bank;
             k <= 3'd0;
             j <= {CB{1'b0}};
         end else if (act) begin

@@ -20,6 +20,11 @@
 //
 // ACC_KEEP (keep): a full bank is released at once, untouched (no requantization, no
 // pooling, no output): its int32 partial sums stay for the next tile's ACC_LOAD.
+//
+// Its own copy of the arguments: the next tile may be taken (go) while this unit still
+// drains the last blocks of the tile before (cbr_core_regs, take_ok), so the drain copies the
+// run registers it uses when it starts a tile: at go when it is idle or finishing, else
+// (pend) the cycle it finishes. The core takes no further tile until then (!pend).
 module cbr_core_post #(
     parameter COLS = 16,  // array columns: lanes per pixel
     parameter PIXW = 10,  // bank address bits: ACC_PIXELS = 2^PIXW
@@ -29,24 +34,25 @@ module cbr_core_post #(
     input  wire               clk,
     input  wire               rst,
     input  wire               go,        // start of a tile: run registers valid
-    input  wire [15:0]        n_ob,
-    input  wire [DW-1:0]      oh,
-    input  wire [DW-1:0]      ow,
-    input  wire [1:0]         pool,      // 0 none, 1 max, 2 avg, 3 global avg
-    input  wire [7:0]         pkh,
-    input  wire [7:0]         pkw,
-    input  wire [7:0]         psh,
-    input  wire [7:0]         psw,
-    input  wire [7:0]         ppt,
-    input  wire [7:0]         ppl,
-    input  wire [DW-1:0]      ph,
-    input  wire [DW-1:0]      pw,
-    input  wire [7:0]         y_zp,
-    input  wire [7:0]         act_min,
-    input  wire [7:0]         act_max,
-    input  wire               leaky,
-    input  wire               keep,      // ACC_KEEP: release full banks without draining
-    input  wire [AW_O-1:0]    out_base,  // word address of the tile's first output pixel
+    input  wire               r_bank0,   // bank of the tile's output block 0
+    input  wire [15:0]        r_n_ob,
+    input  wire [DW-1:0]      r_oh,
+    input  wire [DW-1:0]      r_ow,
+    input  wire [1:0]         r_pool,      // 0 none, 1 max, 2 avg, 3 global avg
+    input  wire [7:0]         r_pkh,
+    input  wire [7:0]         r_pkw,
+    input  wire [7:0]         r_psh,
+    input  wire [7:0]         r_psw,
+    input  wire [7:0]         r_ppt,
+    input  wire [7:0]         r_ppl,
+    input  wire [DW-1:0]      r_ph,
+    input  wire [DW-1:0]      r_pw,
+    input  wire [7:0]         r_y_zp,
+    input  wire [7:0]         r_act_min,
+    input  wire [7:0]         r_act_max,
+    input  wire               r_leaky,
+    input  wire               r_keep,      // ACC_KEEP: release full banks without draining
+    input  wire [AW_O-1:0]    r_out_base,  // word address of the tile's first output pixel
     // bank flags (cbr_core_ctrl) and the requantization pairs of bank d_bank
     input  wire [1:0]         b_full,
     input  wire [1:0]         b_par,
@@ -69,7 +75,8 @@ module cbr_core_post #(
     output wire [8*COLS-1:0]  o_wdata,
     // events
     output wire               dr_done,   // pulse: bank d_bank drained
-    output wire               run_done   // pulse: the tile's last block is written
+    output wire               tile_done, // pulse: the tile's last block is written
+    output wire               pend       // a tile taken is still to be drained
 );
 
     localparam CNT_W = PIXW + 1;    // window position count, up to ACC_PIXELS
@@ -84,15 +91,55 @@ module cbr_core_post #(
     reg [AW_O-1:0] optr;
     reg [PIXW-1:0] p, plast;
 
+    // ---- the drain's copy of the arguments ----------------------------------------------
+    reg [15:0]     n_ob;
+    reg [DW-1:0]   oh, ow, ph, pw;
+    reg [1:0]      pool;
+    reg [7:0]      pkh, pkw, psh, psw, ppt, ppl, y_zp, act_min, act_max;
+    reg            leaky, keep, bank0, pend_q;
+
+    wire fin = st == S_IDLE && dr_ob == n_ob;  // the tile's last block is written
+    wire p_start = (go || pend_q) && (st == S_OFF || fin);
+
+    always @(posedge clk) begin
+        if (p_start) begin
+            n_ob <= r_n_ob;
+            oh <= r_oh;
+            ow <= r_ow;
+            ph <= r_ph;
+            pw <= r_pw;
+            pool <= r_pool;
+            pkh <= r_pkh;
+            pkw <= r_pkw;
+            psh <= r_psh;
+            psw <= r_psw;
+            ppt <= r_ppt;
+            ppl <= r_ppl;
+            y_zp <= r_y_zp;
+            act_min <= r_act_min;
+            act_max <= r_act_max;
+            leaky <= r_leaky;
+            keep <= r_keep;
+            bank0 <= r_bank0;
+        end
+        if (go && !p_start)
+            pend_q <= 1'b1;
+        else if (p_start)
+            pend_q <= 1'b0;
+        if (rst)
+            pend_q <= 1'b0;
+    end
+    assign pend = go || pend_q;
+
     wire kmax = pool == 2'd1;
     wire gavg = pool == 2'd3;
 
-    assign d_bank = dr_ob[0];
+    assign d_bank = dr_ob[0] ^ bank0;
     assign d_act = st == S_REQ || st == S_REQW || st == S_POOL || st == S_FIN;
     assign dr_done = st == S_FIN;
-    assign run_done = st == S_IDLE && dr_ob == n_ob;
+    assign tile_done = fin;
 
-    wire [2*DW-1:0] plane = oh * ow;
+    wire [2*DW-1:0] plane = r_oh * r_ow;  // of the tile p_start copies
     wire [PIXW-1:0] plane_m1 = plane[PIXW-1:0] - 1'b1;
     wire [2*DW-PIXW-1:0] unused_plane = plane[2*DW-1:PIXW];
 
@@ -219,7 +266,7 @@ module cbr_core_post #(
             ys <= -e_pt;
             xs <= -e_pl;
         end
-        if (rst || go || st != S_POOL)
+        if (rst || p_start || st != S_POOL)
             wv <= 1'b0;
     end
 
@@ -259,7 +306,7 @@ module cbr_core_post #(
                 r_addr <= r_addr + 1'b1;
             end
         end
-        if (rst || go || st != S_POOL)
+        if (rst || p_start || st != S_POOL)
             ra <= 1'b0;
     end
 
@@ -302,7 +349,7 @@ module cbr_core_post #(
         p2_last <= p1_last;
         p2_s <= comb;
         p2_c <= cnt_now;
-        if (rst || go) begin
+        if (rst || p_start) begin
             p1_v <= 1'b0;
             p2_v <= 1'b0;
         end
@@ -359,10 +406,10 @@ module cbr_core_post #(
             end
             default: ;
         endcase
-        if (go) begin
+        if (p_start) begin
             st <= S_IDLE;
             dr_ob <= 16'd0;
-            optr <= out_base;
+            optr <= r_out_base;
             plast <= plane_m1;
         end
         if (rst) begin

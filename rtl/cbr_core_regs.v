@@ -11,23 +11,34 @@
 // bits the datapath uses, already converted to word addresses of each buffer.
 //
 // Control: ap_start is set by a CTRL write with bit 0 or by core_start (the RUN command), and
-// taken in the first cycle the core is not running: the arguments are copied in that cycle
-// (`take`), `go` pulses the cycle after (every run register valid from then on) and `running`
-// stays high from then until run_done. A start requested while one is pending merges with it
-// (ap_start is one bit); one requested in the very cycle the pending one is taken stays
-// pending for the next tile, as the argument writes of that cycle do. ap_done is set by
-// run_done and cleared only when the next ap_start is taken (not on read, as HLS has it):
-// every register read can then be retried over a lossy link. RUNS (0x74) counts the starts
-// taken since reset, so the host learns whether a RUN whose answer was lost reached the core.
-// ap_idle = !running; ap_ready = the core would take ap_start now (!running && !ap_start).
-// core_reset (the RESET command) clears ap_start, ap_done and running; arguments, RUNS and
-// the counters keep their values.
+// taken in the first cycle the core is idle, or in which the running tile no longer needs
+// the front of the core (take_ok: every beat of it accumulated and its parameters loaded;
+// only its drain is left): the arguments are copied in that cycle (`take`), `go` pulses the
+// cycle after (every run register valid from then on) and `running` stays high from then
+// until the last tile taken is done (tile_done with no further tile for the drain). So a
+// queued tile's passes start while the tile before it is requantized and written out. A
+// start requested while one is pending merges with it (ap_start is one bit); one requested
+// in the very cycle the pending one is taken stays pending for the next tile, as the argument
+// writes of that cycle do. ap_done is set when the core becomes idle and cleared only when
+// the next ap_start is taken (not on read, as HLS has it): every register read can then be
+// retried over a lossy link. RUNS (0x74) counts the starts taken since reset, so the host
+// learns whether a RUN whose answer was lost reached the core; DONES (0x7C) counts the tiles
+// finished (outputs written), so the host learns when a tile's outputs may be read even
+// while the next tile already runs. ap_idle = !running; ap_ready = the core would take
+// ap_start now (!running && !ap_start). core_reset (the RESET command) clears ap_start,
+// ap_done and running; arguments, RUNS, DONES and the counters keep their values.
+//
+// Bank parity: output block ob of a tile accumulates in bank (ob + r_bank0) % 2. A tile
+// starts on the bank after the previous tile's last block, so its first block never waits
+// for that block's drain; a tile with ACC_LOAD or ACC_KEEP starts on bank 0, as the chains
+// of docs/registers.md need.
 //
 // Counters: the per-tile ones (0x80..0xA4) restart when ap_start is taken; the cumulative
 // TOTAL_* (0xC0..0xE4, same order) count the same events over every tile since the hardware
 // reset (rst only: not core_reset, not ap_start), so a host that queues tiles back to back
 // diffs them around a layer. TOTAL_CYCLES counts the take cycle and the running cycles of
-// every tile, i.e. the sum of the per-tile CYCLES (an aborted tile's cycles included).
+// every tile, counted once where two tiles overlap: the cycles the core was not idle (an
+// aborted tile's cycles included).
 module cbr_core_regs #(
     parameter ROWS = 16,  // array rows: bytes per activation-buffer word
     parameter COLS = 16,  // array columns: bytes per weight- and output-buffer word
@@ -50,8 +61,11 @@ module cbr_core_regs #(
     output reg  [31:0]     reg_rdata,
     // run control
     output reg             go,          // pulse: run registers valid, start the tile
-    output reg             running,     // from ap_start taken to run_done
-    input  wire            run_done,    // pulse: the tile is finished (outputs written)
+    output reg             take,        // pulse: ap_start taken, the run copy loads
+    output reg             running,     // from ap_start taken until the core is idle
+    input  wire            take_ok,     // the running tile's front is done: a start may be taken
+    input  wire            tile_done,   // pulse: a tile is finished (outputs written)
+    input  wire            drain_more,  // ... and the drain has another tile to do
     // counter events (while running)
     input  wire            ev_busy,     // a beat entered the array
     input  wire [MW-1:0]   ev_mac,      // its useful MACs
@@ -94,6 +108,7 @@ module cbr_core_regs #(
     output reg  [AW_W-1:0] r_wgt_base,    // WGT_BASE / COLS
     output reg  [AW_O-1:0] r_out_base,    // OUT_BASE / COLS
     output reg  [AW_P-1:0] r_param_base,  // PARAM_BASE / 4
+    output reg             r_bank0,       // the bank of output block 0
     output reg  [15:0]     r_in_c,
     output reg  [15:0]     r_out_c
 );
@@ -101,8 +116,8 @@ module cbr_core_regs #(
     localparam RB = $clog2(ROWS);
     localparam CB = $clog2(COLS);
     localparam NARG = 25;  // 0x10 .. 0x70; ACT_CB_PITCH (0x78) is held apart (RUNS is 0x74)
-    localparam [9:0] W_CTRL = 10'd0, W_RUNS = 10'd29, W_PITCH = 10'd30, W_CNT = 10'd32,
-                     W_TOT = 10'd48;
+    localparam [9:0] W_CTRL = 10'd0, W_RUNS = 10'd29, W_PITCH = 10'd30, W_DONES = 10'd31,
+                     W_CNT = 10'd32, W_TOT = 10'd48;
 
     // Argument word indices (address = 0x10 + 4 * index).
     localparam A_IN_H = 0, A_IN_W = 1, A_N_CB = 2, A_N_OB = 3, A_KH = 4, A_KW = 5,
@@ -114,7 +129,7 @@ module cbr_core_regs #(
     reg [32*NARG-1:0] arg_q;
     reg [31:0]        pitch_q;  // ACT_CB_PITCH
     reg               ap_start, ap_done;
-    reg [31:0]        runs;
+    reg [31:0]        runs, dones;
     reg [63:0]        c_cycles, c_busy, c_macs, c_stall_in, c_stall_out;
     reg [63:0]        t_cycles, t_busy, t_macs, t_stall_in, t_stall_out;
 
@@ -126,7 +141,8 @@ module cbr_core_regs #(
     // ---- host writes, ap_ctrl_hs ---------------------------------------------------------
     // take: ap_start is taken this cycle; the run copy gets the arguments as they were
     // before it (a write in this very cycle belongs to the next tile).
-    wire take = ap_start && !running;
+    always @(*)
+        take = ap_start && (!running || take_ok);
 
     always @(posedge clk) begin
         go <= take;
@@ -134,7 +150,9 @@ module cbr_core_regs #(
             arg_q[32*aidx +: 32] <= reg_wdata;
         if (reg_we && widx == W_PITCH)
             pitch_q <= reg_wdata;
-        if (run_done) begin
+        if (tile_done)
+            dones <= dones + 32'd1;
+        if (tile_done && !drain_more) begin
             ap_done <= 1'b1;
             running <= 1'b0;
         end
@@ -157,6 +175,7 @@ module cbr_core_regs #(
             arg_q <= {(32*NARG){1'b0}};
             pitch_q <= 32'd0;
             runs <= 32'd0;
+            dones <= 32'd0;
         end
     end
 
@@ -201,8 +220,14 @@ module cbr_core_regs #(
             r_wgt_base <= arg_q[32*A_WGT_BASE + CB +: AW_W];
             r_out_base <= arg_q[32*A_OUT_BASE + CB +: AW_O];
             r_param_base <= arg_q[32*A_PARAM_BASE + 2 +: AW_P];
+            // after the previous tile's last block (r_n_ob, r_bank0 are still its own here)
+            r_bank0 <= arg_q[32*A_MODE + 2] || arg_q[32*A_MODE + 3] ? 1'b0 : r_bank0 ^ r_n_ob[0];
             r_in_c <= arg_q[32*A_IN_C +: 16];
             r_out_c <= arg_q[32*A_OUT_C +: 16];
+        end
+        if (rst) begin  // the parity chain starts from known values
+            r_bank0 <= 1'b0;
+            r_n_ob <= 16'd0;
         end
     end
 
@@ -224,8 +249,9 @@ module cbr_core_regs #(
         end
     end
 
-    // Cumulative: the same events, never restarted but by rst. take and running never
-    // coincide, so take || running is exactly the cycles the per-tile CYCLES counts.
+    // Cumulative: the same events, never restarted but by rst: the take cycle of an idle
+    // core and every cycle it runs, each once (a tile taken while another drains overlaps
+    // it, so TOTAL_CYCLES can be below the sum of the per-tile CYCLES).
     always @(posedge clk) begin
         if (take || running)
             t_cycles <= t_cycles + 64'd1;
@@ -254,6 +280,7 @@ module cbr_core_regs #(
             W_CTRL: rd = {28'd0, !running && !ap_start, !running, ap_done, ap_start};
             W_RUNS: rd = runs;
             W_PITCH: rd = pitch_q;
+            W_DONES: rd = dones;
             W_CNT + 10'd0: rd = c_cycles[31:0];
             W_CNT + 10'd1: rd = c_cycles[63:32];
             W_CNT + 10'd2: rd = c_busy[31:0];

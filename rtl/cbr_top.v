@@ -34,7 +34,7 @@ module cbr_top #(
     // CBR_FEAT_* of host/include/cbr.h: LEAKY | MAXPOOL | AVGPOOL | DEPTHWISE (groups, run
     // by the host one group at a time) | DILATION | COUNTERS
     // bit 6: scatter BUF_WRITE (docs/protocol.md); bit 7: the core's depthwise mode, square arrays
-    localparam FEATURES = 32'h7F | (ROWS == COLS ? 32'h80 : 32'h0);
+    localparam FEATURES = 32'h27F | (ROWS == COLS ? 32'h80 : 32'h0);
 
     wire        reg_we, reg_re, buf_we, buf_re, core_start, core_reset;
     wire [11:0] reg_addr;

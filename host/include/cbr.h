@@ -81,6 +81,9 @@ enum cbr_feature {
     CBR_FEAT_CYCLES = 1u << 8,    /**< cycle counters only (set without CBR_FEAT_COUNTERS: the
                                        iCEBreaker image): cbr_stats.core_cycles is counted, the
                                        busy and stall cycles and the MAC count are not */
+    CBR_FEAT_DONES = 1u << 9,     /**< the core counts finished tiles (DONES register) and
+                                       starts a queued tile while the one before it drains:
+                                       a tile taken no longer means the one before is done */
 };
 
 /** What a device is and what it can do, as it reports itself. */

@@ -42,7 +42,7 @@ enum {
     REG_MODE = 0x48, REG_POOL_K = 0x4C, REG_POOL_S = 0x50, REG_POOL_PAD = 0x54,
     REG_POOL_OUT = 0x58, REG_ACT_BASE = 0x5C, REG_WGT_BASE = 0x60, REG_OUT_BASE = 0x64,
     REG_PARAM_BASE = 0x68, REG_IN_C = 0x6C, REG_OUT_C = 0x70, REG_RUNS = 0x74,
-    REG_ACT_CB_PITCH = 0x78, REG_COUNTERS = 0x80, REG_TOTALS = 0xC0,
+    REG_ACT_CB_PITCH = 0x78, REG_DONES = 0x7C, REG_COUNTERS = 0x80, REG_TOTALS = 0xC0,
 };
 enum { BUF_ACT = 0, BUF_WGT = 1, BUF_PARAM = 2, BUF_OUT = 3 };
 enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4 };
@@ -1273,6 +1273,9 @@ struct exec {
     uint32_t started;        /* tiles started by this layer */
     bool ending;             /* the wait for the layer's last tile (wait_runs) */
     bool tile_cycles;        /* the core counts each tile's cycles (FEATURES bit 5) */
+    bool dones;              /* the core counts finished tiles (FEATURES bit 9): a tile
+                                taken no longer means the one before it is done */
+    uint32_t dones0;         /* DONES when the layer started */
     uint64_t last_len;       /* the last started tile's cycles, about (estimate_tile) */
     uint64_t est_prev, est_last; /* device cycle when the last two started tiles end, about */
     uint64_t due_take, due_last; /* device cycle by which the start queued last is taken and
@@ -1815,8 +1818,10 @@ static double hang_margin_ms(const struct exec *e, double due_ms, double now_ms)
     return m > e->a->timeout_ms ? m : e->a->timeout_ms;
 }
 
-/* Wait until the core has taken `count` starts of this layer (a later start being taken
- * means every earlier tile finished), or, with all, until it is idle and done. While the
+/* Wait until the core has taken `count` starts of this layer and finished the tiles before
+ * the last of them (a later start being taken means that on a core without DONES; with it,
+ * the tile before may still be draining its outputs, so DONES must count it too), or, with
+ * all, until it is idle and done. While the
  * tile should still be running, let the time pass without polling: polls would load the
  * link that the next tile's data needs.
  *
@@ -1859,15 +1864,17 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
             e->a->tr->ops->idle(e->a->tr, backoff);
             backoff = backoff < 4096 ? backoff * 2 : backoff;
         }
-        /* CTRL only when waiting for the end (RUNS alone says a tile was taken) */
-        uint32_t v[2] = {0, 0};
+        /* CTRL only when waiting for the end (RUNS, and DONES, say a tile was taken) */
+        uint32_t v[2] = {0, 0}, rd[3] = {0, 0, 0};
         int rc = all ? reg_read(e->a, REG_CTRL, &v[0], 1, e->err, e->len) : 0;
-        if (rc == 0)
-            rc = reg_read(e->a, REG_RUNS, &v[1], 1, e->err, e->len);
+        if (rc == 0) /* RUNS, ACT_CB_PITCH, DONES */
+            rc = reg_read(e->a, REG_RUNS, rd, e->dones ? 3 : 1, e->err, e->len);
         if (rc < 0)
             return rc;
-        uint32_t took = v[1] - e->runs0;
-        if (took >= count && (!all || ((v[0] & CTRL_DONE) && !(v[0] & CTRL_START))))
+        v[1] = rd[0];
+        uint32_t took = v[1] - e->runs0, done = rd[2] - e->dones0;
+        if (took >= count && (all ? (v[0] & CTRL_DONE) && !(v[0] & CTRL_START)
+                                  : !e->dones || done + 1 >= count))
             return 0;
         if (e->ending && clocked && e->tile_cycles && took >= count) {
             /* The last tile runs, and nothing overlaps its end: ask how far it is (its own
@@ -1901,8 +1908,9 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
                 reg_read(e->a, REG_CTRL, &v[0], 1, ignore, sizeof ignore);
             return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u "
                             "of the layer: %s (CTRL = 0x%x, RUNS = %u: of the layer's %u "
-                            "starts queued, %u taken)",
-                            tile, waited, v[0], v[1], count, took);
+                            "starts queued, %u taken, %s %u finished)",
+                            tile, waited, v[0], v[1], count, took,
+                            e->dones ? "" : "DONES not counted,", e->dones ? done : 0);
         }
         if (ms > deadline)
             return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u of "
@@ -2095,14 +2103,18 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     const bool counted = (dev->info.features & CBR_FEAT_COUNTERS) != 0;
     const int n_totals = counted ? N_COUNTERS : (dev->info.features & CBR_FEAT_CYCLES) ? 1 : 0;
     e.tile_cycles = counted;
+    e.dones = (dev->info.features & CBR_FEAT_DONES) != 0;
+    uint32_t rd[3] = {0, 0, 0}; /* RUNS, ACT_CB_PITCH, DONES */
     memset(t0, 0, sizeof t0);
     memset(t1, 0, sizeof t1);
     if (a->tr->ops->stats)
         a->tr->ops->stats(a->tr, &before);
     const double ms0 = cbr_now_ms();
     if ((n_totals && (rc = read_totals(a, t0, n_totals, err, len)) < 0) ||
-        (rc = reg_read(a, REG_RUNS, &e.runs0, 1, err, len)) < 0)
+        (rc = reg_read(a, REG_RUNS, rd, e.dones ? 3 : 1, err, len)) < 0)
         goto out_free;
+    e.runs0 = rd[0];
+    e.dones0 = rd[2];
     rc = run_schedule(&e, n);
     if (rc < 0) {
         reset_board(a); /* abort what may still run; the next layer starts clean */

@@ -73,7 +73,7 @@ extern "C" {
 
 enum {
     REG_CTRL = 0x00, REG_IN_H = 0x10, REG_MODE = 0x48, REG_OUT_C = 0x70, REG_RUNS = 0x74,
-    REG_PITCH = 0x78, REG_COUNTERS = 0x80, REG_TOTALS = 0xC0,
+    REG_PITCH = 0x78, REG_DONES = 0x7C, REG_COUNTERS = 0x80, REG_TOTALS = 0xC0,
 };
 enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4, CTRL_READY = 8 };
 enum { MODE_ACC_LOAD = 1u << 2, MODE_ACC_KEEP = 1u << 3 };
@@ -832,7 +832,7 @@ static uint32_t busy_since(Dut &dut, uint32_t base, uint64_t *cycle) {
 static bool run_tiles(Dut &dut, tb::Score &score, const char *name,
                       const std::vector<TileRun> &tiles, bool queued, uint64_t limit,
                       QueueStats &qs) {
-    const uint32_t runs0 = dut.reg_read(REG_RUNS);
+    const uint32_t runs0 = dut.reg_read(REG_RUNS), dones0 = dut.reg_read(REG_DONES);
     uint64_t tot0[NCNT], tot1[NCNT];
     dut.totals(tot0);
     const uint32_t busy0 = (uint32_t)tot0[CNT_BUSY];
@@ -947,8 +947,9 @@ static bool run_tiles(Dut &dut, tb::Score &score, const char *name,
     }
     dut.totals(tot1);
     const uint32_t runs = dut.reg_read(REG_RUNS) - runs0;
-    score.check(runs == tiles.size(), "%s: RUNS counted %u of %zu tiles", name, runs,
-                tiles.size());
+    const uint32_t dones = dut.reg_read(REG_DONES) - dones0;
+    score.check(runs == tiles.size() && dones == tiles.size(),
+                "%s: RUNS counted %u, DONES %u of %zu tiles", name, runs, dones, tiles.size());
     score.check(tot1[CNT_BUSY] - tot0[CNT_BUSY] == beats &&
                     tot1[CNT_MACS] - tot0[CNT_MACS] == macs,
                 "%s: TOTAL_BUSY +%" PRIu64 " TOTAL_MACS +%" PRIu64 ", expected %" PRIu64
@@ -1324,8 +1325,11 @@ int main(int argc, char **argv) {
         }
 
         // A start requested in the very cycle the pending one is taken is the next tile's:
-        // tile A started at cycle w is taken at w+1 and done at w + CYCLES; starts written at
-        // w+1 (A's take) and w+1+CYCLES (the second tile's take) must both stay pending.
+        // tile A started at cycle w is taken at w+1; a start written then stays pending, and
+        // is taken as soon as A's front is done (its last beat accumulated), while A still
+        // drains. A probe run finds that cycle (w + d); the run after it writes a third start
+        // in exactly that cycle, which must stay pending too. DONES must lag RUNS while A
+        // drains (the two tiles overlap) and count all three in the end.
         Layer L;
         make_fixed(rng, L, ROWS + 1, COLS + 1, 6, 7, 3, 1);
         if (!only && !only_job) {
@@ -1333,34 +1337,63 @@ int main(int argc, char **argv) {
             run_layer(dut, score, L, RunOpts{}, &r0);
             const Tile t = tile_of(L);
             std::vector<uint8_t> out0 = dut.buf_read(3, 0, t.out_bytes);
-            const uint32_t runs0 = dut.reg_read(REG_RUNS);
-            uint64_t tot0[NCNT], tot1[NCNT];
-            dut.totals(tot0);
-            const uint64_t w = dut.cycles;
+            auto wait_idle = [&]() {
+                uint32_t ctrl = 0;
+                for (int i = 0; i < 100000 && (ctrl & (CTRL_START | CTRL_IDLE)) != CTRL_IDLE;
+                     i++) {
+                    for (int k = 0; k < 15; k++)
+                        dut.tick();
+                    ctrl = dut.reg_read(REG_CTRL);
+                }
+                return ctrl;
+            };
+            // the probe: A, then a start in A's take cycle; RUNS read every cycle
+            uint32_t runs0 = dut.reg_read(REG_RUNS);
+            uint64_t w = dut.cycles;
             dut.reg_write(REG_CTRL, CTRL_START);  // cycle w
             dut.reg_write(REG_CTRL, CTRL_START);  // w+1: A is taken
-            while (dut.cycles < w + r0.cycles)
-                dut.tick();
-            uint32_t runs_a = dut.reg_read(REG_RUNS) - runs0;  // w + CYCLES: A's last cycle
-            dut.pulse_start();                                   // the second tile's take
-            uint32_t runs_b = dut.reg_read(REG_RUNS) - runs0;
-            uint32_t ctrl = dut.reg_read(REG_CTRL);
-            score.check(runs_a == 1 && runs_b == 2 && (ctrl & (CTRL_START | CTRL_IDLE)) ==
-                            CTRL_START, "start in the take cycle: RUNS +%u then +%u, CTRL 0x%x",
-                        runs_a, runs_b, ctrl);
-            for (int i = 0; i < 100000 && (ctrl & (CTRL_START | CTRL_IDLE)) != CTRL_IDLE; i++) {
-                for (int k = 0; k < 15; k++)
-                    dut.tick();
-                ctrl = dut.reg_read(REG_CTRL);
+            uint64_t d = 0;
+            while (dut.cycles < w + r0.cycles + 1000) {
+                const uint64_t c = dut.cycles;
+                if (dut.reg_read(REG_RUNS) - runs0 == 2) {
+                    d = c - 1 - w;  // read in cycle c: taken in cycle c - 1
+                    break;
+                }
             }
+            wait_idle();
+            score.check(d > 1 && d < r0.cycles, "start in the take cycle: the probe's second "
+                        "tile was taken %" PRIu64 " cycles after A's start (A: %" PRIu64
+                        " cycles)", d, r0.cycles);
+
+            runs0 = dut.reg_read(REG_RUNS);
+            const uint32_t dones0 = dut.reg_read(REG_DONES);
+            uint64_t tot0[NCNT], tot1[NCNT];
+            dut.totals(tot0);
+            w = dut.cycles;
+            dut.reg_write(REG_CTRL, CTRL_START);  // cycle w
+            dut.reg_write(REG_CTRL, CTRL_START);  // w+1: A is taken
+            while (dut.cycles < w + d - 1)
+                dut.tick();
+            uint32_t runs_a = dut.reg_read(REG_RUNS) - runs0;  // w + d - 1
+            dut.pulse_start();                                   // w + d: the second's take
+            uint32_t runs_b = dut.reg_read(REG_RUNS) - runs0;
+            uint32_t dones_b = dut.reg_read(REG_DONES) - dones0;
+            uint32_t ctrl = dut.reg_read(REG_CTRL);
+            score.check(runs_a == 1 && runs_b == 2 && dones_b == 0 &&
+                            (ctrl & (CTRL_START | CTRL_IDLE)) == CTRL_START,
+                        "start in the take cycle: RUNS +%u then +%u, DONES +%u, CTRL 0x%x",
+                        runs_a, runs_b, dones_b, ctrl);
+            ctrl = wait_idle();
             dut.totals(tot1);
             const uint32_t runs = dut.reg_read(REG_RUNS) - runs0;
-            score.check(runs == 3 && (ctrl & CTRL_DONE) &&
-                            tot1[CNT_CYCLES] - tot0[CNT_CYCLES] == 3 * r0.cycles &&
+            const uint32_t dones = dut.reg_read(REG_DONES) - dones0;
+            const uint64_t tc = tot1[CNT_CYCLES] - tot0[CNT_CYCLES];
+            score.check(runs == 3 && dones == 3 && (ctrl & CTRL_DONE) &&
+                            tc < 3 * r0.cycles && tc >= 3 * r0.busy &&
                             tot1[CNT_BUSY] - tot0[CNT_BUSY] == 3 * r0.busy,
-                        "start in the take cycle: RUNS +%u (3), TOTAL_CYCLES +%" PRIu64 " (%"
-                        PRIu64 "), TOTAL_BUSY +%" PRIu64 " (%" PRIu64 ")", runs,
-                        tot1[CNT_CYCLES] - tot0[CNT_CYCLES], 3 * r0.cycles,
+                        "start in the take cycle: RUNS +%u DONES +%u (3), TOTAL_CYCLES +%"
+                        PRIu64 " (< %" PRIu64 ": overlapped), TOTAL_BUSY +%" PRIu64 " (%"
+                        PRIu64 ")", runs, dones, tc, 3 * r0.cycles,
                         tot1[CNT_BUSY] - tot0[CNT_BUSY], 3 * r0.busy);
             score.check(dut.buf_read(3, 0, t.out_bytes) == out0,
                         "start in the take cycle: outputs differ");
