@@ -170,6 +170,27 @@ static void stack_fixed_layer(struct layer *l, int i)
     finish_layer(l);
 }
 
+/* Layers whose drain (requantization and pooling, one cycle per window position) lasts many
+ * times their beats, in batches of one tile per image (pooling padded along H does not
+ * stack): a 1x1 conv on 32x32 images, then 3x3 max or 5x5 average pooling at stride 1. On a
+ * core that takes the next tile while one drains (CBR_FEAT_DONES), tile k+1 is taken long
+ * before tile k's outputs are written, so a driver that read them once RUNS moved on (and
+ * not DONES) would read them half written. */
+#define N_DRAIN_FIXED 2
+static void drain_fixed_layer(struct layer *l, int i)
+{
+    memset(l, 0, sizeof *l);
+    cbr_layer_desc *d = &l->d;
+    d->in_c = 3, d->in_h = d->in_w = 32, d->out_c = 5, d->kh = d->kw = 1, d->groups = 1;
+    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
+    d->pool.kind = i == 0 ? CBR_POOL_MAX : CBR_POOL_AVG;
+    d->pool.kh = d->pool.kw = 3 + 2 * i;
+    d->pool.stride_h = d->pool.stride_w = 1;
+    d->pool.pad_top = d->pool.pad_left = d->pool.pad_bottom = d->pool.pad_right = 1 + i;
+    l->n = 4;
+    finish_layer(l);
+}
+
 /* Zero points, activation, weights and requantization of a layer whose shape is set: edge
  * values often (saturation at both ends, extreme multipliers and shifts). */
 static void finish_layer(struct layer *l)
@@ -315,6 +336,8 @@ static int run_shape(const char *shape, int layers, enum mode mode, uint64_t see
             stack_fixed_layer(&l, i);
         else if (mode == STACK)
             make_stack_layer(&l);
+        else if (i < N_DRAIN_FIXED)
+            drain_fixed_layer(&l, i);
         else
             make_layer(&l);
         if (cbr_layer_create(cpu, &l.d, &lc) < 0) {
@@ -330,7 +353,7 @@ static int run_shape(const char *shape, int layers, enum mode mode, uint64_t see
             i--;
             continue;
         }
-        bool tiny = mode == RANDOM && i % 2 == 1;
+        bool tiny = mode == RANDOM && i % 2 == 1 && i >= N_DRAIN_FIXED;
         if (tiny)
             setenv("CBR_PLAN_CAPS", caps, 1);
         if (mode == STACK) /* stack whatever can be, however many rows it adds */
