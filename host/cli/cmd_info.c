@@ -12,7 +12,7 @@ static void print_info(const cbr_device_info *in)
         {CBR_FEAT_AVGPOOL, "avgpool"}, {CBR_FEAT_DEPTHWISE, "groups"},
         {CBR_FEAT_DILATION, "dilation"}, {CBR_FEAT_COUNTERS, "counters"},
         {CBR_FEAT_SCATTER, "scatter"}, {CBR_FEAT_DWMODE, "depthwise-mode"},
-        {CBR_FEAT_CYCLES, "cycle-counters"},
+        {CBR_FEAT_CYCLES, "cycle-counters"}, {CBR_FEAT_DONES, "overlapped-tiles"},
     };
     printf("device:          %s\n", in->uri);
     printf("kind:            %s\n", in->name);
