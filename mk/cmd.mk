@@ -22,7 +22,9 @@ CMD_TB := tests/rtl/tb_cmd.cpp tests/rtl/tb_cmd_model.h tests/rtl/tb_common.h
 #   odd   a payload limit that is not a power of two and equals buffer 0, the largest register
 #         space (all 12 reg_addr bits), a very short RX_TIMEOUT
 #   main-compact, odd-compact   the same with COMPACT=1 (the area-optimised variant)
-CMD_CFGS := main odd main-compact odd-compact
+#   main-deep  main with a 64-word block-RAM response queue (TX_DEPTH, as the large builds
+#         have one of max_payload): answers longer than it, and back-pressure with it full
+CMD_CFGS := main odd main-compact odd-compact main-deep
 CMD_CFG_main := MAX_PAYLOAD=1024 REG_BYTES=256 BUF0_BYTES=65536 BUF1_BYTES=32768 \
                 BUF2_BYTES=8192 BUF3_BYTES=16384 RX_TIMEOUT=1000 INFO_ROWS=16 INFO_COLS=8 \
                 INFO_PARAM_ENTRIES=512 INFO_MAX_KERNEL=11 INFO_MAX_STRIDE=4 \
@@ -35,13 +37,14 @@ CMD_CFG_odd := MAX_PAYLOAD=1000 REG_BYTES=4096 BUF0_BYTES=1000 BUF1_BYTES=4096 \
                INFO_ACC_PIXELS=77
 CMD_CFG_main-compact := $(CMD_CFG_main) COMPACT=1
 CMD_CFG_odd-compact := $(CMD_CFG_odd) COMPACT=1
+CMD_CFG_main-deep := $(CMD_CFG_main) TX_DEPTH=64
 CMD_BINS := $(CMD_CFGS:%=$(CMD_DIR)/%/Vcbr_cmd)
 
 # Parameter sets the lint runs over besides the defaults.
 CMD_LINT_SETS := "-GMAX_PAYLOAD=64 -GREG_BYTES=4 -GRX_TIMEOUT=1" \
                  "-GMAX_PAYLOAD=1000 -GREG_BYTES=4096 -GBUF0_BYTES=4 -GRX_TIMEOUT=1000" \
                  "-GMAX_PAYLOAD=65536 -GBUF1_BYTES=268435456 -GRX_TIMEOUT=16777216" \
-                 "-GCOMPACT=1" \
+                 "-GCOMPACT=1" "-GTX_DEPTH=8" "-GMAX_PAYLOAD=65536 -GTX_DEPTH=16384" \
                  "-GCOMPACT=1 -GMAX_PAYLOAD=64 -GREG_BYTES=4 -GRX_TIMEOUT=1" \
                  "-GCOMPACT=1 -GMAX_PAYLOAD=1000 -GREG_BYTES=4096 -GBUF0_BYTES=4 -GRX_TIMEOUT=1000" \
                  "-GCOMPACT=1 -GMAX_PAYLOAD=65536 -GBUF1_BYTES=268435456 -GRX_TIMEOUT=16777216"

@@ -10,7 +10,7 @@
 //
 // Structure: cbr_cmd_rx (resynchronise, check header, stage payload, check CRC and pad) ->
 // a job -> cbr_cmd_exec (check opcode/length/range, commit, issue the response) ->
-// cbr_cmd_tx (response CRCs, 4-word queue). The staging RAM (cbr_cmd_ram) has two banks of
+// cbr_cmd_tx (response CRCs, a 4-word queue, or TX_DEPTH words of block RAM). The staging RAM (cbr_cmd_ram) has two banks of
 // MAX_PAYLOAD bytes: the next request streams in while the previous one is committed and
 // answered. A request is executed only after its last word passed every check, so a bad
 // packet changes nothing; nothing is written outside REG_BYTES or a buffer.
@@ -24,6 +24,8 @@
 module cbr_cmd #(
     parameter COMPACT     = 0,          // 1: area-optimised, several cycles a word (above)
     parameter MAX_PAYLOAD = 1024,       // bytes; a multiple of 4, >= 64; staging buffer size
+    parameter TX_DEPTH    = 4,          // response words queued: 4, or a power of 2 (block
+                                        // RAM) so that reads drain while writes run
     parameter REG_BYTES   = 256,        // register space: byte addresses 0..REG_BYTES-1 (<= 4096)
     parameter BUF0_BYTES  = 65536,      // buffer 0 (activations) size in bytes
     parameter BUF1_BYTES  = 65536,      // buffer 1 (weights)
@@ -204,7 +206,8 @@ module cbr_cmd #(
     );
 
     cbr_cmd_tx #(
-        .COMPACT(COMPACT)
+        .COMPACT(COMPACT),
+        .DEPTH(TX_DEPTH)
     ) u_tx (
         .clk(clk),
         .rst(rst),

@@ -10,12 +10,20 @@
 // ports under tx back-pressure: cbr_cmd_exec issues a word only while level plus the word
 // in flight is below 4, so the queue never overflows and still moves one word per cycle.
 //
+// DEPTH > 4 (the large builds): the queue is a block-RAM FIFO of DEPTH words (a power of 2),
+// so a BUF_READ's answer, up to max_payload, is queued at a word a cycle and the commands
+// behind it (the writes of the next tiles) run while it drains at the link's rate: the two
+// directions of the link are busy at once. level then reads as a 4-word queue's would with
+// min(4, free words) free (cbr_cmd_exec's rule is unchanged). The RAM is read a cycle ahead
+// into a register and an output stage (first word out 3 cycles after it went in).
+//
 // COMPACT = 1 (slow links, docs/cmd.md): one word held, its CRC taken a byte a cycle before
 // it is offered on tx; level is 4 while a word is held, 0 otherwise (cbr_cmd_exec then issues
 // the next word only into an empty cbr_cmd_tx). The CRC register and step are cbr_cmd_rx's,
 // idle while a response is sent: crc_go/crc_first/crc_byte feed them, crc_in is the CRC.
 module cbr_cmd_tx #(
-    parameter COMPACT = 0          // 1: the area-optimised variant (see above)
+    parameter COMPACT = 0,         // 1: the area-optimised variant (see above)
+    parameter DEPTH = 4            // words queued: 4, or a larger power of 2 (block RAM)
 ) (
     input  wire        clk,
     input  wire        rst,
@@ -40,7 +48,65 @@ module cbr_cmd_tx #(
     wire pop = tx_valid && tx_ready;
 
     generate
-        if (COMPACT == 0) begin : g_full
+        if (COMPACT == 0 && DEPTH > 4) begin : g_deep
+            localparam AW = $clog2(DEPTH);
+            reg [31:0]   mem [0:DEPTH-1];
+            reg [AW-1:0] wr_q, rd_q;       // RAM write and read pointers
+            reg [AW:0]   cnt_q;            // words queued in all (RAM, ram_q, out_q)
+            reg [AW:0]   inram_q;          // words in the RAM not yet read out
+            reg [31:0]   ram_q, out_q;
+            reg          ram_v, out_v;
+            reg [31:0]   crc_q;
+
+            if ((1 << AW) != DEPTH) begin : g_bad_depth
+                cbr_cmd_tx_error_DEPTH_must_be_a_power_of_2 u_err ();
+            end
+
+            wire [31:0] crc_next;
+            cbr_crc32_w32 u_crc (.crc_in(crc_base), .data(word), .crc_out(crc_next));
+            assign crc_base = in_first ? 32'hFFFF_FFFF : crc_q;
+            assign crc_go = 1'b0;
+            assign crc_first = 1'b0;
+            assign crc_byte = 8'd0;
+            wire [31:0] unused_crc_in = crc_in;
+
+            // ram_q moves on to out_q when out_q is free or leaves this cycle; the RAM is
+            // read when ram_q will be free after this cycle
+            wire adv = ram_v && (!out_v || pop);
+            wire rd = inram_q != {(AW + 1){1'b0}} && (!ram_v || adv);
+
+            always @(posedge clk) begin
+                if (in_valid) begin
+                    crc_q <= crc_next;
+                    mem[wr_q] <= word;
+                    wr_q <= wr_q + 1'b1;
+                end
+                if (rd) begin
+                    ram_q <= mem[rd_q];
+                    rd_q <= rd_q + 1'b1;
+                end
+                if (adv)
+                    out_q <= ram_q;
+                out_v <= adv || (out_v && !pop);
+                ram_v <= rd || (ram_v && !adv);
+                inram_q <= inram_q + {{AW{1'b0}}, in_valid} - {{AW{1'b0}}, rd};
+                cnt_q <= cnt_q + {{AW{1'b0}}, in_valid} - {{AW{1'b0}}, pop};
+                if (rst) begin
+                    wr_q <= {AW{1'b0}};
+                    rd_q <= {AW{1'b0}};
+                    inram_q <= {(AW + 1){1'b0}};
+                    cnt_q <= {(AW + 1){1'b0}};
+                    ram_v <= 1'b0;
+                    out_v <= 1'b0;
+                end
+            end
+
+            // as a 4-word queue with min(4, DEPTH - cnt_q) words free
+            wire [AW:0] free = DEPTH[AW:0] - cnt_q;
+            assign level = free >= 4 ? 3'd0 : 3'd4 - free[2:0];
+            assign tx_valid = out_v;
+            assign tx_data = out_q;
+        end else if (COMPACT == 0) begin : g_full
             reg [31:0] q0, q1, q2, q3;     // the queue; rd_q selects the oldest
             reg [1:0]  wr_q, rd_q;
             reg [2:0]  cnt_q;

@@ -17,6 +17,10 @@ module cbr_top #(
     parameter OUT_BYTES = 131072,     // buffer 3, outputs (128 KiB): power of 2
     parameter ACC_PIXELS = 1024,      // accumulator bank, output pixels (INFO word 13)
     parameter MAX_PAYLOAD = 16384,    // longest packet payload, bytes (INFO word 7)
+    // Response words the command block queues (block RAM): a BUF_READ of max_payload drains
+    // to the link while the writes behind it run, as a board's USB or PCIe bridge would
+    // let it. 4: the small register queue, one command at a time.
+    parameter TX_DEPTH = 1 << $clog2(MAX_PAYLOAD / 4),
     parameter CLOCK_KHZ = 200000      // the core clock the board runs it at (INFO word 12)
 ) (
     input  wire        clk,
@@ -45,6 +49,7 @@ module cbr_top #(
     // REG_BYTES: cbr_cmd's default 256 covers the core's registers (the last is 0xE4).
     cbr_cmd #(
         .MAX_PAYLOAD(MAX_PAYLOAD),
+        .TX_DEPTH(TX_DEPTH),
         .BUF0_BYTES(ACT_BYTES),
         .BUF1_BYTES(WGT_BYTES),
         .BUF2_BYTES(32 * PARAM_ENTRIES),

@@ -1163,6 +1163,42 @@ static void test_throughput(Bench &b) {
     t.finish();
 }
 
+// A BUF_READ's answer and a BUF_WRITE behind it, to a host that takes a response word about
+// one cycle in four: with a block-RAM response queue (TX_DEPTH > 4) the answer is queued at a
+// word a cycle, so the write is committed while the answer still drains (the link busy both
+// ways); with the 4-word queue the write waits for all but the last few words of it.
+static void test_full_duplex(Bench &b) {
+    Test t(b, "reads drain while writes run");
+    const uint32_t fit = TB_TX_DEPTH > 4 ? 4 * (TB_TX_DEPTH - 12) : MAXP;
+    const uint32_t n = fit < MAXP ? fit : MAXP, words = 8 + n / 4 + 1;
+    std::vector<uint64_t> wr, tx;
+    b.wrc = &wr;
+    b.txc = &tx;
+    b.bp_p = 0.75;  // tx_ready low 3 cycles in 4
+    b.bp_max = 1;
+    t.send(req(CBR_OP_BUF_READ, 0, 0, n));
+    t.send(req(CBR_OP_BUF_WRITE, 1, 0, 0, rand_bytes(b.rng, n)));
+    b.run_quiet();
+    b.bp_p = 0;
+    b.wrc = nullptr;
+    b.txc = nullptr;
+    if (CHECK(tx.size() >= words && wr.size() == n / 4, "%zu response words, %zu buffer "
+              "writes", tx.size(), wr.size())) {
+        const uint64_t last_rd = tx[words - 1];
+        printf("  BUF_READ of %u bytes, then BUF_WRITE: the write committed %s cycle %" PRIu64
+               ", the read's last word out at %" PRIu64 "\n", n,
+               wr.back() < last_rd ? "by" : "at", wr.back() - tx[0], last_rd - tx[0]);
+        if (TB_TX_DEPTH > 4)
+            CHECK(wr.back() < last_rd, "TX_DEPTH %u: the BUF_WRITE waited for the read's "
+                  "answer to leave", TB_TX_DEPTH);
+        else
+            CHECK(wr.front() + 8 > tx[words - 8], "4-word queue: the BUF_WRITE was committed "
+                  "before the read's answer left (cycle %" PRIu64 ", answer to %" PRIu64 ")",
+                  wr.front(), last_rd);
+    }
+    t.finish();
+}
+
 // ---- random streams ---------------------------------------------------------------------------
 static Req random_req(tb::Rng &rng) {
     int k = (int)rng.range(0, 99);
@@ -1327,6 +1363,7 @@ int main(int argc, char **argv) {
         test_reset_mid_packet(b);
         test_backpressure(b);
         test_throughput(b);
+        test_full_duplex(b);
         test_scatter_rate(b);
         const int n = quick ? 500 : 2000;
         const StreamCfg cfgs[] = {

@@ -67,6 +67,9 @@ extern "C" {
 #ifndef TB_COMPACT
 #define TB_COMPACT 0
 #endif
+#ifndef TB_TX_DEPTH
+#define TB_TX_DEPTH 4
+#endif
 
 namespace cmdtb {
 
