@@ -166,6 +166,7 @@ module cbr_cmd #(
         .INFO_FEATURES(INFO_FEATURES),
         .INFO_CLOCK_KHZ(INFO_CLOCK_KHZ),
         .INFO_ACC_PIXELS(INFO_ACC_PIXELS),
+        .INFO_TX_WORDS(COMPACT != 0 ? 1 : TX_DEPTH),
         .COMPACT(COMPACT)
     ) u_exec (
         .clk(clk),

@@ -50,6 +50,7 @@ module cbr_cmd_exec #(
     parameter INFO_FEATURES      = 0,       // INFO word 11
     parameter INFO_CLOCK_KHZ     = 200000,  // INFO word 12
     parameter INFO_ACC_PIXELS    = 1024,    // INFO word 13
+    parameter INFO_TX_WORDS      = 4,       // INFO word 14: response words cbr_cmd_tx queues
     parameter COMPACT            = 0        // 1: the area-optimised variant (see above)
 ) (
     input  wire          clk,
@@ -285,6 +286,7 @@ module cbr_cmd_exec #(
             4'd11: info_word = INFO_FEATURES;
             4'd12: info_word = INFO_CLOCK_KHZ;
             4'd13: info_word = INFO_ACC_PIXELS;
+            4'd14: info_word = INFO_TX_WORDS;
             default: info_word = 32'd0;
         endcase
     end

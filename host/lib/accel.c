@@ -32,6 +32,8 @@
                                  is back this long before the running tile ends, about */
 #define WRITE_AHEAD_MARGIN 8192 /* cycles: the last write's commit, the poll, the output read and
                                   the next tile's registers and RUN */
+#define WRITE_AHEAD_MARGIN_DUPLEX 2048 /* the same where the output read drains while the
+                                  writes run (INFO word 14): it no longer holds up the link */
 #define WRITE_PACKET 4096       /* payload bytes per buffer write: the device commits a packet
                                   after it has all of it, and RUN waits for the last one */
 
@@ -68,6 +70,8 @@ struct accel {
     uint32_t seq;
     uint32_t max_payload;
     uint32_t acc_pixels;
+    bool duplex;             /* INFO word 14: the device queues a whole BUF_READ answer, so
+                                the requests behind it run while it drains */
     int timeout_ms;          /* for one command's response */
     uint8_t *wire;           /* one encoded request */
     uint8_t *rx;             /* receive chunk */
@@ -574,6 +578,7 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
     in->features = w[11];
     in->clock_khz = w[12];
     a->acc_pixels = w[13];
+    a->duplex = w[14] >= a->max_payload / 4;
     if (!in->rows || !in->cols || a->max_payload < 64 || a->max_payload > BOOT_PAYLOAD ||
         !a->acc_pixels) {
         rc = cbr_errf(err, len, CBR_EPROTO, "INFO is implausible: array %ux%u, max payload %u, "
@@ -1721,7 +1726,8 @@ static bool ahead_budget(const struct exec *e, uint64_t *bytes)
     e->a->tr->ops->stats(e->a->tr, &st);
     if (st.h2d_bytes_per_cycle <= 0)
         return false;
-    uint64_t busy = link_busy_until(e) + WRITE_AHEAD_MARGIN;
+    uint64_t busy = link_busy_until(e) +
+                    (e->a->duplex ? WRITE_AHEAD_MARGIN_DUPLEX : WRITE_AHEAD_MARGIN);
     *bytes = e->est_last > busy
                  ? (uint64_t)((double)(e->est_last - busy) * st.h2d_bytes_per_cycle) : 0;
     return true;
