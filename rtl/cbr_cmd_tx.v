@@ -48,6 +48,20 @@ module cbr_cmd_tx #(
     wire pop = tx_valid && tx_ready;
 
     generate
+        if (COMPACT == 0) begin : g_wcrc  // the CRC a word a cycle, for both queues
+            reg [31:0] crc_q;              // raw CRC register of the response so far
+            wire [31:0] crc_next;
+            cbr_crc32_w32 u_crc (.crc_in(crc_base), .data(word), .crc_out(crc_next));
+            assign crc_base = in_first ? 32'hFFFF_FFFF : crc_q;
+            assign crc_go = 1'b0;
+            assign crc_first = 1'b0;
+            assign crc_byte = 8'd0;
+            wire [31:0] unused_crc_in = crc_in;
+            always @(posedge clk)
+                if (in_valid)
+                    crc_q <= crc_next;
+        end
+
         if (COMPACT == 0 && DEPTH > 4) begin : g_deep
             localparam AW = $clog2(DEPTH);
             reg [31:0]   mem [0:DEPTH-1];
@@ -56,19 +70,10 @@ module cbr_cmd_tx #(
             reg [AW:0]   inram_q;          // words in the RAM not yet read out
             reg [31:0]   ram_q, out_q;
             reg          ram_v, out_v;
-            reg [31:0]   crc_q;
 
             if ((1 << AW) != DEPTH) begin : g_bad_depth
                 cbr_cmd_tx_error_DEPTH_must_be_a_power_of_2 u_err ();
             end
-
-            wire [31:0] crc_next;
-            cbr_crc32_w32 u_crc (.crc_in(crc_base), .data(word), .crc_out(crc_next));
-            assign crc_base = in_first ? 32'hFFFF_FFFF : crc_q;
-            assign crc_go = 1'b0;
-            assign crc_first = 1'b0;
-            assign crc_byte = 8'd0;
-            wire [31:0] unused_crc_in = crc_in;
 
             // ram_q moves on to out_q when out_q is free or leaves this cycle; the RAM is
             // read when ram_q will be free after this cycle
@@ -77,7 +82,6 @@ module cbr_cmd_tx #(
 
             always @(posedge clk) begin
                 if (in_valid) begin
-                    crc_q <= crc_next;
                     mem[wr_q] <= word;
                     wr_q <= wr_q + 1'b1;
                 end
@@ -110,19 +114,9 @@ module cbr_cmd_tx #(
             reg [31:0] q0, q1, q2, q3;     // the queue; rd_q selects the oldest
             reg [1:0]  wr_q, rd_q;
             reg [2:0]  cnt_q;
-            reg [31:0] crc_q;              // raw CRC register of the response so far
-
-            wire [31:0] crc_next;
-            cbr_crc32_w32 u_crc (.crc_in(crc_base), .data(word), .crc_out(crc_next));
-            assign crc_base = in_first ? 32'hFFFF_FFFF : crc_q;
-            assign crc_go = 1'b0;
-            assign crc_first = 1'b0;
-            assign crc_byte = 8'd0;
-            wire [31:0] unused_crc_in = crc_in;
 
             always @(posedge clk) begin
                 if (in_valid) begin
-                    crc_q <= crc_next;
                     case (wr_q)
                         2'd0: q0 <= word;
                         2'd1: q1 <= word;

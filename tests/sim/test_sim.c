@@ -149,6 +149,19 @@ static void make_stack_layer(struct layer *l)
     finish_layer(l);
 }
 
+/* A fixed layer's start: in_c -> 5 channels on hw x hw images, a k x k kernel with the same
+ * padding on every side, stride and dilation 1; the caller sets the pooling and the batch. */
+static cbr_layer_desc *fixed_layer(struct layer *l, uint32_t in_c, uint32_t hw, uint32_t k,
+                                   uint32_t pad)
+{
+    memset(l, 0, sizeof *l);
+    cbr_layer_desc *d = &l->d;
+    d->in_c = in_c, d->in_h = d->in_w = hw, d->out_c = 5, d->kh = d->kw = k, d->groups = 1;
+    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
+    d->pad_top = d->pad_left = d->pad_bottom = d->pad_right = pad;
+    return d;
+}
+
 /* Draws that make_stack_layer seldom makes, which must not stack: their pooling windows
  * would reach the rows between images. 6x6 images, 3x3 padding 1, average pooling: 2x2 s2
  * with padding above only (the same output height as without), and 3x3 s2 in ceil mode
@@ -156,11 +169,7 @@ static void make_stack_layer(struct layer *l)
 #define N_STACK_FIXED 2
 static void stack_fixed_layer(struct layer *l, int i)
 {
-    memset(l, 0, sizeof *l);
-    cbr_layer_desc *d = &l->d;
-    d->in_c = 3, d->in_h = d->in_w = 6, d->out_c = 5, d->kh = d->kw = 3, d->groups = 1;
-    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
-    d->pad_top = d->pad_left = d->pad_bottom = d->pad_right = 1;
+    cbr_layer_desc *d = fixed_layer(l, 3, 6, 3, 1);
     d->pool.kind = CBR_POOL_AVG;
     d->pool.kh = d->pool.kw = 2 + i;
     d->pool.stride_h = d->pool.stride_w = 2;
@@ -179,10 +188,7 @@ static void stack_fixed_layer(struct layer *l, int i)
 #define N_DRAIN_FIXED 2
 static void drain_fixed_layer(struct layer *l, int i)
 {
-    memset(l, 0, sizeof *l);
-    cbr_layer_desc *d = &l->d;
-    d->in_c = 3, d->in_h = d->in_w = 32, d->out_c = 5, d->kh = d->kw = 1, d->groups = 1;
-    d->stride_h = d->stride_w = d->dilation_h = d->dilation_w = 1;
+    cbr_layer_desc *d = fixed_layer(l, 3, 32, 1, 0);
     d->pool.kind = i == 0 ? CBR_POOL_MAX : CBR_POOL_AVG;
     d->pool.kh = d->pool.kw = 3 + 2 * i;
     d->pool.stride_h = d->pool.stride_w = 1;
