@@ -1912,11 +1912,13 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
             char ignore[CBR_ERRMSG_MAX];
             if (!all) /* CTRL too, for the message (0 if that read fails) */
                 reg_read(e->a, REG_CTRL, &v[0], 1, ignore, sizeof ignore);
+            char fin[32] = ""; /* cores without DONES do not say */
+            if (e->dones)
+                snprintf(fin, sizeof fin, ", %u finished", done);
             return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u "
                             "of the layer: %s (CTRL = 0x%x, RUNS = %u: of the layer's %u "
-                            "starts queued, %u taken, %s %u finished)",
-                            tile, waited, v[0], v[1], count, took,
-                            e->dones ? "" : "DONES not counted,", e->dones ? done : 0);
+                            "starts queued, %u taken%s)",
+                            tile, waited, v[0], v[1], count, took, fin);
         }
         if (ms > deadline)
             return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u of "
