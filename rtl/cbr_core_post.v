@@ -38,7 +38,7 @@ module cbr_core_post #(
     input  wire [15:0]        r_n_ob,
     input  wire [DW-1:0]      r_oh,
     input  wire [DW-1:0]      r_ow,
-    input  wire [1:0]         r_pool,      // 0 none, 1 max, 2 avg, 3 global avg
+    input  wire [1:0]         r_pool,    // 0 none, 1 max, 2 avg, 3 global avg
     input  wire [7:0]         r_pkh,
     input  wire [7:0]         r_pkw,
     input  wire [7:0]         r_psh,
@@ -51,8 +51,8 @@ module cbr_core_post #(
     input  wire [7:0]         r_act_min,
     input  wire [7:0]         r_act_max,
     input  wire               r_leaky,
-    input  wire               r_keep,      // ACC_KEEP: release full banks without draining
-    input  wire [AW_O-1:0]    r_out_base,  // word address of the tile's first output pixel
+    input  wire               r_keep,    // ACC_KEEP: release full banks without draining
+    input  wire [AW_O-1:0]    r_out_base, // word address of the tile's first output pixel
     // bank flags (cbr_core_ctrl) and the requantization pairs of bank d_bank
     input  wire [1:0]         b_full,
     input  wire [1:0]         b_par,
