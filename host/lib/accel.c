@@ -1871,15 +1871,14 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
             backoff = backoff < 4096 ? backoff * 2 : backoff;
         }
         /* CTRL only when waiting for the end (RUNS, and DONES, say a tile was taken) */
-        uint32_t v[2] = {0, 0}, rd[3] = {0, 0, 0};
-        int rc = all ? reg_read(e->a, REG_CTRL, &v[0], 1, e->err, e->len) : 0;
+        uint32_t ctrl = 0, rd[3] = {0, 0, 0};
+        int rc = all ? reg_read(e->a, REG_CTRL, &ctrl, 1, e->err, e->len) : 0;
         if (rc == 0) /* RUNS, ACT_CB_PITCH, DONES */
             rc = reg_read(e->a, REG_RUNS, rd, e->dones ? 3 : 1, e->err, e->len);
         if (rc < 0)
             return rc;
-        v[1] = rd[0];
-        uint32_t took = v[1] - e->runs0, done = rd[2] - e->dones0;
-        if (took >= count && (all ? (v[0] & CTRL_DONE) && !(v[0] & CTRL_START)
+        uint32_t took = rd[0] - e->runs0, done = rd[2] - e->dones0;
+        if (took >= count && (all ? (ctrl & CTRL_DONE) && !(ctrl & CTRL_START)
                                   : !e->dones || done + 1 >= count))
             return 0;
         if (e->ending && clocked && e->tile_cycles && took >= count) {
@@ -1911,19 +1910,19 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
         if (*waited) {
             char ignore[CBR_ERRMSG_MAX];
             if (!all) /* CTRL too, for the message (0 if that read fails) */
-                reg_read(e->a, REG_CTRL, &v[0], 1, ignore, sizeof ignore);
+                reg_read(e->a, REG_CTRL, &ctrl, 1, ignore, sizeof ignore);
             char fin[32] = ""; /* cores without DONES do not say */
             if (e->dones)
                 snprintf(fin, sizeof fin, ", %u finished", done);
             return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u "
                             "of the layer: %s (CTRL = 0x%x, RUNS = %u: of the layer's %u "
                             "starts queued, %u taken%s)",
-                            tile, waited, v[0], v[1], count, took, fin);
+                            tile, waited, ctrl, rd[0], count, took, fin);
         }
         if (ms > deadline)
             return cbr_errf(e->err, e->len, CBR_ETIMEDOUT, "the core did not finish tile %u of "
                         "the layer within %d s (CTRL = 0x%x, %u tiles started)", tile,
-                        RUN_TIMEOUT_MS / 1000, v[0], took);
+                        RUN_TIMEOUT_MS / 1000, ctrl, took);
     }
 }
 
