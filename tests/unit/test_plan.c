@@ -272,6 +272,19 @@ static void test_strided_layers_start_on_a_small_rectangle(void **state)
     first_rows(p, &before, &blocks);
     assert_int_equal(blocks * p->runs[0].n_ob, p->n_ob);
     cbr_plan_free(p);
+    /* layer3.0.conv1 (128 -> 256, stride 2, 28x28; 295 KB of resident weights): two output
+     * blocks a run at most, where its stride-1 twin (the same 16 blocks) takes four */
+    for (uint32_t s = 1; s <= 2; s++) {
+        cbr_layer l3 = make_layer(128, 28 / s, 28 / s, 256, 3, s, 1, 1);
+        p = plan(&l3, &caps16);
+        check_coverage(p);
+        assert_true(p->weights_resident);
+        uint32_t most = 0;
+        for (uint32_t i = 0; i < p->n_runs; i++)
+            most = p->runs[i].n_ob > most ? p->runs[i].n_ob : most;
+        assert_int_equal(most, s == 2 ? 2 : 4);
+        cbr_plan_free(p);
+    }
 }
 
 /* The core keeps IN_H in 16 bits: a region of a tall input that fits the activation buffer
