@@ -5,7 +5,7 @@ On the cpu device (always there): the JSON file's schema and keys, MACs against 
 and the networks' real shapes, traffic numbers, the replayable seed, the --list shapes of
 every suite; bad options and paths (exit 2 or 1, a message naming the problem, no JSON file
 left); roofline.py on a good and on bad files; the link floor's closed form against a brute
-force search. If the program's sim board is built (build/sim/libcbrsim_16x16.so), also LeNet
+force search, and tools/schedule_model.py never below that floor. If the program's sim board is built (build/sim/libcbrsim_16x16.so), also LeNet
 and one strided 1x1 ResNet-18 layer on it: cycles, utilization, verified, and each layer's
 floor against this file's own computation and core_cycles <= floor_cycles <= cycles. Run
 from the repo root:
@@ -316,6 +316,37 @@ def check_floor(d, what):
 
 
 # ---- cpu --------------------------------------------------------------------------------
+
+def test_schedule_model():
+    """tools/schedule_model.py (docs/tiling.md, "Streaming") models schedules the floor
+    bounds: on each shape, tile height and block count, its cycles are at least its own
+    compute plus the link excess of its input and weights, and at least their link time."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "schedule_model", os.path.join(ROOT, "tools", "schedule_model.py"))
+    sm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sm)
+    problems = []
+    for cin, h, cout, stride in ((128, 28, 256, 2), (64, 56, 128, 2), (64, 56, 64, 1),
+                                 (3, 32, 32, 1)):
+        for pth in (1, 3, 5):
+            for k_run in (1, 2, 4):
+                t, u, comp = sm.model(cin, h, cout, stride, pth, k_run, 2.0, 16, 16)
+                i, w = cin * h * h / 2.0, cout * cin * 9 / 2.0
+                low = max(comp + excess(i, w, comp), i + w)
+                if not (t >= low - 1e-6 and 0 < u <= 1):
+                    problems.append("%d->%d on %dx%d stride %d, %d rows x %d blocks: %.0f "
+                                    "cycles (%.3f), below the floor %.0f" % (
+                                        cin, cout, h, h, stride, pth, k_run, t, u, low))
+    check(not problems, "schedule_model.py: never below the floor", problems)
+    out = subprocess.run([PYTHON, os.path.join(ROOT, "tools", "schedule_model.py"), "128",
+                          "28", "256", "--stride", "2", "--top", "1"], capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    best = out.stdout.split("\n")[1].split() if out.stdout.count("\n") >= 2 else []
+    ok = out.returncode == 0 and len(best) == 4 and best[0].endswith("%")
+    ok = ok and 0 < float(best[0][:-1]) <= 100 and int(best[3]) in (1, 2, 4)
+    check(ok, "schedule_model.py: prints its best schedule", [out.stdout, out.stderr])
+
 
 def test_help():
     rc, so, se = run(["bench", "--help"])
@@ -699,6 +730,7 @@ def main():
     test_help()
     test_list()
     test_floor_brute()
+    test_schedule_model()
     cpu = test_cpu_lenet(dirs["cpu"])
     test_bad(dirs["bad"])
     test_layer_filter(dirs["layer"])
