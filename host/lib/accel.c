@@ -81,8 +81,9 @@ struct accel {
     uint64_t sent;           /* bytes handed to the transport */
     bool resend;             /* a posted request did not go out: send the window again */
     uint32_t max_in_flight;  /* posted request bytes the link may hold at once (0: any) */
-    double link_rate;        /* bytes to the device a device cycle, for estimates (want_fold):
-                                the simulator's, a serial line's at INFO's clock, else 2 */
+    double link_rate;        /* bytes to the device a device cycle, for estimates (want_fold,
+                                the planner's first tiles): the simulator's, a serial
+                                line's at INFO's clock, else 2 */
     char scratch[CBR_ERRMSG_MAX];
 };
 
@@ -1040,7 +1041,7 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
         .rows = in->rows, .cols = in->cols, .act_bytes = in->act_buf_bytes,
         .wgt_bytes = in->wgt_buf_bytes, .out_bytes = in->out_buf_bytes,
         .param_entries = in->param_entries, .acc_pixels = a->acc_pixels,
-        .dw_mode = (in->features & CBR_FEAT_DWMODE) != 0,
+        .dw_mode = (in->features & CBR_FEAT_DWMODE) != 0, .link_bpc = a->link_rate,
     };
     int rc = limit_caps(&caps, err, len);
     return rc < 0 ? rc : prepare(dev, l, &caps, true, err, len);

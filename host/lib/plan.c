@@ -15,7 +15,8 @@
  *   - wsets: all the weights at once when they fit (written once), or groups of output
  *     blocks that fit half the weight buffer;
  *   - the loop order that moves the fewest bytes: regions outer (weights sent once per
- *     region) or weight sets outer (inputs sent once per weight set);
+ *     region) or weight sets outer (inputs sent once per weight set); the first tiles, which
+ *     wait for the link, in the order a model of the link says ends first (rect_best);
  *   - an input-channel chain when even one output block's weights or one tile's input do not
  *     fit: runs over channel chunks accumulate in int32 on the device (MODE ACC_KEEP /
  *     ACC_LOAD) and only the last one requantizes.
@@ -311,6 +312,192 @@ static uint64_t reg_sent(const struct ctx *c, uint64_t in_all, uint32_t n_ws)
     return in_all + (uint64_t)(n_ws - 1) * (in_all - kept);
 }
 
+/*
+ * The order of the first tiles. Nothing is in the buffers when a layer starts, so its first
+ * tiles wait for the link. The tiles of its first pair (region, wset) are a grid of row tiles
+ * x block groups; the tiles done at any time form a rectangle, the first a row tiles x the
+ * first b groups, that grows by a row of tiles or a column of them, and the link brings the
+ * input rows and the blocks' weights in the order the tiles first need them (the driver's
+ * load_step). A model of that: the link carries link_bpc bytes a cycle and idles
+ * RECT_TILE_LINK_CYCLES a tile; a tile starts once its rows and blocks are in and the tile
+ * before it has ended, and lasts its beats, its pixels and 64 cycles (the driver's
+ * estimate_tile). Dynamic programming over (a, b) finds the growth that ends first
+ * (tools/schedule_model.py is the same model, to read and to try shapes with;
+ * docs/tiling.md, "Streaming", compares it with the runs).
+ */
+struct rect {
+    uint32_t n_ty, n_gr;  /* row tiles, block groups */
+    uint64_t *in_b;       /* [a]: input bytes that row tiles 0..a need */
+    uint64_t *w_b;        /* [b]: weight and parameter bytes of groups 0..b */
+    uint64_t *px;         /* [a]: conv pixels of row tile a */
+    uint64_t *px_sum;     /* [a]: of row tiles 0..a-1 (n_ty + 1 of them) */
+    uint32_t *nb;         /* [b]: output blocks of group b */
+    uint64_t *nb_sum;     /* [b]: of groups 0..b-1 (n_gr + 1 of them) */
+    uint64_t beats;       /* beats a pixel and block: channel blocks x taps */
+    double bpc;
+};
+
+#define RECT_MAX_CELLS (1u << 20) /* a larger grid keeps the plain order */
+
+/* Link cycles each tile costs beyond its bytes: the driver stops writing ahead a margin
+ * before the queued tile ends, and a RUN waits for the writes before it to be answered
+ * (docs/tiling.md, "Streaming"). Fitted to ResNet-18 layer3.0.conv1 on sim:16x16 (74.8%,
+ * 79.0% and 75.4% with four, two and one blocks a tile; the model says 75.0%, 78.8% and
+ * 77.8%). */
+#define RECT_TILE_LINK_CYCLES 1536
+
+/* Cycles until the link has brought what a row tiles x b groups need, after `tiles` tiles. */
+static double rect_link(const struct rect *r, uint32_t a, uint32_t b, uint64_t tiles)
+{
+    return (double)(r->in_b[a - 1] + r->w_b[b - 1]) / r->bpc +
+           (double)tiles * RECT_TILE_LINK_CYCLES;
+}
+
+/* Compute of row tile a across groups 0..b-1, and of group b down row tiles 0..a-1. */
+static double rect_row(const struct rect *r, uint32_t a, uint32_t b)
+{
+    return (double)(r->px[a] * r->beats * r->nb_sum[b] + b * (r->px[a] + 64));
+}
+
+static double rect_col(const struct rect *r, uint32_t a, uint32_t b)
+{
+    return (double)(r->px_sum[a] * r->beats * r->nb[b] + r->px_sum[a] + 64 * (uint64_t)a);
+}
+
+/* Modelled cycles of a growth: steps[i] 0 adds a row of tiles, 1 a column. */
+static double rect_time(const struct rect *r, const unsigned char *steps)
+{
+    uint32_t a = 1, b = 1;
+    double t = rect_link(r, 1, 1, 0) + rect_row(r, 0, 1);
+    for (uint32_t i = 0; i + 2 < r->n_ty + r->n_gr; i++) {
+        double l = rect_link(r, a + !steps[i], b + steps[i], (uint64_t)a * b);
+        steps[i] ? b++ : a++;
+        t = (l > t ? l : t) + (steps[i] ? rect_col(r, a, b - 1) : rect_row(r, a - 1, b));
+    }
+    return t;
+}
+
+/* The growth that ends first, into steps (n_ty + n_gr - 2 of them). -1: out of memory. */
+static int rect_best(const struct rect *r, unsigned char *steps)
+{
+    const uint32_t nt = r->n_ty, ng = r->n_gr;
+    double *best = malloc((size_t)nt * ng * sizeof *best);
+    unsigned char *from = malloc((size_t)nt * ng);
+    if (!best || !from) {
+        free(best);
+        free(from);
+        return -1;
+    }
+    for (uint32_t a = 1; a <= nt; a++)
+        for (uint32_t b = 1; b <= ng; b++) {
+            size_t i = (size_t)(a - 1) * ng + (b - 1);
+            if (a == 1 && b == 1) {
+                best[i] = rect_link(r, 1, 1, 0) + rect_row(r, 0, 1);
+                continue;
+            }
+            double t = 0;
+            if (a > 1) { /* from (a-1, b), adding row tile a-1 */
+                double s = best[i - ng], l = rect_link(r, a, b, (uint64_t)(a - 1) * b);
+                t = (l > s ? l : s) + rect_row(r, a - 1, b);
+                from[i] = 0;
+            }
+            if (b > 1) { /* from (a, b-1), adding group b-1 */
+                double s = best[i - 1], l = rect_link(r, a, b, (uint64_t)a * (b - 1));
+                double u = (l > s ? l : s) + rect_col(r, a, b - 1);
+                if (a == 1 || u < t) {
+                    t = u;
+                    from[i] = 1;
+                }
+            }
+            best[i] = t;
+        }
+    for (uint32_t a = nt, b = ng, k = nt + ng - 2; k-- > 0;) {
+        steps[k] = from[(size_t)(a - 1) * ng + (b - 1)];
+        steps[k] ? b-- : a--;
+    }
+    free(best);
+    free(from);
+    return 0;
+}
+
+/* The tiles of a growth, as row tile * n_gr + group. */
+static void rect_emit(const struct rect *r, const unsigned char *steps, uint32_t *ord)
+{
+    uint32_t a = 1, b = 1, m = 0;
+    ord[m++] = 0;
+    for (uint32_t i = 0; i + 2 < r->n_ty + r->n_gr; i++) {
+        if (steps[i]) {
+            for (uint32_t t = 0; t < a; t++)
+                ord[m++] = t * r->n_gr + b;
+            b++;
+        } else {
+            for (uint32_t g = 0; g < b; g++)
+                ord[m++] = a * r->n_gr + g;
+            a++;
+        }
+    }
+}
+
+static void rect_free(struct rect *r)
+{
+    free(r->in_b);
+    free(r->w_b);
+    free(r->px);
+    free(r->px_sum);
+    free(r->nb);
+    free(r->nb_sum);
+}
+
+/* The grid of region reg (its row tiles from ty0, pth pooled rows each, columns px0..px1)
+ * and wset w in groups of k_run blocks. -1: out of memory. */
+static int rect_make(const struct ctx *c, struct rect *r, uint32_t reg, uint32_t ty0,
+                     uint32_t n_ty, uint32_t pth, uint32_t px0, uint32_t px1,
+                     const struct plan_wset *w, uint32_t k_run)
+{
+    const struct cbr_plan *p = c->p;
+    const struct plan_region *rg = &p->regions[reg];
+    memset(r, 0, sizeof *r);
+    r->n_ty = n_ty;
+    r->n_gr = div_up(w->n_ob, k_run);
+    r->bpc = c->caps->link_bpc > 0 ? c->caps->link_bpc : 2.0;
+    r->beats = (uint64_t)rg->n_cb * c->taps;
+    r->in_b = malloc(n_ty * sizeof *r->in_b);
+    r->px = malloc(n_ty * sizeof *r->px);
+    r->px_sum = malloc((n_ty + 1) * sizeof *r->px_sum);
+    r->w_b = malloc(r->n_gr * sizeof *r->w_b);
+    r->nb = malloc(r->n_gr * sizeof *r->nb);
+    r->nb_sum = malloc((r->n_gr + 1) * sizeof *r->nb_sum);
+    if (!r->in_b || !r->px || !r->px_sum || !r->w_b || !r->nb || !r->nb_sum) {
+        rect_free(r);
+        return -1;
+    }
+    uint32_t cx0, cx1;
+    conv_range(&c->x, px0, px1, &cx0, &cx1);
+    const uint64_t row = (uint64_t)rg->n_cb * c->caps->rows * (rg->ix1 - rg->ix0);
+    r->px_sum[0] = 0;
+    for (uint32_t a = 0; a < n_ty; a++) {
+        uint32_t py0 = (ty0 + a) * pth, py1 = py0 + pth < c->y.pooled ? py0 + pth : c->y.pooled;
+        uint32_t cy0, cy1, iy0, iy1;
+        conv_range(&c->y, py0, py1, &cy0, &cy1);
+        in_range(&c->y, cy0, cy1, &iy0, &iy1);
+        if (iy1 > rg->iy1)
+            iy1 = rg->iy1;
+        r->in_b[a] = (iy1 > rg->iy0 ? iy1 - rg->iy0 : 0) * row;
+        if (a && r->in_b[a] < r->in_b[a - 1])
+            r->in_b[a] = r->in_b[a - 1];
+        r->px[a] = (uint64_t)(cy1 - cy0) * (cx1 - cx0);
+        r->px_sum[a + 1] = r->px_sum[a] + r->px[a];
+    }
+    const uint64_t blk = (w->n_ob ? w->bytes / w->n_ob : 0) + (uint64_t)c->caps->cols * PARAM_BYTES;
+    r->nb_sum[0] = 0;
+    for (uint32_t b = 0; b < r->n_gr; b++) {
+        r->nb[b] = w->n_ob - b * k_run < k_run ? w->n_ob - b * k_run : k_run;
+        r->nb_sum[b + 1] = r->nb_sum[b] + r->nb[b];
+        r->w_b[b] = r->nb_sum[b + 1] * blk;
+    }
+    return 0;
+}
+
 static int plan_dense(struct ctx *c)
 {
     struct cbr_plan *p = c->p;
@@ -361,14 +548,6 @@ static int plan_dense(struct ctx *c)
         k_run = k_w;
     if (k_run > div_up(k_w, 4))
         k_run = div_up(k_w, 4);
-    /* A strided layer reads four input pixels (or more) per output pixel, so the link is
-     * loaded heaviest at its start, where its first tiles' rectangle grows (below): at most
-     * two output blocks a tile let it grow in smaller steps (ResNet-18 layer3.0.conv1: 79.0%
-     * utilization instead of 74.8% with four; layer2.0.conv1: 85.6% with two, 83.0% with
-     * one). */
-    const cbr_layer_desc *ld = &c->l->desc;
-    if (p->weights_resident && ld->stride_h * ld->stride_w > 1 && k_run > 2)
-        k_run = 2;
     if ((uint64_t)k_run * C > PLAN_MAX_CHANNELS) /* OUT_C */
         k_run = PLAN_MAX_CHANNELS / C;
     /* Weights that stream (not resident) go one output block per tile: a tile starts only
@@ -431,6 +610,36 @@ static int plan_dense(struct ctx *c)
         ob0 += n;
     }
 
+    /* One region and one wset (both resident): the first pair is the whole layer, so the
+     * blocks a tile may also follow the model of the first tiles (rect_best): fewer when
+     * that ends at least 1% sooner (ResNet-18 layer3.0.conv1, 3x3 stride 2, 128 -> 256 on
+     * 28x28: two instead of four, 79.0% utilization instead of 74.8% on sim:16x16). */
+    if (p->n_regions == 1 && n_ws == 1 && k_run > 1) {
+        const uint32_t n_ty = reg_last[0] - reg_first[0];
+        const uint32_t px1 = ptw < c->x.pooled ? ptw : c->x.pooled;
+        double best_t = 0;
+        for (uint32_t kr = k_run, first = 1;; kr = div_up(kr, 2), first = 0) {
+            struct rect r;
+            if (rect_make(c, &r, 0, reg_first[0], n_ty, pth, 0, px1, &p->wsets[0], kr))
+                goto nomem;
+            unsigned char *steps = NULL;
+            double t = -1;
+            if ((uint64_t)r.n_ty * r.n_gr <= RECT_MAX_CELLS &&
+                (steps = malloc(r.n_ty + r.n_gr)) && rect_best(&r, steps) == 0)
+                t = rect_time(&r, steps);
+            free(steps);
+            rect_free(&r);
+            if (t < 0)
+                break;
+            if (first || t < 0.99 * best_t) {
+                best_t = t;
+                k_run = kr;
+            }
+            if (kr == 1)
+                break;
+        }
+    }
+
     /* Loop order: the fewest bytes. Regions outer sends every wset once per region (once in
      * all when there is one wset); wsets outer sends every region once per wset. */
     uint64_t in_bytes = 0, w_bytes = 0;
@@ -460,39 +669,39 @@ static int plan_dense(struct ctx *c)
             const uint32_t n_ty = reg_last[reg] - reg_first[reg];
             const uint32_t n_obr = div_up(w->n_ob, k_run);
             bool rows_outer = p->regions[reg].bytes > (uint64_t)w->bytes + w->param_bytes;
-            /* A strided layer's first pair, where nothing is in the buffers yet, grows a
-             * rectangle of row tiles x output block groups from its first tile instead, by
-             * the side that brings more tiles per byte: a whole row of blocks (or column
-             * of row tiles) before the second makes the link carry far more than the first
-             * tiles compute, with four input pixels per output pixel (ResNet-18
-             * layer2.0.conv1: 83.6% utilization instead of 82.5%; on the stride-1 layers,
-             * whose link load is lighter, it made no gain: 0.1-0.2% less). */
+            /* The first pair, where nothing is in the buffers yet, grows the rectangle the
+             * model of the first tiles (rect_best) says ends first, when that is at least
+             * 0.5% sooner than the plain order: a whole row of blocks (or column of row
+             * tiles) before the second makes the link carry far more than the first tiles
+             * compute where the link load is close to the compute (stride-2 layers, with
+             * four input pixels per output pixel; 1x1 layers of many channels). */
             const uint32_t nq = n_ty * n_obr;
-            const cbr_layer_desc *d = &c->l->desc;
-            const bool grow = o == 0 && i0 == 0 && n_ty > 1 && n_obr > 1 &&
-                              d->stride_h * d->stride_w > 1;
-            const uint64_t row_b = p->regions[reg].bytes / n_ty,
-                           blk_b = ((uint64_t)w->bytes + w->param_bytes) / n_obr;
             uint32_t *ord = malloc(nq * sizeof *ord); /* row tile * n_obr + block group */
             if (!ord)
                 goto nomem;
-            if (grow) {
-                uint32_t ga = 1, gb = 1, m = 0;
-                ord[m++] = 0;
-                while (ga < n_ty || gb < n_obr) {
-                    if (gb == n_obr || (ga < n_ty && row_b * ga <= blk_b * gb)) {
-                        for (uint32_t b = 0; b < gb; b++)
-                            ord[m++] = ga * n_obr + b;
-                        ga++;
-                    } else {
-                        for (uint32_t a = 0; a < ga; a++)
-                            ord[m++] = a * n_obr + gb;
-                        gb++;
-                    }
+            for (uint32_t q = 0; q < nq; q++)
+                ord[q] = rows_outer ? q : q % n_ty * n_obr + q / n_ty;
+            if (o == 0 && i0 == 0 && n_ty > 1 && n_obr > 1 && (uint64_t)nq <= RECT_MAX_CELLS) {
+                struct rect r;
+                unsigned char *plain = malloc(n_ty + n_obr), *best = malloc(n_ty + n_obr);
+                int rc = !plain || !best ? -1 : rect_make(c, &r, reg, reg_first[reg], n_ty,
+                                                          pth, px0, px1, w, k_run);
+                if (rc == 0) {
+                    /* rows outer: the columns first, then the rows; blocks outer: the
+                     * other way round */
+                    for (uint32_t st = 0; st + 2 < n_ty + n_obr; st++)
+                        plain[st] = rows_outer ? st < n_obr - 1 : st >= n_ty - 1;
+                    if ((rc = rect_best(&r, best)) == 0 &&
+                        rect_time(&r, best) < 0.995 * rect_time(&r, plain))
+                        rect_emit(&r, best, ord);
+                    rect_free(&r);
                 }
-            } else {
-                for (uint32_t q = 0; q < nq; q++)
-                    ord[q] = rows_outer ? q : q % n_ty * n_obr + q / n_ty;
+                free(plain);
+                free(best);
+                if (rc) {
+                    free(ord);
+                    goto nomem;
+                }
             }
             for (uint32_t q = 0; q < nq; q++) {
                 uint32_t ty = reg_first[reg] + ord[q] / n_obr;

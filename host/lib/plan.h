@@ -29,6 +29,8 @@ struct cbr_caps {
     uint32_t param_entries;                  /* buffer 2, 32 bytes per channel */
     uint32_t acc_pixels;                     /* conv pixels per accumulator bank */
     bool dw_mode;                            /* the core has the depthwise mode */
+    double link_bpc;                         /* host -> device bytes a device cycle, for
+                                                the order of the first tiles (0: 2) */
 };
 
 /*
