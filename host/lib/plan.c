@@ -328,7 +328,7 @@ static uint64_t reg_sent(const struct ctx *c, uint64_t in_all, uint32_t n_ws)
 struct rect {
     uint32_t n_ty, n_gr;  /* row tiles, block groups */
     uint64_t *in_b;       /* [a]: input bytes that row tiles 0..a need */
-    uint64_t *w_b;        /* [b]: weight and parameter bytes of groups 0..b */
+    uint64_t blk;         /* weight and parameter bytes of an output block */
     uint64_t *px;         /* [a]: conv pixels of row tile a */
     uint64_t *px_sum;     /* [a]: of row tiles 0..a-1 (n_ty + 1 of them) */
     uint32_t *nb;         /* [b]: output blocks of group b */
@@ -349,7 +349,7 @@ struct rect {
 /* Cycles until the link has brought what a row tiles x b groups need, after `tiles` tiles. */
 static double rect_link(const struct rect *r, uint32_t a, uint32_t b, uint64_t tiles)
 {
-    return (double)(r->in_b[a - 1] + r->w_b[b - 1]) / r->bpc +
+    return (double)(r->in_b[a - 1] + r->nb_sum[b] * r->blk) / r->bpc +
            (double)tiles * RECT_TILE_LINK_CYCLES;
 }
 
@@ -377,8 +377,9 @@ static double rect_time(const struct rect *r, const unsigned char *steps)
     return t;
 }
 
-/* The growth that ends first, into steps (n_ty + n_gr - 2 of them). -1: out of memory. */
-static int rect_best(const struct rect *r, unsigned char *steps)
+/* The growth that ends first, into steps (n_ty + n_gr - 2 of them), and its modelled cycles
+ * into *cycles. -1: out of memory. */
+static int rect_best(const struct rect *r, unsigned char *steps, double *cycles)
 {
     const uint32_t nt = r->n_ty, ng = r->n_gr;
     double *best = malloc((size_t)nt * ng * sizeof *best);
@@ -415,6 +416,7 @@ static int rect_best(const struct rect *r, unsigned char *steps)
         steps[k] = from[(size_t)(a - 1) * ng + (b - 1)];
         steps[k] ? b-- : a--;
     }
+    *cycles = best[(size_t)nt * ng - 1];
     free(best);
     free(from);
     return 0;
@@ -441,7 +443,6 @@ static void rect_emit(const struct rect *r, const unsigned char *steps, uint32_t
 static void rect_free(struct rect *r)
 {
     free(r->in_b);
-    free(r->w_b);
     free(r->px);
     free(r->px_sum);
     free(r->nb);
@@ -464,10 +465,9 @@ static int rect_make(const struct ctx *c, struct rect *r, uint32_t reg, uint32_t
     r->in_b = malloc(n_ty * sizeof *r->in_b);
     r->px = malloc(n_ty * sizeof *r->px);
     r->px_sum = malloc((n_ty + 1) * sizeof *r->px_sum);
-    r->w_b = malloc(r->n_gr * sizeof *r->w_b);
     r->nb = malloc(r->n_gr * sizeof *r->nb);
     r->nb_sum = malloc((r->n_gr + 1) * sizeof *r->nb_sum);
-    if (!r->in_b || !r->px || !r->px_sum || !r->w_b || !r->nb || !r->nb_sum) {
+    if (!r->in_b || !r->px || !r->px_sum || !r->nb || !r->nb_sum) {
         rect_free(r);
         return -1;
     }
@@ -488,12 +488,11 @@ static int rect_make(const struct ctx *c, struct rect *r, uint32_t reg, uint32_t
         r->px[a] = (uint64_t)(cy1 - cy0) * (cx1 - cx0);
         r->px_sum[a + 1] = r->px_sum[a] + r->px[a];
     }
-    const uint64_t blk = (w->n_ob ? w->bytes / w->n_ob : 0) + (uint64_t)c->caps->cols * PARAM_BYTES;
+    r->blk = (w->n_ob ? w->bytes / w->n_ob : 0) + (uint64_t)c->caps->cols * PARAM_BYTES;
     r->nb_sum[0] = 0;
     for (uint32_t b = 0; b < r->n_gr; b++) {
         r->nb[b] = w->n_ob - b * k_run < k_run ? w->n_ob - b * k_run : k_run;
         r->nb_sum[b + 1] = r->nb_sum[b] + r->nb[b];
-        r->w_b[b] = r->nb_sum[b + 1] * blk;
     }
     return 0;
 }
@@ -639,8 +638,8 @@ static int plan_dense(struct ctx *c)
             unsigned char *steps = NULL;
             double t = -1;
             if ((uint64_t)r.n_ty * r.n_gr <= RECT_MAX_CELLS &&
-                (steps = malloc(r.n_ty + r.n_gr)) && rect_best(&r, steps) == 0)
-                t = rect_time(&r, steps);
+                (steps = malloc(r.n_ty + r.n_gr)) && rect_best(&r, steps, &t) < 0)
+                t = -1;
             free(steps);
             rect_free(&r);
             if (t < 0)
@@ -703,8 +702,9 @@ static int plan_dense(struct ctx *c)
                      * other way round */
                     for (uint32_t st = 0; st + 2 < n_ty + n_obr; st++)
                         plain[st] = rows_outer ? st < n_obr - 1 : st >= n_ty - 1;
-                    if ((rc = rect_best(&r, best)) == 0 &&
-                        rect_time(&r, best) < 0.995 * rect_time(&r, plain))
+                    double t_best;
+                    if ((rc = rect_best(&r, best, &t_best)) == 0 &&
+                        t_best < 0.995 * rect_time(&r, plain))
                         rect_emit(&r, best, ord);
                     rect_free(&r);
                 }
