@@ -4,6 +4,7 @@
 #
 #   make bench                                    sim:16x16, every suite, 200 MHz, 400 MB/s
 #   make bench BENCH_SUITE=lenet BENCH_DEVICE=sim:8x8 BENCH_LINK=800
+#   make bench BENCH_SUITE=resnet18 BENCH_LATENCY=5   a link latency of 5 us each way
 #   make bench BENCH_ARGS="--seed 1 --no-verify"
 #
 # The table and the plots are produced even when some layers are refused or differ; the
@@ -13,6 +14,7 @@ BENCH_DEVICE ?= sim:$(SIM_DEFAULT)
 BENCH_SUITE ?= all
 BENCH_CLOCK ?= 200
 BENCH_LINK ?= 400
+BENCH_LATENCY ?= 0
 BENCH_ARGS ?=
 
 # The sim board the device needs (none for cpu); expanded when the recipe runs, after
@@ -24,9 +26,9 @@ bench: $(CBR) ## cbr bench of 4 networks on sim:16x16 -> build/bench.{txt,json},
 	$(if $(bench_sim_lib),$(MAKE) --no-print-directory $(bench_sim_lib))
 	@rm -f $(BUILD)/bench.json $(BUILD)/bench.txt $(BUILD)/roofline_*.svg
 	@set -o pipefail; rc=0; \
-	echo "$(CBR) bench -d $(BENCH_DEVICE) --suite $(BENCH_SUITE) --clock $(BENCH_CLOCK) --link $(BENCH_LINK) --json $(BUILD)/bench.json $(BENCH_ARGS) | tee $(BUILD)/bench.txt"; \
+	echo "$(CBR) bench -d $(BENCH_DEVICE) --suite $(BENCH_SUITE) --clock $(BENCH_CLOCK) --link $(BENCH_LINK) --latency $(BENCH_LATENCY) --json $(BUILD)/bench.json $(BENCH_ARGS) | tee $(BUILD)/bench.txt"; \
 	$(CBR) bench -d $(BENCH_DEVICE) --suite $(BENCH_SUITE) --clock $(BENCH_CLOCK) \
-	    --link $(BENCH_LINK) --json $(BUILD)/bench.json $(BENCH_ARGS) \
+	    --link $(BENCH_LINK) --latency $(BENCH_LATENCY) --json $(BUILD)/bench.json $(BENCH_ARGS) \
 	    | tee $(BUILD)/bench.txt || rc=$$?; \
 	if [ -f $(BUILD)/bench.json ]; then \
 	    $(PYTHON) tools/roofline.py $(BUILD)/bench.json $(BUILD) || rc=1; \

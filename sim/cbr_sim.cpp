@@ -2,8 +2,11 @@
 //
 // The link is a pair of byte queues with a rate each way. Every cycle each direction earns
 // bytes_per_cycle of credit (capped at one 32-bit word plus a fraction, so idle time does not
-// bank up bursts); a word moves when the credit covers it and both sides are ready. The
-// model sees exactly the stream a board's USB or PCIe bridge would present.
+// bank up bursts); a word moves when the credit covers it and both sides are ready. With a
+// latency L, bytes the host sends at cycle t may enter the device from cycle t + L on, and a
+// word the device sends at cycle t reaches the host at t + L: a request's answer comes 2 L
+// after it was sent at the earliest, as over USB or PCIe. The model sees exactly the stream
+// a board's USB or PCIe bridge would present.
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -31,6 +34,13 @@ struct cbr_sim {
     double h2d_credit = 0, d2h_credit = 0;
     std::deque<uint8_t> h2d;         // bytes the host sent, not yet in the device
     std::deque<uint8_t> d2h;         // bytes the device sent, not yet read by the host
+    // The latency: (stream position the bytes up to which arrive, cycle they arrive) per
+    // send or word, and how far each stream has arrived, moved or been read (in bytes since
+    // the last reset).
+    uint64_t lat = 0;
+    std::deque<std::pair<uint64_t, uint64_t>> h2d_due, d2h_due;
+    uint64_t h2d_queued = 0, h2d_arrived = 0, h2d_moved = 0;
+    uint64_t d2h_arrived = 0, d2h_read = 0;
     struct cbr_sim_counters cnt = {};
 };
 
@@ -43,10 +53,21 @@ static void half_cycle(cbr_sim *s, int clk)
     s->time++;
 }
 
+// Move what the latency has let through, up to cycle now.
+static void arrive(std::deque<std::pair<uint64_t, uint64_t>> &due, uint64_t &arrived,
+                   uint64_t now)
+{
+    while (!due.empty() && due.front().second <= now) {
+        arrived = due.front().first;
+        due.pop_front();
+    }
+}
+
 // One clock cycle: drive the inputs for this cycle, sample the handshakes at the rising edge.
 static void cycle(cbr_sim *s)
 {
     Vcbr_top *t = s->top.get();
+    arrive(s->h2d_due, s->h2d_arrived, s->cnt.cycles);
     s->h2d_credit += s->h2d_rate;
     if (s->h2d_credit > 4 + s->h2d_rate)
         s->h2d_credit = 4 + s->h2d_rate;
@@ -54,7 +75,7 @@ static void cycle(cbr_sim *s)
     if (s->d2h_credit > 4 + s->d2h_rate)
         s->d2h_credit = 4 + s->d2h_rate;
 
-    bool have_word = s->h2d.size() >= 4;
+    bool have_word = s->h2d_arrived - s->h2d_moved >= 4;
     bool rx_can = have_word && s->h2d_credit >= 4;
     uint32_t w = 0;
     if (rx_can)
@@ -83,6 +104,7 @@ static void cycle(cbr_sim *s)
         for (int i = 0; i < 4; i++)
             s->h2d.pop_front();
         s->h2d_credit -= 4;
+        s->h2d_moved += 4;
         s->cnt.h2d_bytes += 4;
     }
     if (tx_fire) {
@@ -90,8 +112,19 @@ static void cycle(cbr_sim *s)
             s->d2h.push_back((uint8_t)(tx >> (8 * i)));
         s->d2h_credit -= 4;
         s->cnt.d2h_bytes += 4;
+        if (s->lat)
+            s->d2h_due.emplace_back(s->d2h_read + s->d2h.size(), s->cnt.cycles + 1 + s->lat);
+        else
+            s->d2h_arrived = s->d2h_read + s->d2h.size();
     }
     s->cnt.cycles++;
+    arrive(s->d2h_due, s->d2h_arrived, s->cnt.cycles);
+}
+
+// Device -> host bytes the host may read now.
+static size_t readable(const cbr_sim *s)
+{
+    return (size_t)(s->d2h_arrived - s->d2h_read);
 }
 
 CBR_SIM_EXPORT unsigned cbr_sim_abi_version(void)
@@ -109,6 +142,10 @@ CBR_SIM_EXPORT void cbr_sim_reset(cbr_sim *s)
 {
     s->h2d.clear();
     s->d2h.clear();
+    s->h2d_due.clear();
+    s->d2h_due.clear();
+    s->h2d_queued = s->h2d_arrived = s->h2d_moved = 0;
+    s->d2h_arrived = s->d2h_read = 0;
     s->top->rx_valid = 0;
     s->top->tx_ready = 0;
     s->top->rst = 1;
@@ -134,6 +171,8 @@ CBR_SIM_EXPORT cbr_sim *cbr_sim_create(const cbr_sim_config *cfg, char *err, siz
         s->h2d_rate = cfg->h2d_bytes_per_cycle < 4 ? cfg->h2d_bytes_per_cycle : 4;
     if (cfg && cfg->d2h_bytes_per_cycle > 0)
         s->d2h_rate = cfg->d2h_bytes_per_cycle < 4 ? cfg->d2h_bytes_per_cycle : 4;
+    if (cfg)
+        s->lat = cfg->latency_cycles;
     if (cfg && cfg->trace_path) {
         s->fst.reset(new VerilatedFstC);
         s->top->trace(s->fst.get(), 99);
@@ -162,13 +201,19 @@ CBR_SIM_EXPORT void cbr_sim_send(cbr_sim *s, const void *bytes, size_t n)
 {
     const uint8_t *p = static_cast<const uint8_t *>(bytes);
     s->h2d.insert(s->h2d.end(), p, p + n);
+    s->h2d_queued += n;
+    if (s->lat)
+        s->h2d_due.emplace_back(s->h2d_queued, s->cnt.cycles + s->lat);
+    else
+        s->h2d_arrived = s->h2d_queued;
 }
 
 CBR_SIM_EXPORT size_t cbr_sim_run(cbr_sim *s, void *buf, size_t cap, uint64_t max_cycles)
 {
-    for (uint64_t i = 0; i < max_cycles && s->d2h.empty(); i++)
+    for (uint64_t i = 0; i < max_cycles && !readable(s); i++)
         cycle(s);
-    size_t n = s->d2h.size() < cap ? s->d2h.size() : cap;
+    size_t n = readable(s) < cap ? readable(s) : cap;
+    s->d2h_read += n;
     uint8_t *out = static_cast<uint8_t *>(buf);
     for (size_t i = 0; i < n; i++) {
         out[i] = s->d2h.front();

@@ -4,8 +4,9 @@
  * Each array shape is its own build, build/sim/libcbrsim_RxC.so, which libcbr's sim transport
  * loads when a device "sim:RxC" is opened. The host talks to it exactly as to a board: bytes
  * in, bytes out, the packet protocol of docs/protocol.md. The link between them is modelled:
- * bytes cross it at a configured number of bytes per clock cycle each way, so the cycle
- * counts include the time spent waiting on the link.
+ * bytes cross it at a configured number of bytes per clock cycle each way, and optionally
+ * with a latency (a USB or PCIe round trip), so the cycle counts include the time spent
+ * waiting on the link.
  *
  * Time only advances inside cbr_sim_run: the model is clocked until the host has something
  * to read or a cycle budget is spent. Not thread-safe; one instance per thread.
@@ -20,7 +21,10 @@
 extern "C" {
 #endif
 
-#define CBR_SIM_ABI_VERSION 1
+#define CBR_SIM_ABI_VERSION 2
+
+/* The longest latency the link model takes, cycles each way (5 ms at 200 MHz). */
+#define CBR_SIM_MAX_LATENCY 1000000u
 
 typedef struct cbr_sim cbr_sim;
 
@@ -28,6 +32,8 @@ struct cbr_sim_config {
     double h2d_bytes_per_cycle; /* host -> device link; <= 0 means the port's full 4 bytes */
     double d2h_bytes_per_cycle; /* device -> host link; <= 0 likewise */
     const char *trace_path;     /* write an FST waveform here; NULL for none */
+    uint32_t latency_cycles;    /* each way: bytes reach the other side this many cycles after
+                                   they were sent (0: at once), on top of the rate */
 };
 
 /* Counters kept by the harness (the device's own counters are read over the protocol). */
@@ -63,12 +69,13 @@ cbr_sim *cbr_sim_create(const struct cbr_sim_config *cfg, char *err, size_t len)
 void cbr_sim_destroy(cbr_sim *s);
 
 /* Queue bytes for the host -> device link; they enter the device at the link's pace while
- * cbr_sim_run clocks the model. Any length: the link carries whole words, so the harness
+ * cbr_sim_run clocks the model, the latency after this call at the earliest. Any length: the link carries whole words, so the harness
  * holds a partial word back until it is complete. */
 void cbr_sim_send(cbr_sim *s, const void *bytes, size_t n);
 
 /*
- * Clock the model until device -> host bytes are available or max_cycles have passed, then
+ * Clock the model until device -> host bytes are available (sent by the device the latency
+ * ago or earlier) or max_cycles have passed, then
  * return up to cap of them (0 if none came). Bytes not returned stay queued for the next call.
  */
 size_t cbr_sim_run(cbr_sim *s, void *buf, size_t cap, uint64_t max_cycles);

@@ -28,11 +28,14 @@
 /* The sim board's link port is one 32-bit word per cycle each way (docs/sim.md): a faster
  * CBR_SIM_LINK is capped there, so the model uses the same cap. */
 #define SIM_PORT_BYTES_PER_CYCLE 4.0
+/* The longest latency the sim link models, cycles each way (CBR_SIM_MAX_LATENCY of
+ * sim/cbr_sim.h) */
+#define SIM_MAX_LATENCY_CYCLES 1000000.0
 
 static const char bench_usage[] =
     "usage: cbr bench [-d DEV] --suite lenet|resnet18|vgg16|mobilenetv1|all\n"
-    "                 [--clock MHZ] [--link MBPS] [--seed N] [--no-verify] [--json FILE]\n"
-    "                 [--layer TEXT]\n"
+    "                 [--clock MHZ] [--link MBPS] [--latency US] [--seed N] [--no-verify]\n"
+    "                 [--json FILE] [--layer TEXT]\n"
     "       cbr bench --list [--suite NAME]\n"
     "\n"
     "Run every conv layer of a network (real shapes, batch 1, ReLU, random int8 data) on a\n"
@@ -52,6 +55,11 @@ static const char bench_usage[] =
     "                     directions before the device is opened (at most 4, the port's\n"
     "                     width). The bound column compares max(bytes to, bytes from) at\n"
     "                     this rate with the core's cycles\n"
+    "  --latency US       link latency in microseconds each way (default 0): a request's\n"
+    "                     answer comes 2 US after it was sent at the earliest, as over USB\n"
+    "                     or PCIe. The sim device models it: CBR_SIM_LATENCY is set to\n"
+    "                     US x MHZ cycles before the device is opened (at most 1000000);\n"
+    "                     the floor adds the two crossings\n"
     "  --seed N           seed of the random data (default: from the clock; printed, so a\n"
     "                     run replays with --seed N)\n"
     "  --no-verify        do not compare each layer's output with the golden model (the\n"
@@ -68,7 +76,7 @@ static const char bench_usage[] =
     "included); util = MACs / (rows x cols x cycles); core = MACs / (rows x cols x core\n"
     "cycles), the compute-only utilization; floor = MACs / (rows x cols x floor cycles), the\n"
     "most a schedule could reach at batch 1 over the modelled link (the rate the bound column\n"
-    "uses) with the core cycles of this run: the core can only use inputs and weights that\n"
+    "uses, and the latency) with the core cycles of this run: the core can only use inputs and weights that\n"
     "have arrived, and the input, the weights and the output each cross the link once\n"
     "(docs/bench.md says what it assumes); to dev / from dev / compul (bytes over the link,\n"
     "and input + weights + params + output once each); ratio = (to + from) / compulsory;\n"
@@ -82,13 +90,14 @@ static const char bench_usage[] =
     "differed (the others still run and the JSON is still written), or the JSON could not be\n"
     "written, 2 for a usage error.\n";
 
-enum { O_SUITE = 256, O_CLOCK, O_LINK, O_JSON, O_SEED, O_NO_VERIFY, O_LIST, O_LAYER };
+enum { O_SUITE = 256, O_CLOCK, O_LINK, O_LATENCY, O_JSON, O_SEED, O_NO_VERIFY, O_LIST, O_LAYER };
 
 static const struct option bench_options[] = {
     {"device", required_argument, NULL, 'd'},
     {"suite", required_argument, NULL, O_SUITE},
     {"clock", required_argument, NULL, O_CLOCK},
     {"link", required_argument, NULL, O_LINK},
+    {"latency", required_argument, NULL, O_LATENCY},
     {"json", required_argument, NULL, O_JSON},
     {"seed", required_argument, NULL, O_SEED},
     {"no-verify", no_argument, NULL, O_NO_VERIFY},
@@ -103,7 +112,7 @@ struct bench_args {
     const char *suite;        /* as given: a suite name or "all" */
     const char *json;
     const char *layer;        /* --layer: only layers whose names contain it */
-    double clock_mhz, link_mbps;
+    double clock_mhz, link_mbps, latency_us;
     uint64_t seed;
     bool have_seed, verify, list;
 };
@@ -134,6 +143,8 @@ struct model {
     bool reference;           /* the device is the golden model itself */
     double clock_mhz, link_mbps;
     double link_bpc;          /* link bytes per cycle each way, as modelled */
+    double latency_us;        /* link latency each way */
+    uint32_t latency_cycles;  /* the same in cycles of the clock */
     uint32_t rows, cols;
 };
 
@@ -152,6 +163,25 @@ static bool parse_positive(const char *opt, const char *s, double max, double *o
     }
     if (!(v > 0) || v > max) {
         cli_error("%s: %s is out of range (0, %g]", opt, s, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* --latency: 0 or more microseconds, at most max */
+static bool parse_latency(const char *s, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || s[0] == ' ' || s[0] == '+' || errno == ERANGE ||
+        !isfinite(v)) {
+        cli_error("--latency: '%s' is not a number", s);
+        return false;
+    }
+    if (!(v >= 0) || v > max) {
+        cli_error("--latency: %s is out of range [0, %.0f]", s, max);
         return false;
     }
     *out = v;
@@ -196,6 +226,10 @@ static int parse_args(int argc, char **argv, struct bench_args *a, bool *done)
             break;
         case O_LINK:
             if (!parse_positive("--link", optarg, 1e9, &a->link_mbps))
+                return EXIT_USAGE;
+            break;
+        case O_LATENCY:
+            if (!parse_latency(optarg, 1e6, &a->latency_us))
                 return EXIT_USAGE;
             break;
         case O_SEED: {
@@ -532,7 +566,8 @@ static double link_floor(const struct model *m, const struct result *r, uint64_t
     double f = t + link_excess(ic, wc, t);
     if (ic + wc > f)
         f = ic + wc;
-    return oc > f ? oc : f;
+    /* nothing reaches the device before the latency, nor the host the last output after it */
+    return (oc > f ? oc : f) + 2.0 * m->latency_cycles;
 }
 
 static void derive(const struct model *m, struct figures *f)
@@ -972,6 +1007,8 @@ static bool write_json(const char *path, const struct bench_args *a, const struc
     json_dbl(f, &first, "clock_mhz", m->clock_mhz);
     json_dbl(f, &first, "link_mbps", m->link_mbps);
     json_dbl(f, &first, "link_bytes_per_cycle", m->link_bpc);
+    json_dbl(f, &first, "link_latency_us", m->latency_us);
+    json_u64(f, &first, "link_latency_cycles", true, m->latency_cycles);
     json_u64(f, &first, "seed", true, a->seed);
     json_key(f, &first, "verify");
     fputs(a->verify && !m->reference ? "true" : "false", f);
@@ -1106,6 +1143,20 @@ int cmd_bench(int argc, char **argv)
         cli_error("--link: cannot set CBR_SIM_LINK");
         goto out;
     }
+    m.latency_us = a.latency_us;
+    double lat = a.latency_us * a.clock_mhz;
+    if (lat > SIM_MAX_LATENCY_CYCLES) {
+        cli_error("--latency: %g us at %g MHz is %.0f cycles; the sim link models at most %.0f",
+                  a.latency_us, a.clock_mhz, lat, SIM_MAX_LATENCY_CYCLES);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    m.latency_cycles = (uint32_t)llround(lat);
+    snprintf(link, sizeof link, "%u", m.latency_cycles);
+    if (setenv("CBR_SIM_LATENCY", link, 1) != 0) {
+        cli_error("--latency: cannot set CBR_SIM_LATENCY");
+        goto out;
+    }
     if (cbr_device_open(&dev, a.device) < 0) {
         cli_error("-d: %s", cbr_errmsg(NULL));
         goto out;
@@ -1131,9 +1182,11 @@ int cmd_bench(int argc, char **argv)
     printf("cbr bench: suite %s on %s (%s", a.suite, m.info.uri, m.info.name);
     if (m.rows)
         printf(", %ux%u array", m.rows, m.cols);
-    printf(")\nclock %g MHz, link %g MB/s each way (%.3g bytes/cycle), seed %" PRIu64
-           " (replay with --seed %" PRIu64 "), %s\n\n", a.clock_mhz, a.link_mbps, m.link_bpc,
-           a.seed, a.seed, m.reference ? "the device is the golden model" :
+    printf(")\nclock %g MHz, link %g MB/s each way (%.3g bytes/cycle)", a.clock_mhz,
+           a.link_mbps, m.link_bpc);
+    if (m.latency_cycles)
+        printf(" and %g us latency (%u cycles)", m.latency_us, m.latency_cycles);
+    printf(", seed %" PRIu64 " (replay with --seed %" PRIu64 "), %s\n\n", a.seed, a.seed, m.reference ? "the device is the golden model" :
            a.verify ? "verified against the golden model" : "not verified");
     print_header();
     fflush(stdout);

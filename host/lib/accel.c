@@ -1712,7 +1712,7 @@ static uint64_t link_busy_until(const struct exec *e)
     if (st.h2d_bytes_per_cycle <= 0)
         return 0;
     uint64_t backlog = e->a->sent > st.bytes_out ? e->a->sent - st.bytes_out : 0;
-    return st.cycles + (uint64_t)((double)backlog / st.h2d_bytes_per_cycle);
+    return st.cycles + st.latency_cycles + (uint64_t)((double)backlog / st.h2d_bytes_per_cycle);
 }
 
 /* How many bytes may be written ahead now: what the link carries, after what it holds

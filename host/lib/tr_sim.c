@@ -30,6 +30,7 @@ struct sim_tr {
     cbr_sim_run_fn run;
     cbr_sim_get_counters_fn counters;
     double h2d_rate, d2h_rate;   /* bytes per cycle of the modelled link */
+    uint32_t latency;            /* its latency each way, cycles */
 };
 
 /* Simulated cycles per slice of recv: short enough to check the wall-clock timeout often. */
@@ -219,6 +220,7 @@ static void sim_stats(struct cbr_transport *t, struct cbr_link_stats *st)
     st->bytes_in = c.d2h_bytes;
     st->h2d_bytes_per_cycle = s->h2d_rate;
     st->d2h_bytes_per_cycle = s->d2h_rate;
+    st->latency_cycles = s->latency;
 }
 
 static void sim_idle(struct cbr_transport *t, uint64_t cycles)
@@ -268,6 +270,25 @@ static int parse_link(double *h2d, double *d2h, char *err, size_t errlen)
     return 0;
 }
 
+/* The link's latency each way in cycles, from CBR_SIM_LATENCY (default 0). */
+static int parse_latency(uint32_t *cycles, char *err, size_t errlen)
+{
+    *cycles = 0;
+    const char *env = getenv("CBR_SIM_LATENCY");
+    if (!env || !*env)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(env, &end, 10);
+    if (*end || errno || env[0] == '-' || v > CBR_SIM_MAX_LATENCY) {
+        snprintf(err, errlen, "CBR_SIM_LATENCY='%s' is not a latency in cycles (0 to %u)", env,
+                 CBR_SIM_MAX_LATENCY);
+        return CBR_EINVAL;
+    }
+    *cycles = (uint32_t)v;
+    return 0;
+}
+
 int cbr_transport_sim_open(struct cbr_transport **out, const char *args, char *err,
                            size_t errlen)
 {
@@ -282,6 +303,8 @@ int cbr_transport_sim_open(struct cbr_transport **out, const char *args, char *e
     if (cfg.trace_path && !*cfg.trace_path)
         cfg.trace_path = NULL;
     int rc = parse_link(&cfg.h2d_bytes_per_cycle, &cfg.d2h_bytes_per_cycle, err, errlen);
+    if (rc == 0)
+        rc = parse_latency(&cfg.latency_cycles, err, errlen);
     if (rc < 0)
         return rc;
 
@@ -308,6 +331,7 @@ int cbr_transport_sim_open(struct cbr_transport **out, const char *args, char *e
                       ? cfg.h2d_bytes_per_cycle : 4;
     s->d2h_rate = cfg.d2h_bytes_per_cycle > 0 && cfg.d2h_bytes_per_cycle < 4
                       ? cfg.d2h_bytes_per_cycle : 4;
+    s->latency = cfg.latency_cycles;
     s->dl = find_model(file, tried, sizeof tried);
     if (!s->dl) {
         snprintf(err, errlen, "no simulated board %s: %s not found in %s "

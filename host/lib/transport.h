@@ -24,6 +24,7 @@ struct cbr_link_stats {
     uint32_t max_in_flight;   /* host -> device bytes that may be unanswered at once, for a
                                  link without flow control (0: no limit) */
     double bytes_per_second;  /* the link's rate each way, for timeouts (0: fast/unknown) */
+    uint32_t latency_cycles;  /* the link's latency each way, where known (the simulator) */
 };
 
 struct cbr_transport_ops {
@@ -54,7 +55,7 @@ struct cbr_transport {
 
 /* The simulated board: "RxC" (or "" for the default shape). Options come from the
  * environment: CBR_SIM_PATH (where libcbrsim_RxC.so are), CBR_TRACE (an FST file),
- * CBR_SIM_LINK (bytes per cycle each way, "H2D[,D2H]"). */
+ * CBR_SIM_LINK (bytes per cycle each way, "H2D[,D2H]"), CBR_SIM_LATENCY (cycles each way). */
 int cbr_transport_sim_open(struct cbr_transport **t, const char *args, char *err,
                            size_t errlen);
 

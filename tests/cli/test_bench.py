@@ -225,8 +225,9 @@ def excess_brute(i, w, t, n=300, steps=2000):
     return out
 
 
-def floor_cycles(L, bpc):
-    """The floor of a JSON layer, from its shapes and core_cycles, computed here."""
+def floor_cycles(L, bpc, latency=0):
+    """The floor of a JSON layer, from its shapes and core_cycles, computed here; a link
+    latency (cycles each way) adds the first input's and the last output's crossings."""
     _, c, h, w = L["in_shape"]
     _, o, oh, ow = L["out_shape"]
     k = int(L["kernel"].split("x")[0])
@@ -234,7 +235,7 @@ def floor_cycles(L, bpc):
     _, wt, out = shape_bytes(L)
     inp = c * read_rows(h, oh, k, s, p) * read_rows(w, ow, k, s, p)
     i, wc, lout, t = inp / bpc, wt / bpc, out / bpc, L["core_cycles"]
-    return max(t + excess(i, wc, t), i + wc, lout)
+    return max(t + excess(i, wc, t), i + wc, lout) + 2 * latency
 
 
 def test_floor_brute():
@@ -265,6 +266,7 @@ def check_floor(d, what):
     """Each layer's floor against this file's own computation; the run never beats it."""
     problems = []
     bpc = d["link_bytes_per_cycle"]
+    latency = d.get("link_latency_cycles", 0)
     pes = d["device"]["rows"] * d["device"]["cols"]
     counted = d["device"]["counters"]
     for L in d["layers"]:
@@ -284,7 +286,7 @@ def check_floor(d, what):
         if not isinstance(fc, (int, float)):
             problems.append("%s: floor_cycles %r" % (name, fc))
             continue
-        want = floor_cycles(L, bpc)
+        want = floor_cycles(L, bpc, latency)
         if abs(fc - want) > 1e-6 * want + 0.01:
             problems.append("%s: floor_cycles %r, computed here %r" % (name, fc, want))
         if not L["core_cycles"] <= fc <= L["cycles"]:
@@ -351,7 +353,7 @@ def test_schedule_model():
 def test_help():
     rc, so, se = run(["bench", "--help"])
     want = ["-d", "--suite", "lenet", "resnet18", "vgg16", "mobilenetv1", "all", "--clock",
-            "--link", "--json", "--seed", "--no-verify", "--list", "CBR_SIM_LINK", "util",
+            "--link", "--latency", "CBR_SIM_LATENCY", "--json", "--seed", "--no-verify", "--list", "CBR_SIM_LINK", "util",
             "floor", "bound", "Exit status"]
     missing = [w for w in want if w not in so]
     check(rc == 0 and not missing and not se, "cbr bench --help",
@@ -472,6 +474,12 @@ def test_bad(tmp):
         (base + ["--suite", "lenet", "--clock"], 2, ["--clock", "value"]),
         (base + ["--suite", "lenet", "--link", "0"], 2, ["--link"]),
         (base + ["--suite", "lenet", "--link", ""], 2, ["--link"]),
+        (base + ["--suite", "lenet", "--latency", "-1"], 2, ["--latency", "-1"]),
+        (base + ["--suite", "lenet", "--latency", "abc"], 2, ["--latency", "abc"]),
+        (base + ["--suite", "lenet", "--latency", ""], 2, ["--latency"]),
+        (base + ["--suite", "lenet", "--latency", "inf"], 2, ["--latency", "inf"]),
+        # 6000 us at 200 MHz: 1.2 M cycles, above the sim link's 1 M
+        (base + ["--suite", "lenet", "--latency", "6000"], 2, ["--latency", "1200000", "cycles"]),
         (base + ["--suite", "lenet", "--seed", "-1"], 2, ["--seed"]),
         (base + ["--suite", "lenet", "--seed", "x"], 2, ["--seed"]),
         (base + ["--suite", "lenet", "--frobnicate"], 2, ["--frobnicate"]),
@@ -675,6 +683,56 @@ def test_sim(tmp):
         check_floor(d, "sim resnet18 layer3.0.downsample")
 
 
+def test_latency(tmp):
+    """--latency: the sim link delays every crossing, so each tile's RUN (whose answer the
+    driver awaits before it goes on) costs a round trip; the floor adds two crossings; the
+    results stay exact; a bad CBR_SIM_LATENCY is refused by name."""
+    lib = os.path.join(os.path.dirname(os.path.abspath(CBR)), "..", "sim", "libcbrsim_16x16.so")
+    if not os.path.isfile(lib):
+        print("skipped: --latency on sim:16x16 (no %s)" % os.path.normpath(lib))
+        return
+    lat_us, clock = 10, 200
+    lat = lat_us * clock
+    runs = {}
+    for us in (0, lat_us):
+        path = os.path.join(tmp, "lat%d.json" % us)
+        argv = ["bench", "-d", "sim:16x16", "--suite", "lenet", "--seed", "3", "--latency",
+                str(us), "--json", path]
+        rc, so, se = run(argv)
+        d = load_json(path, "sim lenet --latency %d" % us) if os.path.exists(path) else None
+        if not check(rc == 0 and d is not None, "sim lenet --latency %d: exit 0" % us,
+                     ["exit %s" % rc, "stderr: %s" % se.strip(), "command: " + cmdline(argv)]):
+            return
+        runs[us] = (d, so)
+    d, so = runs[lat_us]
+    d0 = runs[0][0]
+    problems = []
+    if d["link_latency_cycles"] != lat or d["link_latency_us"] != lat_us or \
+            d0["link_latency_cycles"] != 0:
+        problems.append("link_latency_cycles %r / us %r (want %d / %d), without: %r" % (
+            d["link_latency_cycles"], d["link_latency_us"], lat, lat_us,
+            d0["link_latency_cycles"]))
+    if "and %d us latency (%d cycles)" % (lat_us, lat) not in so:
+        problems.append("the header does not give the latency")
+    for L, L0 in zip(d["layers"], d0["layers"]):
+        if L["verified"] is not True:
+            problems.append("%s: verified %r" % (L["name"], L["verified"]))
+        if not L["cycles"] >= L["tiles"] * 2 * lat:
+            problems.append("%s: %d cycles for %d tiles, want a round trip of %d a tile" % (
+                L["name"], L["cycles"], L["tiles"], 2 * lat))
+        if not L["cycles"] >= L0["cycles"] + 2 * lat:
+            problems.append("%s: %d cycles, without the latency %d" % (
+                L["name"], L["cycles"], L0["cycles"]))
+    check(not problems, "sim lenet --latency %d: every tile pays a round trip" % lat_us,
+          problems)
+    check_floor(d, "sim lenet --latency %d" % lat_us)
+    for bad in ("abc", "-5", "1000001", "3.5"):
+        env = dict(os.environ, CBR_SIM_LATENCY=bad)
+        rc, so, se = run(["info", "-d", "sim:16x16"], env=env)
+        check(rc == 1 and "CBR_SIM_LATENCY='%s'" % bad in se and "Traceback" not in se,
+              "CBR_SIM_LATENCY=%s refused" % bad, ["exit %s" % rc, "stderr: %s" % se.strip()])
+
+
 def test_cycles_only(tmp, simdir):
     """A board with the cycle counters alone (FEATURES bit 8, COUNTERS=2: the iCEBreaker
     image's core, built as sim:ice in simdir) still gets cycles, core and floor."""
@@ -724,7 +782,7 @@ def main():
         print("%d passed, %d failed" % (passed, failed))
         return 1 if failed else 0
     dirs = {}
-    for name in ("cpu", "bad", "roofline", "sim", "layer"):
+    for name in ("cpu", "bad", "roofline", "sim", "layer", "latency"):
         dirs[name] = os.path.join(root, name)
         os.mkdir(dirs[name])
     test_help()
@@ -736,6 +794,7 @@ def main():
     test_layer_filter(dirs["layer"])
     test_roofline(dirs["roofline"], cpu)
     test_sim(dirs["sim"])
+    test_latency(dirs["latency"])
     if failed:
         print("files kept in %s" % root)
     else:

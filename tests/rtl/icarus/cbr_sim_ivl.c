@@ -10,8 +10,8 @@
  * reset, see tb_top.v) is printed and ends the program with exit status 3: a 4-state
  * violation is a failed test, not something a caller can recover from.
  *
- * The link runs at the port's full rate; the configured link rates are ignored (the cycle
- * counts are those of a full-rate link). cfg->trace_path writes a VCD waveform.
+ * The link runs at the port's full rate; the configured link rates and latency are ignored
+ * (the cycle counts are those of a full-rate link without latency). cfg->trace_path writes a VCD waveform.
  */
 #define _GNU_SOURCE
 #include <errno.h>
