@@ -5,7 +5,8 @@ A model of the planner's schedule for a dense layer whose input and weights are 
 (docs/tiling.md, "Streaming"): the layer is a grid of row tiles x output block groups; the
 link carries input rows and output blocks' weights (and parameters) in the order the tiles
 first need them, never idle but for --tile-link cycles a tile (the driver's write-ahead
-margin and RUN round trip); a tile starts once its rows and blocks are all in and the tile
+margin and RUN round trip) plus three round trips of --latency (cycles each way: the poll,
+the registers' answers, the RUN's); a tile starts once its rows and blocks are all in and the tile
 before it has ended. The tiles done so far form a rectangle (the first a row tiles x the
 first b block groups) that grows by a row of tiles or a column at a time; dynamic programming
 over (a, b) finds the order that ends first. The planner (host/lib/plan.c, rect_best) uses
@@ -13,7 +14,7 @@ the same model to order a layer's first tiles and to pick its blocks a tile; doc
 compares it with `cbr bench`.
 
     tools/schedule_model.py C H O [--stride S] [--kernel K] [--rate BYTES_PER_CYCLE]
-                            [--tile-link CYCLES] [--rows R --cols C]
+                            [--tile-link CYCLES] [--latency CYCLES] [--rows R --cols C]
 
 prints, for each tile height and blocks per tile, the modelled cycles and utilization, best
 first. Example: ResNet-18 layer3.0.conv1 is `128 28 256 --stride 2`.
@@ -22,6 +23,7 @@ import argparse
 
 
 TILE_LINK = 1536  # plan.c's RECT_TILE_LINK_CYCLES
+ROUND_TRIPS = 3   # plan.c's RECT_TILE_ROUND_TRIPS
 
 
 def model(cin, h, cout, stride, pth, k_run, rate, rows, cols, k=3, pad=1, tile_link=TILE_LINK):
@@ -73,6 +75,9 @@ def main():
     ap.add_argument("--kernel", type=int, default=3, help="square kernel (3; pad K // 2)")
     ap.add_argument("--tile-link", type=float, default=TILE_LINK,
                     help="link cycles each tile costs beyond its bytes (%d)" % TILE_LINK)
+    ap.add_argument("--latency", type=float, default=0,
+                    help="the link's latency in cycles each way (0); each tile waits for "
+                         "%d round trips of it" % ROUND_TRIPS)
     ap.add_argument("--rate", type=float, default=2.0, help="link bytes per cycle (2.0)")
     ap.add_argument("--rows", type=int, default=16)
     ap.add_argument("--cols", type=int, default=16)
@@ -82,7 +87,7 @@ def main():
     for pth in range(1, 9):
         for k_run in (1, 2, 4):
             t, u, _ = model(o.cin, o.h, o.cout, o.stride, pth, k_run, o.rate, o.rows, o.cols,
-                            k=o.kernel, pad=o.kernel // 2, tile_link=o.tile_link)
+                            k=o.kernel, pad=o.kernel // 2, tile_link=o.tile_link + 2 * ROUND_TRIPS * o.latency)
             res.append((u, t, pth, k_run))
     res.sort(reverse=True)
     print("util    cycles  tile_rows  blocks_per_tile")

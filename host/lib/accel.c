@@ -84,6 +84,9 @@ struct accel {
     double link_rate;        /* bytes to the device a device cycle, for estimates (want_fold,
                                 the planner's first tiles): the simulator's, a serial
                                 line's at INFO's clock, else 2 */
+    double link_latency;     /* device cycles a crossing takes each way, for the planner: the
+                                simulator's (CBR_SIM_LATENCY); 0 where the transport cannot
+                                tell */
     char scratch[CBR_ERRMSG_MAX];
 };
 
@@ -510,6 +513,7 @@ static void link_limits(struct accel *a, uint32_t clock_khz)
                     ? 2e3 * WINDOW * cbr_pkt_wire_size(a->max_payload) / ls.bytes_per_second : 0;
     if (ms > a->timeout_ms)
         a->timeout_ms = ms < 600000 ? (int)ms : 600000;
+    a->link_latency = ls.latency_cycles;
     a->link_rate = 2.0; /* USB 3 (FX3) at 200 MHz, where the transport cannot tell */
     if (ls.h2d_bytes_per_cycle > 0)
         a->link_rate = ls.h2d_bytes_per_cycle;
@@ -1042,6 +1046,7 @@ static int accel_layer_prepare(cbr_device *dev, cbr_layer *l, char *err, size_t 
         .wgt_bytes = in->wgt_buf_bytes, .out_bytes = in->out_buf_bytes,
         .param_entries = in->param_entries, .acc_pixels = a->acc_pixels,
         .dw_mode = (in->features & CBR_FEAT_DWMODE) != 0, .link_bpc = a->link_rate,
+        .link_latency = a->link_latency,
     };
     int rc = limit_caps(&caps, err, len);
     return rc < 0 ? rc : prepare(dev, l, &caps, true, err, len);

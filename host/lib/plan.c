@@ -319,7 +319,7 @@ static uint64_t reg_sent(const struct ctx *c, uint64_t in_all, uint32_t n_ws)
  * first b groups, that grows by a row of tiles or a column of them, and the link brings the
  * input rows and the blocks' weights in the order the tiles first need them (the driver's
  * load_step). A model of that: the link carries link_bpc bytes a cycle and idles
- * RECT_TILE_LINK_CYCLES a tile; a tile starts once its rows and blocks are in and the tile
+ * RECT_TILE_LINK_CYCLES a tile, plus RECT_TILE_ROUND_TRIPS round trips of its latency; a tile starts once its rows and blocks are in and the tile
  * before it has ended, and lasts its beats, its pixels and 64 cycles (the driver's
  * estimate_tile). Dynamic programming over (a, b) finds the growth that ends first
  * (tools/schedule_model.py is the same model, to read and to try shapes with;
@@ -335,6 +335,7 @@ struct rect {
     uint64_t *nb_sum;     /* [b]: of groups 0..b-1 (n_gr + 1 of them) */
     uint64_t beats;       /* beats a pixel and block: channel blocks x taps */
     double bpc;
+    double tile_link;     /* link cycles a tile costs beyond its bytes */
 };
 
 #define RECT_MAX_CELLS (1u << 20) /* a larger grid keeps the plain order */
@@ -346,11 +347,18 @@ struct rect {
  * 77.8%). */
 #define RECT_TILE_LINK_CYCLES 1536
 
+/* Round trips of the link's latency the driver waits for a tile: the poll that sees the tile
+ * before it taken, the answers to its registers (its RUN waits for them) and to its RUN. With
+ * a latency they dominate small tiles (sim:16x16 at 5 us each way: ResNet-18 layer2.0.conv1
+ * 54.7% -> 71.0% utilization with them in the model, which then takes fewer, larger tiles;
+ * docs/bench.md, "Link latency"). */
+#define RECT_TILE_ROUND_TRIPS 3
+
 /* Cycles until the link has brought what a row tiles x b groups need, after `tiles` tiles. */
 static double rect_link(const struct rect *r, uint32_t a, uint32_t b, uint64_t tiles)
 {
     return (double)(r->in_b[a - 1] + r->nb_sum[b] * r->blk) / r->bpc +
-           (double)tiles * RECT_TILE_LINK_CYCLES;
+           (double)tiles * r->tile_link;
 }
 
 /* Compute of row tile a across groups 0..b-1, and of group b down row tiles 0..a-1. */
@@ -461,6 +469,9 @@ static int rect_make(const struct ctx *c, struct rect *r, uint32_t reg, uint32_t
     r->n_ty = n_ty;
     r->n_gr = div_up(w->n_ob, k_run);
     r->bpc = c->caps->link_bpc > 0 ? c->caps->link_bpc : 2.0;
+    r->tile_link = RECT_TILE_LINK_CYCLES +
+                   (c->caps->link_latency > 0 ? 2.0 * RECT_TILE_ROUND_TRIPS * c->caps->link_latency
+                                              : 0);
     r->beats = (uint64_t)rg->n_cb * c->taps;
     r->in_b = malloc(n_ty * sizeof *r->in_b);
     r->px = malloc(n_ty * sizeof *r->px);

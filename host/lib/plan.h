@@ -31,6 +31,8 @@ struct cbr_caps {
     bool dw_mode;                            /* the core has the depthwise mode */
     double link_bpc;                         /* host -> device bytes a device cycle, for
                                                 the order of the first tiles (0: 2) */
+    double link_latency;                     /* device cycles a crossing of the link takes,
+                                                each way (0: none known) */
 };
 
 /*

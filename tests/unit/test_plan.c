@@ -20,8 +20,8 @@
 #include "testrng.h"
 
 /* The default 16x16 build (rtl/cbr_top.v) and a small one. */
-static const struct cbr_caps caps16 = {16, 16, 524288, 524288, 131072, 2048, 1024, true, 2.0};
-static const struct cbr_caps caps4 = {4, 4, 4096, 4096, 2048, 64, 64, true, 2.0};
+static const struct cbr_caps caps16 = {16, 16, 524288, 524288, 131072, 2048, 1024, true, 2.0, 0};
+static const struct cbr_caps caps4 = {4, 4, 4096, 4096, 2048, 64, 64, true, 2.0, 0};
 
 static uint64_t seed;
 
@@ -298,13 +298,41 @@ static void test_strided_layers_start_on_a_small_rectangle(void **state)
     }
 }
 
+/* A link with a latency: every tile costs the driver round trips (RECT_TILE_ROUND_TRIPS), so
+ * the planner takes fewer, larger tiles where the model has the choice (one region and one
+ * wset); without latency, the same plan as before. MobileNetV1 conv5.pw (256 -> 256, 1x1,
+ * 28x28) and ResNet-18 layer3.0.conv1 at 2 bytes a cycle. */
+static void test_latency_takes_fewer_tiles(void **state)
+{
+    (void)state;
+    const cbr_layer ls[2] = {make_layer(256, 28, 28, 256, 1, 1, 0, 1),
+                             make_layer(128, 28, 28, 256, 3, 2, 1, 1)};
+    for (int i = 0; i < 2; i++) {
+        uint32_t runs[3];
+        const double lat[3] = {0, 1000, 4000}; /* cycles each way: 0, 5 and 20 us at 200 MHz */
+        for (int j = 0; j < 3; j++) {
+            struct cbr_caps k = caps16;
+            k.link_latency = lat[j];
+            struct cbr_plan *p = plan(&ls[i], &k);
+            check_coverage(p);
+            check_out_slots(p, &k);
+            assert_true(p->weights_resident && p->n_regions == 1 && p->n_wsets == 1);
+            runs[j] = p->n_runs;
+            cbr_plan_free(p);
+        }
+        print_message("layer %d: %u, %u, %u runs at latencies 0, 1000, 4000\n", i, runs[0],
+                      runs[1], runs[2]);
+        assert_true(runs[1] < runs[0] && runs[2] <= runs[1]);
+    }
+}
+
 /* The core keeps IN_H in 16 bits: a region of a tall input that fits the activation buffer
  * whole must still stop at PLAN_MAX_IN_ROWS rows (it wrapped to 0 on the RTL: every tap read
  * as padding; found by test_sim --limits). */
 static void test_regions_stay_within_in_h(void **state)
 {
     (void)state;
-    static const struct cbr_caps caps = {4, 4, 524288, 524288, 131072, 2048, 1024, true, 2.0};
+    static const struct cbr_caps caps = {4, 4, 524288, 524288, 131072, 2048, 1024, true, 2.0, 0};
     cbr_layer l = make_layer(1, 70000, 1, 3, 3, 1, 1, 1);
     struct cbr_plan *p = plan(&l, &caps);
     uint32_t rows = 0;
@@ -317,7 +345,7 @@ static void test_regions_stay_within_in_h(void **state)
     cbr_plan_free(p);
     /* depthwise: its regions are shared by row tiles too (a buffer where half a bank holds
      * more than 65535 rows) */
-    static const struct cbr_caps big = {4, 4, 1u << 21, 524288, 131072, 2048, 1024, true, 2.0};
+    static const struct cbr_caps big = {4, 4, 1u << 21, 524288, 131072, 2048, 1024, true, 2.0, 0};
     l = make_layer(4, 140000, 1, 4, 3, 1, 1, 4);
     assert_true(cbr_plan_dw_eligible(&l, &big));
     p = plan(&l, &big);
@@ -333,7 +361,7 @@ static void test_regions_stay_within_in_h(void **state)
 static void test_runs_stay_within_in_c(void **state)
 {
     (void)state;
-    static const struct cbr_caps big = {4, 8, 1u << 22, 1u << 22, 1u << 20, 65536, 1024, true, 2.0};
+    static const struct cbr_caps big = {4, 8, 1u << 22, 1u << 22, 1u << 20, 65536, 1024, true, 2.0, 0};
     cbr_layer l = make_layer(65536, 2, 2, 2, 1, 1, 0, 1);
     struct cbr_plan *p = plan(&l, &big);
     for (uint32_t r = 0; r < p->n_regions; r++)
@@ -378,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_weight_sets_are_reused_in_snake_order),
         cmocka_unit_test(test_streamed_weights_go_one_block_per_tile),
         cmocka_unit_test(test_strided_layers_start_on_a_small_rectangle),
+        cmocka_unit_test(test_latency_takes_fewer_tiles),
         cmocka_unit_test(test_random_dense_plans_cover_every_output_once),
         cmocka_unit_test(test_regions_stay_within_in_h),
         cmocka_unit_test(test_runs_stay_within_in_c),
