@@ -299,9 +299,11 @@ static void test_strided_layers_start_on_a_small_rectangle(void **state)
 }
 
 /* A link with a latency: every tile costs the driver round trips (RECT_TILE_ROUND_TRIPS), so
- * the planner takes fewer, larger tiles where the model has the choice (one region and one
- * wset); without latency, the same plan as before. MobileNetV1 conv5.pw (256 -> 256, 1x1,
- * 28x28) and ResNet-18 layer3.0.conv1 at 2 bytes a cycle. */
+ * the planner takes fewer, larger tiles: where the model has the choice (one region and one
+ * wset: MobileNetV1 conv5.pw, 256 -> 256 1x1 on 28x28, and ResNet-18 layer3.0.conv1 at 2
+ * bytes a cycle), and through taller row tiles and more blocks a tile where the weights
+ * stream (ResNet-18 layer3.1.conv1, 256 -> 256 3x3 on 14x14: one block a tile without a
+ * latency). Without latency, the same plans as before. */
 static void test_latency_takes_fewer_tiles(void **state)
 {
     (void)state;
@@ -324,6 +326,28 @@ static void test_latency_takes_fewer_tiles(void **state)
                       runs[1], runs[2]);
         assert_true(runs[1] < runs[0] && runs[2] <= runs[1]);
     }
+    cbr_layer l3 = make_layer(256, 14, 14, 256, 3, 1, 1, 1);
+    uint32_t runs[2], most[2], rows[2];
+    for (int j = 0; j < 2; j++) {
+        struct cbr_caps k = caps16;
+        k.link_latency = j ? 1000 : 0;
+        struct cbr_plan *p = plan(&l3, &k);
+        check_coverage(p);
+        check_out_slots(p, &k);
+        assert_false(p->weights_resident);
+        runs[j] = p->n_runs;
+        most[j] = rows[j] = 0;
+        for (uint32_t i = 0; i < p->n_runs; i++) {
+            most[j] = p->runs[i].n_ob > most[j] ? p->runs[i].n_ob : most[j];
+            rows[j] = p->runs[i].py1 - p->runs[i].py0 > rows[j] ? p->runs[i].py1 - p->runs[i].py0
+                                                                : rows[j];
+        }
+        cbr_plan_free(p);
+    }
+    print_message("layer3.1.conv1: %u runs of up to %u blocks and %u rows; at latency 1000, "
+                  "%u of %u and %u\n", runs[0], most[0], rows[0], runs[1], most[1], rows[1]);
+    assert_int_equal(most[0], 1);
+    assert_true(most[1] > 1 && rows[1] > rows[0] && runs[1] < runs[0]);
 }
 
 /* The core keeps IN_H in 16 bits: a region of a tall input that fits the activation buffer
