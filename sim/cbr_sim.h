@@ -69,14 +69,14 @@ cbr_sim *cbr_sim_create(const struct cbr_sim_config *cfg, char *err, size_t len)
 void cbr_sim_destroy(cbr_sim *s);
 
 /* Queue bytes for the host -> device link; they enter the device at the link's pace while
- * cbr_sim_run clocks the model, the latency after this call at the earliest. Any length: the link carries whole words, so the harness
- * holds a partial word back until it is complete. */
+ * cbr_sim_run clocks the model, the latency after this call at the earliest. Any length: the
+ * link carries whole words, so the harness holds a partial word back until it is complete. */
 void cbr_sim_send(cbr_sim *s, const void *bytes, size_t n);
 
 /*
  * Clock the model until device -> host bytes are available (sent by the device the latency
- * ago or earlier) or max_cycles have passed, then
- * return up to cap of them (0 if none came). Bytes not returned stay queued for the next call.
+ * ago or earlier) or max_cycles have passed, then return up to cap of them (0 if none
+ * came). Bytes not returned stay queued for the next call.
  */
 size_t cbr_sim_run(cbr_sim *s, void *buf, size_t cap, uint64_t max_cycles);
 

@@ -22,15 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cbr_sim.h" /* CBR_SIM_MAX_LATENCY */
 #include "cli.h"
 #include "suites.h"
 
 /* The sim board's link port is one 32-bit word per cycle each way (docs/sim.md): a faster
  * CBR_SIM_LINK is capped there, so the model uses the same cap. */
 #define SIM_PORT_BYTES_PER_CYCLE 4.0
-/* The longest latency the sim link models, cycles each way (CBR_SIM_MAX_LATENCY of
- * sim/cbr_sim.h) */
-#define SIM_MAX_LATENCY_CYCLES 1000000.0
 
 static const char bench_usage[] =
     "usage: cbr bench [-d DEV] --suite lenet|resnet18|vgg16|mobilenetv1|all\n"
@@ -76,8 +74,9 @@ static const char bench_usage[] =
     "included); util = MACs / (rows x cols x cycles); core = MACs / (rows x cols x core\n"
     "cycles), the compute-only utilization; floor = MACs / (rows x cols x floor cycles), the\n"
     "most a schedule could reach at batch 1 over the modelled link (the rate the bound column\n"
-    "uses, and the latency) with the core cycles of this run: the core can only use inputs and weights that\n"
-    "have arrived, and the input, the weights and the output each cross the link once\n"
+    "uses, and the latency) with the core cycles of this run: the core can only use inputs\n"
+    "and weights that have arrived, and the input, the weights and the output each cross\n"
+    "the link once\n"
     "(docs/bench.md says what it assumes); to dev / from dev / compul (bytes over the link,\n"
     "and input + weights + params + output once each); ratio = (to + from) / compulsory;\n"
     "stall (cycles waiting on the link); time_us = cycles / MHZ; bound: link when\n"
@@ -151,7 +150,8 @@ struct model {
 /* ---- option values -------------------------------------------------------------------- */
 
 /* A finite decimal number in (0, max]. */
-static bool parse_positive(const char *opt, const char *s, double max, double *out)
+/* A number of an option, in (0, max], or in [0, max] with zero_ok. */
+static bool parse_range(const char *opt, const char *s, bool zero_ok, double max, double *out)
 {
     char *end;
     errno = 0;
@@ -161,27 +161,8 @@ static bool parse_positive(const char *opt, const char *s, double max, double *o
         cli_error("%s: '%s' is not a number", opt, s);
         return false;
     }
-    if (!(v > 0) || v > max) {
-        cli_error("%s: %s is out of range (0, %g]", opt, s, max);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-/* --latency: 0 or more microseconds, at most max */
-static bool parse_latency(const char *s, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || s[0] == ' ' || s[0] == '+' || errno == ERANGE ||
-        !isfinite(v)) {
-        cli_error("--latency: '%s' is not a number", s);
-        return false;
-    }
-    if (!(v >= 0) || v > max) {
-        cli_error("--latency: %s is out of range [0, %.0f]", s, max);
+    if (!(zero_ok ? v >= 0 : v > 0) || v > max) {
+        cli_error("%s: %s is out of range %c0, %.12g]", opt, s, zero_ok ? '[' : '(', max);
         return false;
     }
     *out = v;
@@ -221,15 +202,15 @@ static int parse_args(int argc, char **argv, struct bench_args *a, bool *done)
             a->json = optarg;
             break;
         case O_CLOCK:
-            if (!parse_positive("--clock", optarg, 100000, &a->clock_mhz))
+            if (!parse_range("--clock", optarg, false, 100000, &a->clock_mhz))
                 return EXIT_USAGE;
             break;
         case O_LINK:
-            if (!parse_positive("--link", optarg, 1e9, &a->link_mbps))
+            if (!parse_range("--link", optarg, false, 1e9, &a->link_mbps))
                 return EXIT_USAGE;
             break;
         case O_LATENCY:
-            if (!parse_latency(optarg, 1e6, &a->latency_us))
+            if (!parse_range("--latency", optarg, true, 1e6, &a->latency_us))
                 return EXIT_USAGE;
             break;
         case O_SEED: {
@@ -1145,9 +1126,9 @@ int cmd_bench(int argc, char **argv)
     }
     m.latency_us = a.latency_us;
     double lat = a.latency_us * a.clock_mhz;
-    if (lat > SIM_MAX_LATENCY_CYCLES) {
-        cli_error("--latency: %g us at %g MHz is %.0f cycles; the sim link models at most %.0f",
-                  a.latency_us, a.clock_mhz, lat, SIM_MAX_LATENCY_CYCLES);
+    if (lat > CBR_SIM_MAX_LATENCY) {
+        cli_error("--latency: %g us at %g MHz is %.0f cycles; the sim link models at most %u",
+                  a.latency_us, a.clock_mhz, lat, CBR_SIM_MAX_LATENCY);
         rc = EXIT_USAGE;
         goto out;
     }
@@ -1186,7 +1167,8 @@ int cmd_bench(int argc, char **argv)
            a.link_mbps, m.link_bpc);
     if (m.latency_cycles)
         printf(" and %g us latency (%u cycles)", m.latency_us, m.latency_cycles);
-    printf(", seed %" PRIu64 " (replay with --seed %" PRIu64 "), %s\n\n", a.seed, a.seed, m.reference ? "the device is the golden model" :
+    printf(", seed %" PRIu64 " (replay with --seed %" PRIu64 "), %s\n\n", a.seed, a.seed,
+           m.reference ? "the device is the golden model" :
            a.verify ? "verified against the golden model" : "not verified");
     print_header();
     fflush(stdout);

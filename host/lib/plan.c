@@ -319,8 +319,8 @@ static uint64_t reg_sent(const struct ctx *c, uint64_t in_all, uint32_t n_ws)
  * first b groups, that grows by a row of tiles or a column of them, and the link brings the
  * input rows and the blocks' weights in the order the tiles first need them (the driver's
  * load_step). A model of that: the link carries link_bpc bytes a cycle and idles
- * RECT_TILE_LINK_CYCLES a tile, plus RECT_TILE_ROUND_TRIPS round trips of its latency; a tile starts once its rows and blocks are in and the tile
- * before it has ended, and lasts its beats, its pixels and 64 cycles (the driver's
+ * RECT_TILE_LINK_CYCLES a tile, plus RECT_TILE_ROUND_TRIPS round trips of its latency; a
+ * tile starts once its rows and blocks are in and the tile before it has ended, and lasts its beats, its pixels and 64 cycles (the driver's
  * estimate_tile). Dynamic programming over (a, b) finds the growth that ends first
  * (tools/schedule_model.py is the same model, to read and to try shapes with;
  * docs/tiling.md, "Streaming", compares it with the runs).

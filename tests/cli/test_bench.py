@@ -353,8 +353,8 @@ def test_schedule_model():
 def test_help():
     rc, so, se = run(["bench", "--help"])
     want = ["-d", "--suite", "lenet", "resnet18", "vgg16", "mobilenetv1", "all", "--clock",
-            "--link", "--latency", "CBR_SIM_LATENCY", "--json", "--seed", "--no-verify", "--list", "CBR_SIM_LINK", "util",
-            "floor", "bound", "Exit status"]
+            "--link", "--latency", "CBR_SIM_LATENCY", "--json", "--seed", "--no-verify", "--list",
+            "CBR_SIM_LINK", "util", "floor", "bound", "Exit status"]
     missing = [w for w in want if w not in so]
     check(rc == 0 and not missing and not se, "cbr bench --help",
           ["exit %s" % rc, "missing: %s" % missing, "stderr: %s" % se.strip()])

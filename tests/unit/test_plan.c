@@ -385,7 +385,8 @@ static void test_regions_stay_within_in_h(void **state)
 static void test_runs_stay_within_in_c(void **state)
 {
     (void)state;
-    static const struct cbr_caps big = {4, 8, 1u << 22, 1u << 22, 1u << 20, 65536, 1024, true, 2.0, 0};
+    static const struct cbr_caps big = {4, 8, 1u << 22, 1u << 22, 1u << 20, 65536, 1024, true,
+                                        2.0, 0};
     cbr_layer l = make_layer(65536, 2, 2, 2, 1, 1, 0, 1);
     struct cbr_plan *p = plan(&l, &big);
     for (uint32_t r = 0; r < p->n_regions; r++)
