@@ -112,10 +112,7 @@ static void cycle(cbr_sim *s)
             s->d2h.push_back((uint8_t)(tx >> (8 * i)));
         s->d2h_credit -= 4;
         s->cnt.d2h_bytes += 4;
-        if (s->lat)
-            s->d2h_due.emplace_back(s->d2h_read + s->d2h.size(), s->cnt.cycles + 1 + s->lat);
-        else
-            s->d2h_arrived = s->d2h_read + s->d2h.size();
+        s->d2h_due.emplace_back(s->d2h_read + s->d2h.size(), s->cnt.cycles + 1 + s->lat);
     }
     s->cnt.cycles++;
     arrive(s->d2h_due, s->d2h_arrived, s->cnt.cycles);
@@ -202,10 +199,7 @@ CBR_SIM_EXPORT void cbr_sim_send(cbr_sim *s, const void *bytes, size_t n)
     const uint8_t *p = static_cast<const uint8_t *>(bytes);
     s->h2d.insert(s->h2d.end(), p, p + n);
     s->h2d_queued += n;
-    if (s->lat)
-        s->h2d_due.emplace_back(s->h2d_queued, s->cnt.cycles + s->lat);
-    else
-        s->h2d_arrived = s->h2d_queued;
+    s->h2d_due.emplace_back(s->h2d_queued, s->cnt.cycles + s->lat);
 }
 
 CBR_SIM_EXPORT size_t cbr_sim_run(cbr_sim *s, void *buf, size_t cap, uint64_t max_cycles)

@@ -320,8 +320,8 @@ static uint64_t reg_sent(const struct ctx *c, uint64_t in_all, uint32_t n_ws)
  * input rows and the blocks' weights in the order the tiles first need them (the driver's
  * load_step). A model of that: the link carries link_bpc bytes a cycle and idles
  * RECT_TILE_LINK_CYCLES a tile, plus RECT_TILE_ROUND_TRIPS round trips of its latency; a
- * tile starts once its rows and blocks are in and the tile before it has ended, and lasts its beats, its pixels and 64 cycles (the driver's
- * estimate_tile). Dynamic programming over (a, b) finds the growth that ends first
+ * tile starts once its rows and blocks are in and the tile before it has ended, and lasts
+ * its beats, its pixels and 64 cycles (the driver's estimate_tile). Dynamic programming over (a, b) finds the growth that ends first
  * (tools/schedule_model.py is the same model, to read and to try shapes with;
  * docs/tiling.md, "Streaming", compares it with the runs).
  */
@@ -353,6 +353,12 @@ struct rect {
  * 54.7% -> 71.0% utilization with them in the model, which then takes fewer, larger tiles;
  * docs/bench.md, "Link latency"). */
 #define RECT_TILE_ROUND_TRIPS 3
+
+/* The cycles the driver waits for those round trips a tile (0 without a latency). */
+static double tile_waits(const struct cbr_caps *k)
+{
+    return k->link_latency > 0 ? 2.0 * RECT_TILE_ROUND_TRIPS * k->link_latency : 0;
+}
 
 /* Cycles until the link has brought what a row tiles x b groups need, after `tiles` tiles. */
 static double rect_link(const struct rect *r, uint32_t a, uint32_t b, uint64_t tiles)
@@ -469,9 +475,7 @@ static int rect_make(const struct ctx *c, struct rect *r, uint32_t reg, uint32_t
     r->n_ty = n_ty;
     r->n_gr = div_up(w->n_ob, k_run);
     r->bpc = c->caps->link_bpc > 0 ? c->caps->link_bpc : 2.0;
-    r->tile_link = RECT_TILE_LINK_CYCLES +
-                   (c->caps->link_latency > 0 ? 2.0 * RECT_TILE_ROUND_TRIPS * c->caps->link_latency
-                                              : 0);
+    r->tile_link = RECT_TILE_LINK_CYCLES + tile_waits(c->caps);
     r->beats = (uint64_t)rg->n_cb * c->taps;
     r->in_b = malloc(n_ty * sizeof *r->in_b);
     r->px = malloc(n_ty * sizeof *r->px);
@@ -553,8 +557,7 @@ static int plan_dense(struct ctx *c)
      * block's beats). sim:16x16 at 5 us each way: ResNet-18 layer3.1.conv1 58.6% -> 76.6%
      * with this and the blocks below (80.6% with eight times, but 66.2% instead of 70.1%
      * at 20 us); layer1.0.conv1 84.7% -> 86.3%. */
-    const uint64_t t_min = (uint64_t)(8.0 * RECT_TILE_ROUND_TRIPS *
-                                      (k->link_latency > 0 ? k->link_latency : 0));
+    const uint64_t t_min = (uint64_t)(4.0 * tile_waits(k));
     const uint64_t row_beats = (uint64_t)ptw * p->n_cb * c->taps;
     if (t_min && div_up(t_min, row_beats) > cap_rows)
         cap_rows = div_up(t_min, row_beats);
@@ -579,9 +582,9 @@ static int plan_dense(struct ctx *c)
     if (!p->weights_resident) {
         k_run = 1;
         /* ... and as many blocks as make a tile last t_min, over a link with a latency */
-        uint64_t tile_beats = (uint64_t)pth * row_beats;
-        if (t_min > tile_beats)
-            k_run = div_up(t_min, tile_beats) < k_most ? div_up(t_min, tile_beats) : k_most;
+        uint32_t k_lat = div_up(t_min, (uint64_t)pth * row_beats);
+        if (k_lat > 1)
+            k_run = k_lat < k_most ? k_lat : k_most;
     }
 
     /* Regions: per column strip, consecutive row tiles while they fit half the buffer (the
