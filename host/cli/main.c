@@ -32,7 +32,17 @@ static void usage(FILE *f)
                "\n"
                "The device is chosen with -d URI (cpu, sim, sim:RxC, sim:ice,\n"
                "usb[:VID:PID[:SERIAL]], pcie:PATH, serial:TTY[@BAUD]); without -d,\n"
-               "$CBR_DEVICE, else %s.\n",
+               "$CBR_DEVICE, else %s.\n"
+               "\n"
+               "environment:\n"
+               "  CBR_DEVICE           the device when -d is not given\n"
+               "  CBR_LINK_LATENCY_US  the link's latency each way for the tile planner (a\n"
+               "                       board's USB or PCIe link cannot tell it; docs/links.md)\n"
+               "  CBR_TIMEOUT_MS       a request's timeout in ms (default 5000)\n"
+               "  CBR_SIM_LINK, CBR_SIM_LATENCY   the sim device's link: bytes per cycle each\n"
+               "                       way, latency in cycles (docs/sim.md)\n"
+               "  CBR_SIM_PATH         where to look for the sim device's models\n"
+               "  CBR_TRACE            the sim device writes an FST waveform to that file\n",
             cbr_default_device());
 }
 

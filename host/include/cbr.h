@@ -115,6 +115,10 @@ typedef struct cbr_device_info {
  * NULL or "" opens the default device (CBR_DEFAULT_DEVICE).
  * On success *dev is a new handle, closed with cbr_device_close(). On failure *dev is NULL
  * and cbr_errmsg(NULL) says why.
+ * The board devices read, when they open: CBR_TIMEOUT_MS (a request's timeout, default
+ * 5000) and CBR_LINK_LATENCY_US (the link's latency each way in microseconds, which the
+ * tile planner plans for, 0 to 100000; the USB, PCIe and serial links cannot measure it).
+ * A malformed value fails the open with CBR_EINVAL.
  */
 int cbr_device_open(cbr_device **dev, const char *uri);
 

@@ -10,6 +10,7 @@
  * its registers and queues its start, which the core takes the cycle tile k finishes.
  * Grouped convolutions run one group at a time on the dense array.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "proto.h"
 #include "transport.h"
 
+#define LINK_LATENCY_MAX_US 100000 /* CBR_LINK_LATENCY_US: 0.1 s each way at most */
 #define REQ_TIMEOUT_MS 5000   /* a command's response, unless $CBR_TIMEOUT_MS says otherwise */
 #define RUN_TIMEOUT_MS 600000 /* one tile on the simulator can take long: the last resort,
                                  where the transport cannot count device cycles */
@@ -492,16 +494,40 @@ static void accel_close(cbr_device *dev)
     free(a);
 }
 
+/* CBR_LINK_LATENCY_US: the latency each way, in microseconds, that the planner assumes for
+ * the link instead of what the transport reports (the simulator's CBR_SIM_LATENCY; 0 where
+ * the transport cannot tell: USB, PCIe, serial). Board owners set it to about half of their
+ * link's round trip, so that the planner takes tiles long enough for the driver's waits
+ * (docs/tiling.md, item 2). */
+static int link_latency_env(struct accel *a, uint32_t clock_khz, char *err, size_t len)
+{
+    const char *env = getenv("CBR_LINK_LATENCY_US");
+    if (!env || !*env)
+        return 0;
+    char *end;
+    errno = 0;
+    double us = strtod(env, &end);
+    if (*end || errno || end == env || !(us >= 0 && us <= LINK_LATENCY_MAX_US))
+        return cbr_errf(err, len, CBR_EINVAL, "CBR_LINK_LATENCY_US='%s' is not a latency in "
+                        "microseconds (0 to %d)", env, LINK_LATENCY_MAX_US);
+    if (us > 0 && !clock_khz)
+        return cbr_errf(err, len, CBR_EINVAL, "CBR_LINK_LATENCY_US='%s': the device reports "
+                        "no clock (INFO word 12), so microseconds cannot be turned into cycles",
+                        env);
+    a->link_latency = us * clock_khz / 1e3;
+    return 0;
+}
+
 /* A link without flow control (a UART) caps the bytes in flight and the packet size; a slow
  * one stretches the timeout: the oldest answer may wait behind a window of full-size answers,
  * so no timeout is shorter than twice the time those take on the line. Also the link's rate
  * in bytes a device cycle, for the planner's estimates. */
-static void link_limits(struct accel *a, uint32_t clock_khz)
+static int link_limits(struct accel *a, uint32_t clock_khz, char *err, size_t len)
 {
     struct cbr_link_stats ls = {0};
-    if (!a->tr->ops->stats)
-        return;
-    a->tr->ops->stats(a->tr, &ls);
+    a->link_rate = 2.0; /* USB 3 (FX3) at 200 MHz, where the transport cannot tell */
+    if (a->tr->ops->stats)
+        a->tr->ops->stats(a->tr, &ls);
     a->max_in_flight = ls.max_in_flight;
     /* Packets of at most half of it: two in flight keep the line busy, and a noisy line
      * loses less with each garbled one. Never below 256 bytes: a scatter write's chunk (up
@@ -514,11 +540,11 @@ static void link_limits(struct accel *a, uint32_t clock_khz)
     if (ms > a->timeout_ms)
         a->timeout_ms = ms < 600000 ? (int)ms : 600000;
     a->link_latency = ls.latency_cycles;
-    a->link_rate = 2.0; /* USB 3 (FX3) at 200 MHz, where the transport cannot tell */
     if (ls.h2d_bytes_per_cycle > 0)
         a->link_rate = ls.h2d_bytes_per_cycle;
     else if (ls.bytes_per_second > 0 && clock_khz)
         a->link_rate = ls.bytes_per_second / (clock_khz * 1e3);
+    return link_latency_env(a, clock_khz, err, len);
 }
 
 /* Until INFO says otherwise, accept responses up to this size. */
@@ -527,6 +553,19 @@ static void link_limits(struct accel *a, uint32_t clock_khz)
 int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, char *err,
                    size_t len)
 {
+    int timeout_ms = REQ_TIMEOUT_MS;
+    const char *t = getenv("CBR_TIMEOUT_MS");
+    if (t && *t) {
+        char *end;
+        errno = 0;
+        long ms = strtol(t, &end, 10);
+        if (*end || errno || end == t || ms < 1 || ms > RUN_TIMEOUT_MS) {
+            tr->ops->close(tr);
+            return cbr_errf(err, len, CBR_EINVAL, "CBR_TIMEOUT_MS='%s' is not a timeout in "
+                            "milliseconds (1 to %d)", t, RUN_TIMEOUT_MS);
+        }
+        timeout_ms = (int)ms;
+    }
     struct accel *a = calloc(1, sizeof *a);
     if (!a) {
         tr->ops->close(tr);
@@ -535,8 +574,7 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
     dev->priv = a;
     a->tr = tr;
     a->max_payload = 64;
-    const char *t = getenv("CBR_TIMEOUT_MS");
-    a->timeout_ms = t && atoi(t) > 0 ? atoi(t) : REQ_TIMEOUT_MS;
+    a->timeout_ms = timeout_ms;
     a->wire = malloc(cbr_pkt_wire_size(BOOT_PAYLOAD));
     a->rx = malloc(cbr_pkt_wire_size(BOOT_PAYLOAD));
     bool ok = a->wire && a->rx;
@@ -590,7 +628,9 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
                   "accumulator %u pixels", in->rows, in->cols, w[7], a->acc_pixels);
         goto out_close;
     }
-    link_limits(a, in->clock_khz);
+    rc = link_limits(a, in->clock_khz, err, len);
+    if (rc < 0)
+        goto out_close;
     return 0;
 
 out_close:

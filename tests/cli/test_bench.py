@@ -731,6 +731,41 @@ def test_latency(tmp):
         rc, so, se = run(["info", "-d", "sim:16x16"], env=env)
         check(rc == 1 and "CBR_SIM_LATENCY='%s'" % bad in se and "Traceback" not in se,
               "CBR_SIM_LATENCY=%s refused" % bad, ["exit %s" % rc, "stderr: %s" % se.strip()])
+    # CBR_LINK_LATENCY_US is what the planner assumes, whatever the transport reports: as
+    # much as the 10 us link above gives lenet.conv1 fewer tiles on a link without latency,
+    # and 0 plans the 10 us link as one without
+    tiles = {}
+    for env_us, sim_us in ((lat_us, 0), (0, lat_us)):
+        path = os.path.join(tmp, "plan%d_%d.json" % (env_us, sim_us))
+        argv = ["bench", "-d", "sim:16x16", "--suite", "lenet", "--layer", "conv1", "--seed",
+                "3", "--latency", str(sim_us), "--json", path]
+        env = dict(os.environ, CBR_LINK_LATENCY_US=str(env_us))
+        rc, so, se = run(argv, env=env)
+        dp = load_json(path, "CBR_LINK_LATENCY_US=%d" % env_us) if os.path.exists(path) else None
+        if not check(rc == 0 and dp is not None and dp["layers"][0]["verified"] is True,
+                     "CBR_LINK_LATENCY_US=%d, --latency %d: exit 0, verified" % (env_us, sim_us),
+                     ["exit %s" % rc, "stderr: %s" % se.strip(),
+                      "command: CBR_LINK_LATENCY_US=%d %s" % (env_us, cmdline(argv))]):
+            return
+        tiles[env_us] = dp["layers"][0]["tiles"]
+    t0 = [L["tiles"] for L in d0["layers"] if L["name"].startswith("lenet.conv1")][0]
+    tl = [L["tiles"] for L in d["layers"] if L["name"].startswith("lenet.conv1")][0]
+    check(tl < t0 and tiles[lat_us] == tl and tiles[0] == t0,
+          "CBR_LINK_LATENCY_US sets the planner's latency",
+          ["lenet.conv1 tiles: %d without latency, %d at %d us; %d with CBR_LINK_LATENCY_US=%d "
+           "on a link without, %d with CBR_LINK_LATENCY_US=0 at %d us" % (
+               t0, tl, lat_us, tiles[lat_us], lat_us, tiles[0], lat_us)])
+    for bad in ("abc", "-1", "100001", "nan", "5us"):
+        env = dict(os.environ, CBR_LINK_LATENCY_US=bad)
+        rc, so, se = run(["info", "-d", "sim:16x16"], env=env)
+        check(rc == 1 and "CBR_LINK_LATENCY_US='%s'" % bad in se and "Traceback" not in se,
+              "CBR_LINK_LATENCY_US=%s refused" % bad, ["exit %s" % rc, "stderr: %s" % se.strip()])
+    # the request timeout is read the same way: a malformed one is refused, not ignored
+    for bad in ("abc", "0", "-5", "600001", "20ms"):
+        env = dict(os.environ, CBR_TIMEOUT_MS=bad)
+        rc, so, se = run(["info", "-d", "sim:16x16"], env=env)
+        check(rc == 1 and "CBR_TIMEOUT_MS='%s'" % bad in se and "Traceback" not in se,
+              "CBR_TIMEOUT_MS=%s refused" % bad, ["exit %s" % rc, "stderr: %s" % se.strip()])
 
 
 def test_cycles_only(tmp, simdir):
