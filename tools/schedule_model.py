@@ -7,7 +7,8 @@ link carries input rows and output blocks' weights (and parameters) in the order
 first need them, never idle but for --tile-link cycles a tile (the driver's write-ahead
 margin and RUN round trip) plus three round trips of --latency (cycles each way: the poll,
 the registers' answers, the RUN's); a tile starts once its rows and blocks are all in and the tile
-before it has ended. The tiles done so far form a rectangle (the first a row tiles x the
+before it has ended, and with a latency lasts at least three times those round trips (the core
+waits for the driver otherwise). The tiles done so far form a rectangle (the first a row tiles x the
 first b block groups) that grows by a row of tiles or a column at a time; dynamic programming
 over (a, b) finds the order that ends first. The planner (host/lib/plan.c, rect_best) uses
 the same model to order a layer's first tiles and to pick its blocks a tile; docs/tiling.md
@@ -24,11 +25,16 @@ import argparse
 
 TILE_LINK = 1536  # plan.c's RECT_TILE_LINK_CYCLES
 ROUND_TRIPS = 3   # plan.c's RECT_TILE_ROUND_TRIPS
+TILE_MIN = 3      # plan.c's RECT_TILE_MIN_WAITS: a tile lasts at least this many times its waits
 
 
-def model(cin, h, cout, stride, pth, k_run, rate, rows, cols, k=3, pad=1, tile_link=TILE_LINK):
+def model(cin, h, cout, stride, pth, k_run, rate, rows, cols, k=3, pad=1, tile_link=TILE_LINK,
+          latency=0):
     """(cycles, utilization, compute cycles) of the best order for tiles of pth output rows
-    and k_run output blocks."""
+    and k_run output blocks, over a link that idles tile_link cycles a tile and has the given
+    latency each way."""
+    tile_link += 2 * ROUND_TRIPS * latency
+    t_min = TILE_MIN * 2 * ROUND_TRIPS * latency
     oh = (h + 2 * pad - k) // stride + 1
     ow = oh
     n_cb = -(-cin // rows)
@@ -45,7 +51,7 @@ def model(cin, h, cout, stride, pth, k_run, rate, rows, cols, k=3, pad=1, tile_l
 
     def comp(a, b):  # a tile's beats, its drain and the start-up (estimate_tile's figure)
         px = (ty[a][1] - ty[a][0]) * ow
-        return px * (gr[b][1] - gr[b][0]) * n_cb * k * k + px + 64
+        return max(px * (gr[b][1] - gr[b][0]) * n_cb * k * k + px + 64, t_min)
 
     best = {(1, 1): link(1, 1, 0) + comp(0, 0)}
     for a in range(1, len(ty) + 1):
@@ -87,7 +93,8 @@ def main():
     for pth in range(1, 9):
         for k_run in (1, 2, 4):
             t, u, _ = model(o.cin, o.h, o.cout, o.stride, pth, k_run, o.rate, o.rows, o.cols,
-                            k=o.kernel, pad=o.kernel // 2, tile_link=o.tile_link + 2 * ROUND_TRIPS * o.latency)
+                            k=o.kernel, pad=o.kernel // 2, tile_link=o.tile_link,
+                            latency=o.latency)
             res.append((u, t, pth, k_run))
     res.sort(reverse=True)
     print("util    cycles  tile_rows  blocks_per_tile")

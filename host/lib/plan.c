@@ -252,6 +252,19 @@ static uint32_t balance(uint32_t total, uint32_t h)
     return div_up(total, n);
 }
 
+/* Output blocks a tile of pth x ptw pooled outputs may compute: what an output slot holds,
+ * at most the weight set's k_w blocks and OUT_C's channels. */
+static uint32_t blocks_most(const struct ctx *c, uint32_t pth, uint32_t ptw, uint32_t k_w)
+{
+    const uint32_t C = c->caps->cols;
+    uint32_t n = (uint32_t)(cbr_plan_out_slot(c->caps) / ((uint64_t)pth * ptw * C));
+    if (n > k_w)
+        n = k_w;
+    if ((uint64_t)n * C > PLAN_MAX_CHANNELS) /* OUT_C */
+        n = PLAN_MAX_CHANNELS / C;
+    return n;
+}
+
 /* The row tile after the last of a region that starts at row tile t0 and fits cap bytes
  * (at least one tile), and PLAN_MAX_IN_ROWS stored rows: the core's IN_H has 16 bits. */
 static uint32_t next_region_end(const struct ctx *c, uint32_t pth, uint32_t px0, uint32_t px1,
@@ -330,7 +343,9 @@ struct rect {
     uint64_t *in_b;       /* [a]: input bytes that row tiles 0..a need */
     uint64_t blk;         /* weight and parameter bytes of an output block */
     uint64_t *px;         /* [a]: conv pixels of row tile a */
-    uint64_t *px_sum;     /* [a]: of row tiles 0..a-1 (n_ty + 1 of them) */
+    uint64_t *col[2];     /* [a]: cycles of row tiles 0..a-1 (n_ty + 1 of them) in a group of
+                             nb[0] blocks, in the last group */
+    uint64_t t_min;       /* cycles a tile takes at least: RECT_TILE_MIN_WAITS x its waits */
     uint32_t *nb;         /* [b]: output blocks of group b */
     uint64_t *nb_sum;     /* [b]: of groups 0..b-1 (n_gr + 1 of them) */
     uint64_t beats;       /* beats a pixel and block: channel blocks x taps */
@@ -351,8 +366,7 @@ struct rect {
  * before it taken, the answers to its registers (its RUN waits for them) and to its RUN. With
  * a latency they dominate small tiles (sim:16x16 at 5 us each way: ResNet-18 layer2.0.conv1
  * 54.7% -> 71.0% utilization with them in the model, which then takes fewer, larger tiles;
- * MobileNetV1 conv5.pw 47.9% -> 67.1%. The taller row tiles of plan_dense then take some of
- * that back on these layers: 68.7% and 57.8%; docs/bench.md, "Link latency"). */
+ * MobileNetV1 conv5.pw 47.9% -> 67.1%; docs/bench.md, "Link latency"). */
 #define RECT_TILE_ROUND_TRIPS 3
 
 /* The cycles the driver waits for those round trips a tile (0 without a latency). */
@@ -361,6 +375,21 @@ static double tile_waits(const struct cbr_caps *k)
     return k->link_latency > 0 ? 2.0 * RECT_TILE_ROUND_TRIPS * k->link_latency : 0;
 }
 
+/* The cycles a tile should last at least over a link with a latency, or the core waits for
+ * the driver: four times its waits (the driver's polls lag the tile's start, and its writes
+ * ahead wait for answers too). Fitted on sim:16x16 at 5 and 20 us each way (docs/tiling.md,
+ * item 2). */
+static uint64_t tile_min(const struct cbr_caps *k)
+{
+    return (uint64_t)(4.0 * tile_waits(k));
+}
+
+/* The model's tiles last at least this many times their waits (the rule's four, tile_min,
+ * cost too much at 20 us each way: ResNet-18 layer3.0.conv1 in 3 tiles, 48.4% instead of
+ * 53.7% in 4; MobileNetV1 conv7.pw 46.2% instead of 50.2%). Two took 32 tiles instead of 16
+ * for ResNet-18 layer1.0.conv1 at 5 us, 84.7% instead of 88.3%. Swept on sim:16x16. */
+#define RECT_TILE_MIN_WAITS 3.0
+
 /* Cycles until the link has brought what a row tiles x b groups need, after `tiles` tiles. */
 static double rect_link(const struct rect *r, uint32_t a, uint32_t b, uint64_t tiles)
 {
@@ -368,15 +397,28 @@ static double rect_link(const struct rect *r, uint32_t a, uint32_t b, uint64_t t
            (double)tiles * r->tile_link;
 }
 
-/* Compute of row tile a across groups 0..b-1, and of group b down row tiles 0..a-1. */
+/* Cycles of a tile of px conv pixels and nb blocks: its beats, its pixels and 64 (the
+ * driver's estimate_tile), and over a link with a latency at least t_min. */
+static uint64_t rect_tile(const struct rect *r, uint64_t px, uint32_t nb)
+{
+    uint64_t t = px * r->beats * nb + px + 64;
+    return t > r->t_min ? t : r->t_min;
+}
+
+/* Compute of row tile a across groups 0..b-1 (only the last group may be short), and of
+ * group b down row tiles 0..a-1. */
 static double rect_row(const struct rect *r, uint32_t a, uint32_t b)
 {
-    return (double)(r->px[a] * r->beats * r->nb_sum[b] + b * (r->px[a] + 64));
+    uint32_t full = b == r->n_gr ? b - 1 : b;
+    uint64_t t = full * rect_tile(r, r->px[a], r->nb[0]);
+    if (b == r->n_gr)
+        t += rect_tile(r, r->px[a], r->nb[b - 1]);
+    return (double)t;
 }
 
 static double rect_col(const struct rect *r, uint32_t a, uint32_t b)
 {
-    return (double)(r->px_sum[a] * r->beats * r->nb[b] + r->px_sum[a] + 64 * (uint64_t)a);
+    return (double)r->col[b == r->n_gr - 1][a];
 }
 
 /* Modelled cycles of a growth: steps[i] 0 adds a row of tiles, 1 a column. */
@@ -459,7 +501,8 @@ static void rect_free(struct rect *r)
 {
     free(r->in_b);
     free(r->px);
-    free(r->px_sum);
+    free(r->col[0]);
+    free(r->col[1]);
     free(r->nb);
     free(r->nb_sum);
 }
@@ -477,20 +520,21 @@ static int rect_make(const struct ctx *c, struct rect *r, uint32_t reg, uint32_t
     r->n_gr = div_up(w->n_ob, k_run);
     r->bpc = c->caps->link_bpc > 0 ? c->caps->link_bpc : 2.0;
     r->tile_link = RECT_TILE_LINK_CYCLES + tile_waits(c->caps);
+    r->t_min = (uint64_t)(RECT_TILE_MIN_WAITS * tile_waits(c->caps));
     r->beats = (uint64_t)rg->n_cb * c->taps;
     r->in_b = malloc(n_ty * sizeof *r->in_b);
     r->px = malloc(n_ty * sizeof *r->px);
-    r->px_sum = malloc((n_ty + 1) * sizeof *r->px_sum);
+    r->col[0] = malloc((n_ty + 1) * sizeof *r->col[0]);
+    r->col[1] = malloc((n_ty + 1) * sizeof *r->col[1]);
     r->nb = malloc(r->n_gr * sizeof *r->nb);
     r->nb_sum = malloc((r->n_gr + 1) * sizeof *r->nb_sum);
-    if (!r->in_b || !r->px || !r->px_sum || !r->nb || !r->nb_sum) {
+    if (!r->in_b || !r->px || !r->col[0] || !r->col[1] || !r->nb || !r->nb_sum) {
         rect_free(r);
         return -1;
     }
     uint32_t cx0, cx1;
     conv_range(&c->x, px0, px1, &cx0, &cx1);
     const uint64_t row = (uint64_t)rg->n_cb * c->caps->rows * (rg->ix1 - rg->ix0);
-    r->px_sum[0] = 0;
     for (uint32_t a = 0; a < n_ty; a++) {
         uint32_t py0 = (ty0 + a) * pth, py1 = py0 + pth < c->y.pooled ? py0 + pth : c->y.pooled;
         uint32_t cy0, cy1, iy0, iy1;
@@ -502,13 +546,17 @@ static int rect_make(const struct ctx *c, struct rect *r, uint32_t reg, uint32_t
         if (a && r->in_b[a] < r->in_b[a - 1])
             r->in_b[a] = r->in_b[a - 1];
         r->px[a] = (uint64_t)(cy1 - cy0) * (cx1 - cx0);
-        r->px_sum[a + 1] = r->px_sum[a] + r->px[a];
     }
     r->blk = (w->n_ob ? w->bytes / w->n_ob : 0) + (uint64_t)c->caps->cols * PARAM_BYTES;
     r->nb_sum[0] = 0;
     for (uint32_t b = 0; b < r->n_gr; b++) {
         r->nb[b] = w->n_ob - b * k_run < k_run ? w->n_ob - b * k_run : k_run;
         r->nb_sum[b + 1] = r->nb_sum[b] + r->nb[b];
+    }
+    r->col[0][0] = r->col[1][0] = 0;
+    for (uint32_t a = 0; a < n_ty; a++) {
+        r->col[0][a + 1] = r->col[0][a] + rect_tile(r, r->px[a], r->nb[0]);
+        r->col[1][a + 1] = r->col[1][a] + rect_tile(r, r->px[a], r->nb[r->n_gr - 1]);
     }
     return 0;
 }
@@ -558,8 +606,10 @@ static int plan_dense(struct ctx *c)
      * block's beats). sim:16x16 at 5 us each way: ResNet-18 layer3.1.conv1 58.6% -> 76.6%
      * with this and the blocks below (80.6% with eight times, but 66.2% instead of 70.1%
      * at 20 us); layer1.0.conv1 84.7% -> 86.3%. */
-    const uint64_t t_min = (uint64_t)(4.0 * tile_waits(k));
+    const uint64_t t_min = tile_min(k);
     const uint64_t row_beats = (uint64_t)ptw * p->n_cb * c->taps;
+    /* the height without that rule, for the model of the first tiles to weigh (below) */
+    const uint32_t pth_short = balance(c->y.pooled, pth > cap_rows ? cap_rows : pth);
     if (t_min && div_up(t_min, row_beats) > cap_rows)
         cap_rows = div_up(t_min, row_beats);
     if (pth > cap_rows)
@@ -568,12 +618,8 @@ static int plan_dense(struct ctx *c)
     ptw = balance(c->x.pooled, ptw);
     /* Output blocks per tile: what an output slot holds, and for the same reason a
      * quarter of the weight set at most. */
-    uint32_t k_run = (uint32_t)(cbr_plan_out_slot(k) / ((uint64_t)pth * ptw * C));
-    if (k_run > k_w)
-        k_run = k_w;
-    if ((uint64_t)k_run * C > PLAN_MAX_CHANNELS) /* OUT_C */
-        k_run = PLAN_MAX_CHANNELS / C;
-    const uint32_t k_most = k_run; /* what the slot and OUT_C allow */
+    const uint32_t k_most = blocks_most(c, pth, ptw, k_w); /* what the slot and OUT_C allow */
+    uint32_t k_run = k_most;
     if (k_run > div_up(k_w, 4))
         k_run = div_up(k_w, 4);
     /* Weights that stream (not resident) go one output block per tile: a tile starts only
@@ -646,39 +692,56 @@ static int plan_dense(struct ctx *c)
      * unless another count (what the slot allows, halved down to one) ends at least 1%
      * sooner. ResNet-18 layer3.0.conv1 (3x3 stride 2, 128 -> 256 on 28x28) takes two
      * instead of four, 79.0% utilization instead of 74.8% on sim:16x16. */
-    if (p->n_regions == 1 && n_ws == 1 && k_most > 1) {
-        const uint32_t n_ty = reg_last[0] - reg_first[0];
+    if (p->n_regions == 1 && n_ws == 1 && (k_most > 1 || pth_short != pth)) {
         const uint32_t px1 = ptw < c->x.pooled ? ptw : c->x.pooled;
-        uint32_t cand[34], n_cand = 0;
-        cand[n_cand++] = k_run; /* the quarter first: the others must beat it */
-        for (uint32_t kr = k_most;; kr = div_up(kr, 2)) {
-            /* more than the quarter only in equal groups: a tile's output read must be
-             * back before the start two tiles later, which a short tile after a long one
-             * does not leave time for (MobileNetV1 conv3.pw in groups of 6 and 2: 58.6%
-             * instead of 61.4% with 2) */
-            if (kr != cand[0] && (kr < cand[0] || k_w % kr == 0))
-                cand[n_cand++] = kr;
-            if (kr == 1)
-                break;
-        }
+        /* Heights: the one above, and over a link with a latency also the one without
+         * the latency's rule: the model counts the waits a tile, and where it sees the
+         * whole layer it weighs them better than that rule (sim:16x16 at 5 us each way:
+         * MobileNetV1 conv5.pw 57.8% -> 67.1%, ResNet-18 layer2.0.conv1 68.7% -> 71.0%). */
+        const uint32_t heights[2] = {pth, pth_short};
+        const uint32_t n_h = pth_short != pth ? 2 : 1;
         double best_t = -1;
-        for (uint32_t i = 0; i < n_cand; i++) {
-            struct rect r;
-            if (rect_make(c, &r, 0, reg_first[0], n_ty, pth, 0, px1, &p->wsets[0], cand[i]))
-                goto nomem;
-            unsigned char *steps = NULL;
-            double t = -1;
-            if ((uint64_t)r.n_ty * r.n_gr <= RECT_MAX_CELLS &&
-                (steps = malloc(r.n_ty + r.n_gr)) && rect_best(&r, steps, &t) < 0)
-                t = -1;
-            free(steps);
-            rect_free(&r);
-            if (t < 0)
-                break;
-            if (best_t < 0 || t < 0.99 * best_t) {
-                best_t = t;
-                k_run = cand[i];
+        uint32_t best_h = pth;
+        for (uint32_t h = 0; h < n_h; h++) {
+            const uint32_t th = heights[h];
+            const uint32_t km = blocks_most(c, th, ptw, k_w);
+            const uint32_t n_ty = div_up(c->y.pooled, th);
+            uint32_t cand[34], n_cand = 0;
+            /* the quarter first: the others must beat it */
+            cand[n_cand++] = km < div_up(k_w, 4) ? km : div_up(k_w, 4);
+            for (uint32_t kr = km;; kr = div_up(kr, 2)) {
+                /* more than the quarter only in equal groups: a tile's output read must
+                 * be back before the start two tiles later, which a short tile after a
+                 * long one does not leave time for (MobileNetV1 conv3.pw in groups of 6
+                 * and 2: 58.6% instead of 61.4% with 2) */
+                if (kr != cand[0] && (kr < cand[0] || k_w % kr == 0))
+                    cand[n_cand++] = kr;
+                if (kr == 1)
+                    break;
             }
+            for (uint32_t i = 0; i < n_cand; i++) {
+                struct rect r;
+                if (rect_make(c, &r, 0, 0, n_ty, th, 0, px1, &p->wsets[0], cand[i]))
+                    goto nomem;
+                unsigned char *steps = NULL;
+                double t = -1;
+                if ((uint64_t)r.n_ty * r.n_gr <= RECT_MAX_CELLS &&
+                    (steps = malloc(r.n_ty + r.n_gr)) && rect_best(&r, steps, &t) < 0)
+                    t = -1;
+                free(steps);
+                rect_free(&r);
+                if (t < 0)
+                    break;
+                if (best_t < 0 || t < 0.99 * best_t) {
+                    best_t = t;
+                    best_h = th;
+                    k_run = cand[i];
+                }
+            }
+        }
+        if (best_h != pth) {
+            pth = best_h;
+            reg_last[0] = div_up(c->y.pooled, pth);
         }
     }
 
