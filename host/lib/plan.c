@@ -252,6 +252,20 @@ static uint32_t balance(uint32_t total, uint32_t h)
     return div_up(total, n);
 }
 
+/* A tile height of at most h rows and cap, balanced over the total (balance). */
+static uint32_t capped_height(uint32_t total, uint32_t h, uint32_t cap)
+{
+    return balance(total, h > cap ? cap : h);
+}
+
+/* The blocks a tile takes by default: what it may compute (blocks_most), but a quarter of
+ * the weight set's k_w at most (a tile's output read must be back before the start two
+ * tiles later). */
+static uint32_t blocks_quarter(uint32_t most, uint32_t k_w)
+{
+    return most < div_up(k_w, 4) ? most : div_up(k_w, 4);
+}
+
 /* Output blocks a tile of pth x ptw pooled outputs may compute: what an output slot holds,
  * at most the weight set's k_w blocks and OUT_C's channels. */
 static uint32_t blocks_most(const struct ctx *c, uint32_t pth, uint32_t ptw, uint32_t k_w)
@@ -609,19 +623,15 @@ static int plan_dense(struct ctx *c)
     const uint64_t t_min = tile_min(k);
     const uint64_t row_beats = (uint64_t)ptw * p->n_cb * c->taps;
     /* the height without that rule, for the model of the first tiles to weigh (below) */
-    const uint32_t pth_short = balance(c->y.pooled, pth > cap_rows ? cap_rows : pth);
+    const uint32_t pth_short = capped_height(c->y.pooled, pth, cap_rows);
     if (t_min && div_up(t_min, row_beats) > cap_rows)
         cap_rows = div_up(t_min, row_beats);
-    if (pth > cap_rows)
-        pth = cap_rows;
-    pth = balance(c->y.pooled, pth);
+    pth = capped_height(c->y.pooled, pth, cap_rows);
     ptw = balance(c->x.pooled, ptw);
     /* Output blocks per tile: what an output slot holds, and for the same reason a
      * quarter of the weight set at most. */
     const uint32_t k_most = blocks_most(c, pth, ptw, k_w); /* what the slot and OUT_C allow */
-    uint32_t k_run = k_most;
-    if (k_run > div_up(k_w, 4))
-        k_run = div_up(k_w, 4);
+    uint32_t k_run = blocks_quarter(k_most, k_w);
     /* Weights that stream (not resident) go one output block per tile: a tile starts only
      * once all its weights are in, and the link brings the next tile's while the tiles
      * before it compute, which the write-ahead window (docs/tiling.md, "Streaming") allows
@@ -708,7 +718,7 @@ static int plan_dense(struct ctx *c)
             const uint32_t n_ty = div_up(c->y.pooled, th);
             uint32_t cand[34], n_cand = 0;
             /* the quarter first: the others must beat it */
-            cand[n_cand++] = km < div_up(k_w, 4) ? km : div_up(k_w, 4);
+            cand[n_cand++] = blocks_quarter(km, k_w);
             for (uint32_t kr = km;; kr = div_up(kr, 2)) {
                 /* more than the quarter only in equal groups: a tile's output read must
                  * be back before the start two tiles later, which a short tile after a
