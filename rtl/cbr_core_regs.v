@@ -4,29 +4,33 @@
 // tile arguments (0x10..0x70, 0x78), the 64-bit per-tile counters at 0x80 and the 64-bit
 // cumulative counters at 0xC0.
 //
-// Why a run copy: the host writes the next tile's arguments while the current tile runs
-// (double buffering), so every argument is copied into a run register when ap_start is
-// taken, and the datapath only ever sees the run copy. The host-visible copy keeps all 32
+// Why the copies: the host writes the next tiles' arguments while the current tile runs
+// (double buffering), so every start copies the arguments into its place in the queue, the
+// take copies that into the run registers, and the datapath only ever sees the run copy. The host-visible copy keeps all 32
 // bits of every word so registers read back exactly as written; the run copy keeps only the
 // bits the datapath uses, already converted to word addresses of each buffer.
 //
-// Control: ap_start is set by a CTRL write with bit 0 or by core_start (the RUN command), and
-// taken in the first cycle the core is idle, or in which the running tile no longer needs
-// the front of the core (take_ok: every beat of it accumulated and its parameters loaded;
-// only its drain is left): the arguments are copied in that cycle (`take`), `go` pulses the
-// cycle after (every run register valid from then on) and `running` stays high from then
-// until the last tile taken is done (tile_done with no further tile for the drain). So a
-// queued tile's passes start while the tile before it is requantized and written out. A
-// start requested while one is pending merges with it (ap_start is one bit); one requested
-// in the very cycle the pending one is taken stays pending for the next tile, as the argument
-// writes of that cycle do. ap_done is set when the core becomes idle and cleared only when
-// the next ap_start is taken (not on read, as HLS has it): every register read can then be
-// retried over a lossy link. RUNS (0x74) counts the starts taken since reset, so the host
-// learns whether a RUN whose answer was lost reached the core; DONES (0x7C) counts the tiles
-// finished (outputs written), so the host learns when a tile's outputs may be read even
-// while the next tile already runs. ap_idle = !running; ap_ready = the core would take
-// ap_start now (!running && !ap_start). core_reset (the RESET command) clears ap_start,
-// ap_done and running; arguments, RUNS, DONES and the counters keep their values.
+// Control: a start (a CTRL write with bit 0, or core_start: the RUN command) copies the
+// arguments as they are in that cycle into a queue of two pending starts; STARTS (0xA8)
+// counts the starts the queue accepted, and a start that finds both places full is refused
+// (not counted: the host learns from STARTS whether a RUN whose answer was lost got in).
+// The oldest pending start is taken in the first cycle the core is idle, or in which the
+// running tile no longer needs the front of the core (take_ok: every beat of it accumulated
+// and its parameters loaded; only its drain is left): its copy becomes the run copy in that
+// cycle (`take`), `go` pulses the cycle after (every run register valid from then on) and
+// `running` stays high from then until the last tile taken is done (tile_done with no further
+// tile for the drain). So a queued tile's passes start while the tile before it is
+// requantized and written out, and the host may write the arguments of the tile after it
+// and queue that too, while both are still pending or running. A start requested in the
+// very cycle the oldest is taken goes into the place that take frees. ap_start (CTRL bit 0)
+// reads 1 while any start is pending. ap_done is set when the core becomes idle and cleared
+// only when the next start is taken (not on read, as HLS has it): every register read can
+// then be retried over a lossy link. RUNS (0x74) counts the starts taken since reset; DONES
+// (0x7C) counts the tiles finished (outputs written), so the host learns when a tile's
+// outputs may be read even while the next tile already runs. ap_idle = !running; ap_ready =
+// the core would take a start now (!running && nothing pending). core_reset (the RESET
+// command) empties the queue and clears ap_done and running; arguments, STARTS, RUNS, DONES
+// and the counters keep their values.
 //
 // Bank parity: output block ob of a tile accumulates in bank (ob + r_bank0) % 2. A tile
 // starts on the bank after the previous tile's last block, so its first block never waits
@@ -113,11 +117,17 @@ module cbr_core_regs #(
     output reg  [15:0]     r_out_c
 );
 
+    // The run fields of one tile, packed: what a queued start keeps (QW bits, not the 832
+    // of the host-visible words). r_bank0 is not among them: it follows from the tile taken
+    // before, at the take.
+    localparam QW = 4 * 16 + 2 * 4 + 4 * 8 + 2 * 16 + 2 * DW + 4 * 8 + 4 + 2 + 6 * 8 + 2 * DW +
+                    2 * AW_A + AW_W + AW_O + AW_P + 2 * 16;
+
     localparam RB = $clog2(ROWS);
     localparam CB = $clog2(COLS);
     localparam NARG = 25;  // 0x10 .. 0x70; ACT_CB_PITCH (0x78) is held apart (RUNS is 0x74)
     localparam [9:0] W_CTRL = 10'd0, W_RUNS = 10'd29, W_PITCH = 10'd30, W_DONES = 10'd31,
-                     W_CNT = 10'd32, W_TOT = 10'd48;
+                     W_CNT = 10'd32, W_STARTS = 10'd42, W_TOT = 10'd48;
 
     // Argument word indices (address = 0x10 + 4 * index).
     localparam A_IN_H = 0, A_IN_W = 1, A_N_CB = 2, A_N_OB = 3, A_KH = 4, A_KW = 5,
@@ -128,21 +138,47 @@ module cbr_core_regs #(
 
     reg [32*NARG-1:0] arg_q;
     reg [31:0]        pitch_q;  // ACT_CB_PITCH
-    reg               ap_start, ap_done;
-    reg [31:0]        runs, dones;
+    reg               ap_done;
+    reg               q0_v, q1_v;  // the queue: q0 is taken first
+    reg [QW-1:0]      q0, q1;
+    reg [31:0]        starts, runs, dones;
     reg [63:0]        c_cycles, c_busy, c_macs, c_stall_in, c_stall_out;
     reg [63:0]        t_cycles, t_busy, t_macs, t_stall_in, t_stall_out;
+    wire              ap_start = q0_v;
+
+    // q0's bit of MODE bit 3 (ACC_KEEP): below the fields before the mode nibble
+    localparam Q_ACC_KEEP = QW - 1 - (4 * 16 + 2 * 4 + 4 * 8 + 2 * 16 + 2 * DW + 4 * 8);
 
     wire [9:0] widx = reg_addr[11:2];
     wire       is_arg = widx >= 10'd4 && widx < 10'd4 + NARG;
     wire [4:0] aidx = widx[4:0] - 5'd4;  // the argument word, when is_arg
     wire [1:0] unused_addr = reg_addr[1:0];
 
-    // ---- host writes, ap_ctrl_hs ---------------------------------------------------------
-    // take: ap_start is taken this cycle; the run copy gets the arguments as they were
-    // before it (a write in this very cycle belongs to the next tile).
+    // ---- the run fields of the arguments as they are now ------------------------------
+    // Field f of argument word k: arg_q[32*k + lsb +: width]. The readback mux reads every
+    // bit of arg_q, so the bits no field uses need no unused_* wire.
+    wire [QW-1:0] snap = {
+        arg_q[32*A_IN_H +: 16], arg_q[32*A_IN_W +: 16], arg_q[32*A_N_CB +: 16],
+        arg_q[32*A_N_OB +: 16], arg_q[32*A_KH +: 4], arg_q[32*A_KW +: 4],
+        arg_q[32*A_STRIDE +: 8], arg_q[32*A_STRIDE + 8 +: 8], arg_q[32*A_DIL +: 8],
+        arg_q[32*A_DIL + 8 +: 8], arg_q[32*A_PAD +: 16], arg_q[32*A_PAD + 16 +: 16],
+        arg_q[32*A_OUT_H +: DW], arg_q[32*A_OUT_W +: DW], arg_q[32*A_X_ZP +: 8],
+        arg_q[32*A_Y_ZP +: 8], arg_q[32*A_ACT +: 8], arg_q[32*A_ACT + 8 +: 8],
+        arg_q[32*A_MODE +: 4], arg_q[32*A_MODE + 4 +: 2], arg_q[32*A_POOL_K +: 8],
+        arg_q[32*A_POOL_K + 8 +: 8], arg_q[32*A_POOL_S +: 8], arg_q[32*A_POOL_S + 8 +: 8],
+        arg_q[32*A_POOL_PAD +: 8], arg_q[32*A_POOL_PAD + 8 +: 8], arg_q[32*A_POOL_OUT +: DW],
+        arg_q[32*A_POOL_OUT + 16 +: DW], arg_q[32*A_ACT_BASE + RB +: AW_A],
+        pitch_q[RB +: AW_A], arg_q[32*A_WGT_BASE + CB +: AW_W],
+        arg_q[32*A_OUT_BASE + CB +: AW_O], arg_q[32*A_PARAM_BASE + 2 +: AW_P],
+        arg_q[32*A_IN_C +: 16], arg_q[32*A_OUT_C +: 16]};
+
+    // ---- host writes, ap_ctrl_hs, the queue ----------------------------------------------
+    // take: the oldest start is taken this cycle; the run copy gets its fields.
+    // start: a start is requested this cycle, with the arguments as they were before it (a
+    // write in this very cycle belongs to the next start).
+    wire start = (reg_we && widx == W_CTRL && reg_wdata[0]) || core_start;
     always @(*)
-        take = ap_start && (!running || take_ok);
+        take = q0_v && (!running || take_ok);
 
     always @(posedge clk) begin
         go <= take;
@@ -157,16 +193,28 @@ module cbr_core_regs #(
             running <= 1'b0;
         end
         if (take) begin
-            ap_start <= 1'b0;
+            q0 <= q1;
+            q0_v <= q1_v;
+            q1_v <= 1'b0;
             ap_done <= 1'b0;
             running <= 1'b1;
             runs <= runs + 32'd1;
         end
-        // after take: a start requested in the take cycle is the next tile's
-        if ((reg_we && widx == W_CTRL && reg_wdata[0]) || core_start)
-            ap_start <= 1'b1;
+        // after take: a start goes into the first place free once the take has moved up
+        if (start) begin
+            if (!q0_v || (take && !q1_v)) begin
+                q0 <= snap;
+                q0_v <= 1'b1;
+                starts <= starts + 32'd1;
+            end else if (!q1_v || take) begin
+                q1 <= snap;
+                q1_v <= 1'b1;
+                starts <= starts + 32'd1;
+            end
+        end
         if (rst || core_reset) begin
-            ap_start <= 1'b0;
+            q0_v <= 1'b0;
+            q1_v <= 1'b0;
             ap_done <= 1'b0;
             running <= 1'b0;
             go <= 1'b0;
@@ -174,56 +222,23 @@ module cbr_core_regs #(
         if (rst) begin
             arg_q <= {(32*NARG){1'b0}};
             pitch_q <= 32'd0;
+            starts <= 32'd0;
             runs <= 32'd0;
             dones <= 32'd0;
         end
     end
 
     // ---- the run copy --------------------------------------------------------------------
-    // Field f of argument word k: arg_q[32*k + lsb +: width]. The readback mux reads every
-    // bit of arg_q, so the bits no field uses need no unused_* wire.
     always @(posedge clk) begin
         if (take) begin
-            r_in_h <= arg_q[32*A_IN_H +: 16];
-            r_in_w <= arg_q[32*A_IN_W +: 16];
-            r_n_cb <= arg_q[32*A_N_CB +: 16];
-            r_n_ob <= arg_q[32*A_N_OB +: 16];
-            r_kh <= arg_q[32*A_KH +: 4];
-            r_kw <= arg_q[32*A_KW +: 4];
-            r_sh <= arg_q[32*A_STRIDE +: 8];
-            r_sw <= arg_q[32*A_STRIDE + 8 +: 8];
-            r_dh <= arg_q[32*A_DIL +: 8];
-            r_dw <= arg_q[32*A_DIL + 8 +: 8];
-            r_pt <= arg_q[32*A_PAD +: 16];
-            r_pl <= arg_q[32*A_PAD + 16 +: 16];
-            r_oh <= arg_q[32*A_OUT_H +: DW];
-            r_ow <= arg_q[32*A_OUT_W +: DW];
-            r_x_zp <= arg_q[32*A_X_ZP +: 8];
-            r_y_zp <= arg_q[32*A_Y_ZP +: 8];
-            r_act_min <= arg_q[32*A_ACT +: 8];
-            r_act_max <= arg_q[32*A_ACT + 8 +: 8];
-            r_leaky <= arg_q[32*A_MODE];
-            r_dwise <= arg_q[32*A_MODE + 1];
-            r_acc_load <= arg_q[32*A_MODE + 2];
-            r_acc_keep <= arg_q[32*A_MODE + 3];
-            r_pool <= arg_q[32*A_MODE + 4 +: 2];
-            r_pkh <= arg_q[32*A_POOL_K +: 8];
-            r_pkw <= arg_q[32*A_POOL_K + 8 +: 8];
-            r_psh <= arg_q[32*A_POOL_S +: 8];
-            r_psw <= arg_q[32*A_POOL_S + 8 +: 8];
-            r_ppt <= arg_q[32*A_POOL_PAD +: 8];
-            r_ppl <= arg_q[32*A_POOL_PAD + 8 +: 8];
-            r_ph <= arg_q[32*A_POOL_OUT +: DW];
-            r_pw <= arg_q[32*A_POOL_OUT + 16 +: DW];
-            r_act_base <= arg_q[32*A_ACT_BASE + RB +: AW_A];
-            r_cb_pitch <= pitch_q[RB +: AW_A];
-            r_wgt_base <= arg_q[32*A_WGT_BASE + CB +: AW_W];
-            r_out_base <= arg_q[32*A_OUT_BASE + CB +: AW_O];
-            r_param_base <= arg_q[32*A_PARAM_BASE + 2 +: AW_P];
-            // after the previous tile's last block (r_n_ob, r_bank0 are still its own here)
-            r_bank0 <= arg_q[32*A_MODE + 2] || arg_q[32*A_MODE + 3] ? 1'b0 : r_bank0 ^ r_n_ob[0];
-            r_in_c <= arg_q[32*A_IN_C +: 16];
-            r_out_c <= arg_q[32*A_OUT_C +: 16];
+            {r_in_h, r_in_w, r_n_cb, r_n_ob, r_kh, r_kw, r_sh, r_sw, r_dh, r_dw, r_pt, r_pl,
+             r_oh, r_ow, r_x_zp, r_y_zp, r_act_min, r_act_max,
+             r_acc_keep, r_acc_load, r_dwise, r_leaky, r_pool, r_pkh, r_pkw, r_psh, r_psw,
+             r_ppt, r_ppl, r_ph, r_pw, r_act_base, r_cb_pitch, r_wgt_base, r_out_base,
+             r_param_base, r_in_c, r_out_c} <= q0;
+            // after the previous tile's last block (r_n_ob, r_bank0 are still its own here);
+            // MODE bits 2 and 3 (ACC_LOAD, ACC_KEEP) sit at the end of q0's mode field
+            r_bank0 <= q0[Q_ACC_KEEP] || q0[Q_ACC_KEEP - 1] ? 1'b0 : r_bank0 ^ r_n_ob[0];
         end
         if (rst) begin  // the parity chain starts from known values
             r_bank0 <= 1'b0;
@@ -277,10 +292,11 @@ module cbr_core_regs #(
         if (is_arg)
             rd = arg_q[32*aidx +: 32];
         case (widx)
-            W_CTRL: rd = {28'd0, !running && !ap_start, !running, ap_done, ap_start};
+            W_CTRL: rd = {27'd0, q1_v, !running && !ap_start, !running, ap_done, ap_start};
             W_RUNS: rd = runs;
             W_PITCH: rd = pitch_q;
             W_DONES: rd = dones;
+            W_STARTS: rd = starts;
             W_CNT + 10'd0: rd = c_cycles[31:0];
             W_CNT + 10'd1: rd = c_cycles[63:32];
             W_CNT + 10'd2: rd = c_busy[31:0];

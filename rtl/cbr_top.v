@@ -37,8 +37,9 @@ module cbr_top #(
 
     // CBR_FEAT_* of host/include/cbr.h: LEAKY | MAXPOOL | AVGPOOL | DEPTHWISE (groups, run
     // by the host one group at a time) | DILATION | COUNTERS
-    // bit 6: scatter BUF_WRITE (docs/protocol.md); bit 7: the core's depthwise mode, square arrays
-    localparam FEATURES = 32'h27F | (ROWS == COLS ? 32'h80 : 32'h0);
+    // bit 6: scatter BUF_WRITE (docs/protocol.md); bit 7: the core's depthwise mode, square
+    // arrays; bit 9: DONES, tiles overlapped; bit 10: a start queue of two, STARTS
+    localparam FEATURES = 32'h67F | (ROWS == COLS ? 32'h80 : 32'h0);
 
     wire        reg_we, reg_re, buf_we, buf_re, core_start, core_reset;
     wire [11:0] reg_addr;

@@ -84,6 +84,9 @@ enum cbr_feature {
     CBR_FEAT_DONES = 1u << 9,     /**< the core counts finished tiles (DONES register) and
                                        starts a queued tile while the one before it drains:
                                        a tile taken no longer means the one before is done */
+    CBR_FEAT_QUEUE2 = 1u << 10,   /**< the core queues two starts, each with the arguments
+                                       as they were at its start, and counts the starts it
+                                       accepted (STARTS register) */
 };
 
 /** What a device is and what it can do, as it reports itself. */

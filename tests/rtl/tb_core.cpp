@@ -21,11 +21,13 @@
 // input-channel blocks split over a chain of 1..4 RUNs (ACC_KEEP, ACC_LOAD|ACC_KEEP,
 // ACC_LOAD: int32 partial sums stay in the accumulator banks between RUNs, pooling on the
 // last), and (without pooling) conv rows split into row-subtiles that read the region from
-// ACT_BASE at their first row. Half of the jobs queue every RUN while the previous one
-// runs (back to back, no host round trip), half run them one at a time.
+// ACT_BASE at their first row. A third of the jobs queue every RUN while the previous one
+// runs (back to back, no host round trip), a third keep two starts queued (the arguments of
+// a tile are written while the tile before it is still pending: each start must keep its
+// own), a third run them one at a time.
 // Directed tests: two tiles queued back to back (both outputs, RUNS, TOTAL_*, the idle gap
-// between them printed), a start requested in the very cycle the pending one is taken, and
-// TOTAL_* across a RESET.
+// between them printed), a start requested in the very cycle the pending one is taken, a
+// start refused by a full queue (STARTS, CTRL bit 4), and TOTAL_* across a RESET.
 //
 //   Vtb [--seed N] [--layers N] [--jobs N] [--budget CYCLES] [--util-only] [--only K]
 //
@@ -73,9 +75,10 @@ extern "C" {
 
 enum {
     REG_CTRL = 0x00, REG_IN_H = 0x10, REG_MODE = 0x48, REG_OUT_C = 0x70, REG_RUNS = 0x74,
-    REG_PITCH = 0x78, REG_DONES = 0x7C, REG_COUNTERS = 0x80, REG_TOTALS = 0xC0,
+    REG_PITCH = 0x78, REG_DONES = 0x7C, REG_COUNTERS = 0x80, REG_STARTS = 0xA8,
+    REG_TOTALS = 0xC0,
 };
-enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4, CTRL_READY = 8 };
+enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4, CTRL_READY = 8, CTRL_FULL = 16 };
 enum { MODE_ACC_LOAD = 1u << 2, MODE_ACC_KEEP = 1u << 3 };
 enum { NREGS = 25 };  // argument words 0x10 .. 0x70
 enum { CNT_CYCLES, CNT_BUSY, CNT_MACS, CNT_STALL_IN, CNT_STALL_OUT, NCNT };
@@ -827,12 +830,14 @@ static uint32_t busy_since(Dut &dut, uint32_t base, uint64_t *cycle) {
     return dut.reg_read(REG_TOTALS + 8 * CNT_BUSY) - base;
 }
 
-// Runs the tiles in order; queued: each tile's arguments and start are written as soon as
-// the previous tile was taken, while it runs. Checks the counters; outputs are the caller's.
+// Runs the tiles in order; queued (1 or 2): each tile's arguments and start are written as
+// soon as the tile `queued` before it was taken, while that runs (2: while the tile between
+// them is still pending). Checks the counters; outputs are the caller's.
 static bool run_tiles(Dut &dut, tb::Score &score, const char *name,
-                      const std::vector<TileRun> &tiles, bool queued, uint64_t limit,
+                      const std::vector<TileRun> &tiles, int queued, uint64_t limit,
                       QueueStats &qs) {
     const uint32_t runs0 = dut.reg_read(REG_RUNS), dones0 = dut.reg_read(REG_DONES);
+    const uint32_t starts0 = dut.reg_read(REG_STARTS);
     uint64_t tot0[NCNT], tot1[NCNT];
     dut.totals(tot0);
     const uint32_t busy0 = (uint32_t)tot0[CNT_BUSY];
@@ -891,6 +896,12 @@ static bool run_tiles(Dut &dut, tb::Score &score, const char *name,
     } else {
         write_tile(dut, tiles[0]);
         start_tile(dut, tiles[0]);
+        size_t issued = 1;
+        if (queued == 2 && tiles.size() > 1) {  // tile 1's arguments while tile 0 may be pending
+            write_tile(dut, tiles[1]);
+            start_tile(dut, tiles[1]);
+            issued = 2;
+        }
         uint64_t cum = 0;  // beats of the tiles before tile i
         for (size_t i = 0; i < tiles.size(); i++) {
             // wait for tile i's first beat (it was taken), noting when tile i-1's last went
@@ -916,16 +927,19 @@ static bool run_tiles(Dut &dut, tb::Score &score, const char *name,
                 qs.gap((tiles[i - 1].regs[REG_MODE / 4 - 4] & MODE_ACC_KEEP) ? 1 : 0,
                        c - c_eq - 1);
             cum += tiles[i].beats;
-            if (i + 1 < tiles.size()) {
-                write_tile(dut, tiles[i + 1]);
-                start_tile(dut, tiles[i + 1]);
-                if (tiles[i].beats > 200) {  // tile i still runs: the start is held pending
+            for (; issued < tiles.size() && issued <= i + (size_t)queued; issued++) {
+                write_tile(dut, tiles[issued]);
+                start_tile(dut, tiles[issued]);
+                // tile i still runs: the start is held pending (behind tile i+1, with two)
+                if (tiles[i].beats > 200 && (queued == 1 || tiles[i + 1].beats > 200)) {
                     uint32_t ctrl = dut.reg_read(REG_CTRL);
                     uint32_t runs = dut.reg_read(REG_RUNS);
-                    score.check((ctrl & (CTRL_START | CTRL_IDLE)) == CTRL_START &&
+                    uint32_t full = issued == i + 2 ? CTRL_FULL : 0;
+                    score.check((ctrl & (CTRL_START | CTRL_IDLE | CTRL_FULL)) ==
+                                        (CTRL_START | full) &&
                                     runs - runs0 == i + 1,
                                 "%s: tile %zu queued while %zu runs: CTRL 0x%x, RUNS +%u",
-                                name, i + 1, i, ctrl, runs - runs0);
+                                name, issued, i, ctrl, runs - runs0);
                 }
             }
         }
@@ -948,8 +962,10 @@ static bool run_tiles(Dut &dut, tb::Score &score, const char *name,
     dut.totals(tot1);
     const uint32_t runs = dut.reg_read(REG_RUNS) - runs0;
     const uint32_t dones = dut.reg_read(REG_DONES) - dones0;
-    score.check(runs == tiles.size() && dones == tiles.size(),
-                "%s: RUNS counted %u, DONES %u of %zu tiles", name, runs, dones, tiles.size());
+    const uint32_t starts = dut.reg_read(REG_STARTS) - starts0;
+    score.check(runs == tiles.size() && dones == tiles.size() && starts == tiles.size(),
+                "%s: RUNS counted %u, DONES %u, STARTS %u of %zu tiles", name, runs, dones,
+                starts, tiles.size());
     score.check(tot1[CNT_BUSY] - tot0[CNT_BUSY] == beats &&
                     tot1[CNT_MACS] - tot0[CNT_MACS] == macs,
                 "%s: TOTAL_BUSY +%" PRIu64 " TOTAL_MACS +%" PRIu64 ", expected %" PRIu64
@@ -969,13 +985,14 @@ struct JobSpec {
     int chain = -1;     // RUNs per input-channel chain, 1..4
     int subtiles = -1;  // row-subtiles (1 with pooling)
     int ob_group = -1;  // output blocks per RUN (<= 2 in a chain)
-    int queued = -1;
+    int queued = -1;    // starts kept queued: 0 (one at a time), 1 or 2
     int pitch_extra = -1;  // ROWS-byte words between the planes of the region
 };
 
 struct JobInfo {  // what run_job did, for the coverage line
     int chain = 0, subtiles = 0, ob_group = 0, runs = 0;
-    bool queued = false, pitch = false, pooled = false;
+    int queued = 0;
+    bool pitch = false, pooled = false;
 };
 
 // Random cut points: n parts of [0, total), each non-empty.
@@ -1009,7 +1026,7 @@ static bool run_job(Dut &dut, tb::Score &score, tb::Rng &rng, const Layer &L, Jo
     int G = sp.ob_group >= 0 ? sp.ob_group
             : K > 1 ? (int)rng.range(1, std::min<uint32_t>(2, n_ob))
                     : (rng.chance(0.5) ? (int)n_ob : (int)rng.range(1, n_ob));
-    bool queued = sp.queued >= 0 ? sp.queued != 0 : rng.chance(0.5);
+    int queued = sp.queued >= 0 ? sp.queued : (int)rng.range(0, 2);
     if ((uint32_t)K > n_cb || (pooled && S > 1) || (uint32_t)S > L.oh || (K > 1 && G > 2))
         return false;
     std::vector<uint32_t> cbc = cuts(rng, n_cb, (uint32_t)K);
@@ -1153,7 +1170,8 @@ static bool run_job(Dut &dut, tb::Score &score, tb::Rng &rng, const Layer &L, Jo
     }
     char name[512];
     snprintf(name, sizeof name, "%s [job: chain %d, subtiles %d, ob per run %d, %s, pitch %zu]",
-             L.name.c_str(), K, S, G, queued ? "queued" : "one at a time", pitch);
+             L.name.c_str(), K, S, G,
+             queued == 2 ? "two queued" : queued ? "queued" : "one at a time", pitch);
     if (!run_tiles(dut, score, name, tiles, queued, limit, qs))
         return false;
 
@@ -1397,6 +1415,30 @@ int main(int argc, char **argv) {
                         tot1[CNT_BUSY] - tot0[CNT_BUSY], 3 * r0.busy);
             score.check(dut.buf_read(3, 0, t.out_bytes) == out0,
                         "start in the take cycle: outputs differ");
+
+            // A full queue refuses a start: four starts in four cycles; the first is taken at
+            // once, the second and third are queued (CTRL bit 4: full), the fourth is refused,
+            // so STARTS and RUNS count three, and three tiles run.
+            runs0 = dut.reg_read(REG_RUNS);
+            const uint32_t starts0 = dut.reg_read(REG_STARTS), dones1 = dut.reg_read(REG_DONES);
+            dut.reg_write(REG_CTRL, CTRL_START);
+            dut.pulse_start();
+            dut.reg_write(REG_CTRL, CTRL_START);
+            dut.pulse_start();
+            ctrl = dut.reg_read(REG_CTRL);
+            const uint32_t starts_full = dut.reg_read(REG_STARTS) - starts0;
+            uint32_t ctrl_end = wait_idle();
+            const uint32_t starts = dut.reg_read(REG_STARTS) - starts0;
+            score.check((ctrl & (CTRL_START | CTRL_FULL)) == (CTRL_START | CTRL_FULL) &&
+                            starts_full == 3 && starts == 3 &&
+                            dut.reg_read(REG_RUNS) - runs0 == 3 &&
+                            dut.reg_read(REG_DONES) - dones1 == 3 &&
+                            (ctrl_end & (CTRL_DONE | CTRL_FULL)) == CTRL_DONE,
+                        "full queue: CTRL 0x%x after four starts, STARTS +%u then +%u, RUNS "
+                        "+%u, DONES +%u (3 each), CTRL 0x%x at the end", ctrl, starts_full,
+                        starts, dut.reg_read(REG_RUNS) - runs0,
+                        dut.reg_read(REG_DONES) - dones1, ctrl_end);
+            score.check(dut.buf_read(3, 0, t.out_bytes) == out0, "full queue: outputs differ");
         }
     }
 
@@ -1545,7 +1587,7 @@ random_layers:
     // Each job has its own generator, seeded from this one, so --only-job K replays job K.
     tb::Rng jrng(seed ^ 0x6A6F6273ull);
     int jobs = 0, failed_jobs = 0, job_runs = 0;
-    int cov_chain[5] = {0}, cov_sub = 0, cov_q = 0, cov_pitch = 0, cov_jpool = 0, cov_ob2 = 0;
+    int cov_chain[5] = {0}, cov_sub = 0, cov_q = 0, cov_q2 = 0, cov_pitch = 0, cov_jpool = 0, cov_ob2 = 0;
     QueueStats jq;
     sim_cycles0 = dut.cycles;
     for (int attempt = 0; jobs < n_jobs && attempt < n_jobs * 200; attempt++) {
@@ -1574,7 +1616,8 @@ random_layers:
         job_runs += ji.runs;
         cov_chain[ji.chain]++;
         cov_sub += ji.subtiles > 1;
-        cov_q += ji.queued;
+        cov_q += ji.queued == 1;
+        cov_q2 += ji.queued == 2;
         cov_pitch += ji.pitch;
         cov_jpool += ji.pooled;
         cov_ob2 += ji.chain > 1 && ji.ob_group == 2;
@@ -1586,10 +1629,10 @@ random_layers:
     printf("%d planner jobs (%d RUNs), %d failed, %" PRIu64 " simulated cycles\n", jobs,
            job_runs, failed_jobs, dut.cycles - sim_cycles0);
     printf("coverage: chains of 1/2/3/4 RUNs %d/%d/%d/%d (2 output blocks per RUN %d); "
-           "row-subtiles %d; queued %d; pitch > plane %d; pooled %d; gaps after a tile with "
+           "row-subtiles %d; queued %d, two queued %d; pitch > plane %d; pooled %d; gaps after a tile with "
            "outputs %" PRIu64 "..%" PRIu64 ", after ACC_KEEP %" PRIu64 "..%" PRIu64 "\n",
            cov_chain[1], cov_chain[2], cov_chain[3], cov_chain[4], cov_ob2, cov_sub, cov_q,
-           cov_pitch, cov_jpool, jq.gap_n[0] ? jq.gap_min[0] : 0, jq.gap_max[0],
+           cov_q2, cov_pitch, cov_jpool, jq.gap_n[0] ? jq.gap_min[0] : 0, jq.gap_max[0],
            jq.gap_n[1] ? jq.gap_min[1] : 0, jq.gap_max[1]);
     if (!only && !only_job)
         score.check(jobs == n_jobs, "only %d of %d planner jobs could be made", jobs, n_jobs);
