@@ -6,9 +6,10 @@
 //
 // Why the copies: the host writes the next tiles' arguments while the current tile runs
 // (double buffering), so every start copies the arguments into its place in the queue, the
-// take copies that into the run registers, and the datapath only ever sees the run copy. The host-visible copy keeps all 32
-// bits of every word so registers read back exactly as written; the run copy keeps only the
-// bits the datapath uses, already converted to word addresses of each buffer.
+// take copies that into the run registers, and the datapath only ever sees the run copy.
+// The host-visible copy keeps all 32 bits of every word so registers read back exactly as
+// written; the queued and run copies keep only the bits the datapath uses, already
+// converted to word addresses of each buffer.
 //
 // Control: a start (a CTRL write with bit 0, or core_start: the RUN command) copies the
 // arguments as they are in that cycle into a queue of two pending starts; STARTS (0xA8)
@@ -120,8 +121,10 @@ module cbr_core_regs #(
     // The run fields of one tile, packed: what a queued start keeps (QW bits, not the 832
     // of the host-visible words). r_bank0 is not among them: it follows from the tile taken
     // before, at the take.
-    localparam QW = 4 * 16 + 2 * 4 + 4 * 8 + 2 * 16 + 2 * DW + 4 * 8 + 4 + 2 + 6 * 8 + 2 * DW +
-                    2 * AW_A + AW_W + AW_O + AW_P + 2 * 16;
+    localparam QW_HEAD = 4 * 16 + 2 * 4 + 4 * 8 + 2 * 16 + 2 * DW + 4 * 8;  // before MODE
+    localparam QW = QW_HEAD + 4 + 2 + 6 * 8 + 2 * DW + 2 * AW_A + AW_W + AW_O + AW_P + 2 * 16;
+    // the queued copy's bit of MODE bit 3 (ACC_KEEP), the top of its MODE nibble
+    localparam Q_ACC_KEEP = QW - 1 - QW_HEAD;
 
     localparam RB = $clog2(ROWS);
     localparam CB = $clog2(COLS);
@@ -145,9 +148,6 @@ module cbr_core_regs #(
     reg [63:0]        c_cycles, c_busy, c_macs, c_stall_in, c_stall_out;
     reg [63:0]        t_cycles, t_busy, t_macs, t_stall_in, t_stall_out;
     wire              ap_start = q0_v;
-
-    // q0's bit of MODE bit 3 (ACC_KEEP): below the fields before the mode nibble
-    localparam Q_ACC_KEEP = QW - 1 - (4 * 16 + 2 * 4 + 4 * 8 + 2 * 16 + 2 * DW + 4 * 8);
 
     wire [9:0] widx = reg_addr[11:2];
     wire       is_arg = widx >= 10'd4 && widx < 10'd4 + NARG;
