@@ -894,13 +894,12 @@ static bool run_tiles(Dut &dut, tb::Score &score, const char *name,
                         name, i);
         }
     } else {
-        write_tile(dut, tiles[0]);
-        start_tile(dut, tiles[0]);
-        size_t issued = 1;
-        if (queued == 2 && tiles.size() > 1) {  // tile 1's arguments while tile 0 may be pending
-            write_tile(dut, tiles[1]);
-            start_tile(dut, tiles[1]);
-            issued = 2;
+        // the first `queued` tiles at once (with two: tile 1's arguments while tile 0 may
+        // still be pending)
+        size_t issued = 0;
+        for (; issued < tiles.size() && issued < (size_t)queued; issued++) {
+            write_tile(dut, tiles[issued]);
+            start_tile(dut, tiles[issued]);
         }
         uint64_t cum = 0;  // beats of the tiles before tile i
         for (size_t i = 0; i < tiles.size(); i++) {
@@ -1587,7 +1586,8 @@ random_layers:
     // Each job has its own generator, seeded from this one, so --only-job K replays job K.
     tb::Rng jrng(seed ^ 0x6A6F6273ull);
     int jobs = 0, failed_jobs = 0, job_runs = 0;
-    int cov_chain[5] = {0}, cov_sub = 0, cov_q = 0, cov_q2 = 0, cov_pitch = 0, cov_jpool = 0, cov_ob2 = 0;
+    int cov_chain[5] = {0}, cov_sub = 0, cov_q = 0, cov_q2 = 0, cov_pitch = 0, cov_jpool = 0;
+    int cov_ob2 = 0;
     QueueStats jq;
     sim_cycles0 = dut.cycles;
     for (int attempt = 0; jobs < n_jobs && attempt < n_jobs * 200; attempt++) {
@@ -1629,8 +1629,9 @@ random_layers:
     printf("%d planner jobs (%d RUNs), %d failed, %" PRIu64 " simulated cycles\n", jobs,
            job_runs, failed_jobs, dut.cycles - sim_cycles0);
     printf("coverage: chains of 1/2/3/4 RUNs %d/%d/%d/%d (2 output blocks per RUN %d); "
-           "row-subtiles %d; queued %d, two queued %d; pitch > plane %d; pooled %d; gaps after a tile with "
-           "outputs %" PRIu64 "..%" PRIu64 ", after ACC_KEEP %" PRIu64 "..%" PRIu64 "\n",
+           "row-subtiles %d; queued %d, two queued %d; pitch > plane %d; pooled %d; gaps after "
+           "a tile with outputs %" PRIu64 "..%" PRIu64 ", after ACC_KEEP %" PRIu64 "..%" PRIu64
+           "\n",
            cov_chain[1], cov_chain[2], cov_chain[3], cov_chain[4], cov_ob2, cov_sub, cov_q,
            cov_q2, cov_pitch, cov_jpool, jq.gap_n[0] ? jq.gap_min[0] : 0, jq.gap_max[0],
            jq.gap_n[1] ? jq.gap_min[1] : 0, jq.gap_max[1]);
