@@ -1931,8 +1931,7 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
              * estimated long (conv0 of MobileNetV1: 10.1 k cycles for 9.1 k) would otherwise
              * push every later one further out, and the waits, reads and writes ahead
              * timed by them with it (conv0 15.9% -> 16.5% utilization on sim:16x16). */
-            if (clocked && !all && count == e->started && link_now(e, &now) &&
-                now + e->last_len < e->est_last)
+            if (clocked && !all && link_now(e, &now) && now + e->last_len < e->est_last)
                 e->est_last = now + e->last_len;
             return 0;
         }
