@@ -87,6 +87,8 @@ enum cbr_feature {
     CBR_FEAT_QUEUE2 = 1u << 10,   /**< the core queues two starts, each with the arguments
                                        as they were at its start, and counts the starts it
                                        accepted (STARTS register) */
+    CBR_FEAT_COPY = 1u << 11,     /**< the device copies between its buffers (BUF_COPY): a
+                                       network keeps intermediates on the device */
 };
 
 /** What a device is and what it can do, as it reports itself. */
@@ -265,7 +267,15 @@ typedef struct cbr_stats {
     uint64_t bytes_compulsory;  /**< input + weights + params + output, each once */
     uint32_t array_rows, array_cols; /**< 0 on the cpu device */
     uint32_t tiles;             /**< tiles (RUNs) the layer took on the device (1 on cpu) */
+    uint32_t resident;          /**< CBR_RESIDENT_* bits: in a network, where the input came
+                                     from and the output went (cbr_network_run) */
 } cbr_stats;
+
+/** cbr_stats.resident: the tensor stayed on the device between two layers of a network. */
+enum cbr_resident {
+    CBR_RESIDENT_INPUT = 1u << 0,  /**< the input was on the device already (not sent) */
+    CBR_RESIDENT_OUTPUT = 1u << 1, /**< the output stayed there for the next layer (not read) */
+};
 
 /** MAC utilization: macs / (rows * cols * cycles); 0 when the device has no counters. */
 double cbr_stats_utilization(const cbr_stats *stats);
@@ -320,7 +330,11 @@ typedef struct cbr_network cbr_network;
  * layers must agree on that tensor: shape (out_c x out_h x out_w of one is in_c x in_h x in_w
  * of the next), zero point (output_zp of one is input_zp of the next) and layout. Layers may
  * be on different devices. The layers are borrowed and must outlive the network.
- * Intermediates stay on the host. On failure *net is NULL and cbr_errmsg(NULL) says which
+ * Consecutive layers on one board run as one job (no other job on that device runs between
+ * them), and the tensor between two of them stays on the device where it fits
+ * (CBR_FEAT_COPY, the next layer takes its whole input in one piece and nothing rewrites it
+ * on the host: docs/tiling.md, "Networks"); every other intermediate stays on the host.
+ * cbr_stats.resident says which. On failure *net is NULL and cbr_errmsg(NULL) says which
  * layer and why.
  */
 int cbr_network_create(cbr_layer *const *layers, uint32_t n_layers, cbr_network **net);
@@ -336,6 +350,12 @@ void cbr_network_destroy(cbr_network *net);
  */
 int cbr_network_run(cbr_network *net, uint32_t n, const int8_t *input, int8_t *output,
                     cbr_stats *total, cbr_stats *per_layer);
+
+/**
+ * Whether cbr_network_run keeps intermediates on the device where they fit (the default)
+ * or always brings them to the host (keep = false: to compare the two). 0, or CBR_EINVAL.
+ */
+int cbr_network_keep_on_device(cbr_network *net, bool keep);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Quantization helpers (host side; docs/numerics.md "Host-side quantization")              */

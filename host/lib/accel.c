@@ -72,6 +72,7 @@ struct accel {
     uint32_t seq;
     uint32_t max_payload;
     uint32_t acc_pixels;
+    uint32_t copy_bytes;     /* INFO word 15: BUF_COPY's word (0: the device has none) */
     bool duplex;             /* INFO word 14: the device queues a whole BUF_READ answer, so
                                 the requests behind it run while it drains */
     int timeout_ms;          /* for one command's response */
@@ -477,6 +478,23 @@ static int buf_read(struct accel *a, uint32_t id, uint32_t off, uint8_t *data, s
     return 0;
 }
 
+/* Post a device-side copy of n bytes (a multiple of copy_bytes) from buffer src at soff to
+ * buffer dst at doff (protocol.md, BUF_COPY): nothing crosses the link but the request. */
+static int buf_copy(struct accel *a, uint32_t src, uint32_t soff, uint32_t dst, uint32_t doff,
+                    uint32_t n, char *err, size_t len)
+{
+    const uint32_t most = 0xFFFFFFu; /* words an arg0 holds */
+    for (uint32_t done = 0; done < n;) {
+        uint32_t words = (n - done) / a->copy_bytes < most ? (n - done) / a->copy_bytes : most;
+        int rc = post(a, CBR_OP_BUF_COPY, src | dst << 2 | words << 8, soff + done, doff + done,
+                      NULL, 0, NULL, err, len);
+        if (rc < 0)
+            return rc;
+        done += words * a->copy_bytes;
+    }
+    return 0;
+}
+
 /* ---- open / close -------------------------------------------------------------------- */
 
 static void accel_close(cbr_device *dev)
@@ -622,6 +640,7 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
     in->clock_khz = w[12];
     a->acc_pixels = w[13];
     a->duplex = w[14] >= a->max_payload / 4;
+    a->copy_bytes = (in->features & CBR_FEAT_COPY) ? w[15] : 0;
     if (!in->rows || !in->cols || a->max_payload < 64 || a->max_payload > BOOT_PAYLOAD ||
         !a->acc_pixels) {
         rc = cbr_errf(err, len, CBR_EPROTO, "INFO is implausible: array %ux%u, max payload %u, "
@@ -1299,6 +1318,19 @@ static struct slot *occupy(struct residency *rs, int64_t id, uint32_t base, uint
     return &rs->s[free_i];
 }
 
+/*
+ * A tensor a chain keeps in the activation buffer between two layers (run_chain): the
+ * consumer's one region of the whole input, in the device layout, one copy per image.
+ * Dense: channel block cb of image b at base + b * img + cb * pitch, pixel (y, x) at
+ * + (y * w + x) * R. Depthwise (the consumer's NG row banks): row y in bank y % NG at
+ * bank * (y % NG) + base + b * img + cb * pitch + (y / NG * w + x) * R.
+ */
+struct dev_tensor {
+    uint32_t base, img;      /* img: bytes of one image (in one bank when depthwise) */
+    uint32_t h, w, pitch;
+    uint32_t ng, bank;       /* depthwise: banks and the device's bank stride; else 1, 0 */
+};
+
 /* One RUN of the schedule: job (image b, group g), plan run k, and where its pieces are. */
 struct step {
     uint32_t b, g, k;
@@ -1334,6 +1366,9 @@ struct exec {
     uint32_t clock_khz;      /* INFO's core clock: tile_bound in wall time where the link
                                 cannot count cycles (0: unknown) */
     double due_take_ms, due_last_ms; /* due_take, due_last in cbr_now_ms() time, there */
+    /* A chain's intermediates on the device (run_chain): */
+    const struct dev_tensor *in_dev;  /* the input is in the activation buffer already */
+    const struct dev_tensor *out_dev; /* the output goes there, by BUF_COPY, not to the host */
     struct step out_step;    /* the output tile being read */
     bool out_pending;        /* its reads are posted, it is not in place yet */
     char *err;
@@ -1524,6 +1559,10 @@ static int load_step(struct exec *e, struct step *s, const struct prot *pr, uint
     int rc;
     *blocked = false;
 
+    if (e->in_dev) {
+        /* the chain's layer before left the whole input here */
+        s->act_base = e->in_dev->base + s->b * e->in_dev->img;
+    } else {
     if (!(hit = find(&e->act, rid))) {
         uint32_t base;
         if (!place(&e->act, rg->bytes, pr, P_ACT, &base)) {
@@ -1549,6 +1588,7 @@ static int load_step(struct exec *e, struct step *s, const struct prot *pr, uint
                                     need)) < 0)
             return rc;
         hit->progress = need;
+    }
     }
     if (*blocked)
         return 0;
@@ -1697,6 +1737,31 @@ static int finish_output(struct exec *e)
     return 0;
 }
 
+/* Copy a finished step's output tile into the next layer's input on the device (run_chain):
+ * output block ob is the next layer's channel block ob (C = R); a tile as wide as the plane
+ * is one copy a block, else one a row, and a depthwise consumer's rows go to their banks. */
+static int copy_output(struct exec *e, const struct step *s)
+{
+    const struct plan_run *run = &e->p->runs[s->k];
+    const struct dev_tensor *t = e->out_dev;
+    const uint32_t C = e->C, th = run->py1 - run->py0, tw = run->px1 - run->px0;
+    const bool whole = tw == t->w && t->ng == 1;
+    for (uint32_t i = 0; i < run->n_ob; i++) {
+        const uint32_t src = s->out_base + i * th * tw * C;
+        const uint32_t dst = t->base + s->b * t->img + (run->ob0 + i) * t->pitch;
+        for (uint32_t y = 0; y < (whole ? 1 : th); y++) {
+            const uint32_t py = run->py0 + y;
+            const uint32_t at = (py % t->ng) * t->bank + dst +
+                                (py / t->ng * t->w + run->px0) * C;
+            int rc = buf_copy(e->a, BUF_OUT, src + y * tw * C, BUF_ACT, at,
+                              (whole ? th : 1) * tw * C, e->err, e->len);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 /* Read a finished step's output tile: the reads are posted, so that they stream back while
  * the next tile's writes go out; finish_output puts it in place. */
 static int read_output(struct exec *e, const struct step *s)
@@ -1704,6 +1769,8 @@ static int read_output(struct exec *e, const struct step *s)
     const struct plan_run *run = &e->p->runs[s->k];
     if (run->acc_mode & PLAN_ACC_KEEP)
         return 0; /* partial sums: nothing was written */
+    if (e->out_dev)
+        return copy_output(e, s);
     int rc = finish_output(e);
     if (rc < 0)
         return rc;
@@ -1725,10 +1792,12 @@ static bool read_early(const struct exec *e, const struct step *s)
     if (!link_now(e, &now))
         return false;
     e->a->tr->ops->stats(e->a->tr, &st);
-    if (st.d2h_bytes_per_cycle <= 0)
+    /* a copy on the device moves copy_bytes a cycle and sends nothing back */
+    const double rate = e->out_dev ? (double)e->a->copy_bytes : st.d2h_bytes_per_cycle;
+    if (rate <= 0)
         return false;
-    uint64_t back = now + (uint64_t)((double)out_bytes(e, &e->p->runs[s->k]) /
-                                     st.d2h_bytes_per_cycle) + READ_EARLY_SLACK;
+    uint64_t back = now + (uint64_t)((double)out_bytes(e, &e->p->runs[s->k]) / rate) +
+                    READ_EARLY_SLACK;
     return back < e->est_last;
 }
 
@@ -2099,18 +2168,42 @@ static int run_schedule(struct exec *e, uint32_t n)
     e->ending = true;
     if ((rc = wait_runs(e, e->started, true)) < 0 || (rc = read_output(e, &cur)) < 0)
         return rc;
+    if (e->out_dev)
+        return flush(e->a, e->err, e->len); /* the copies are done, and went well */
     return finish_output(e);
 }
 
 static int run_stacked(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,
                        int8_t *output, cbr_stats *st, char *err, size_t len);
 
+/* Where a layer of a chain finds its input and leaves its output (run_chain); NULL, or
+ * zeros: the host's. act_size: the activation buffer the layer's own regions may use (its
+ * halves, per bank when depthwise), below a tensor kept for the next layer. */
+struct chain_io {
+    const struct dev_tensor *in_dev, *out_dev;
+    uint32_t act_size;
+};
+
+static int run_layer(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,
+                     int8_t *output, const struct chain_io *io, cbr_stats *st, char *err,
+                     size_t len);
+
 static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,
                      int8_t *output, cbr_stats *st, char *err, size_t len)
 {
+    return run_layer(dev, l, n, input, output, NULL, st, err, len);
+}
+
+static int run_layer(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,
+                     int8_t *output, const struct chain_io *io, cbr_stats *st, char *err,
+                     size_t len)
+{
     struct accel *a = dev->priv;
     const struct board_layer *bl = l->priv;
-    if (bl->stack_rows && n > 1)
+    const struct chain_io host = {0};
+    if (!io)
+        io = &host;
+    if (bl->stack_rows && n > 1 && !io->in_dev && !io->out_dev)
         return run_stacked(dev, l, n, input, output, st, err, len);
     const struct cbr_plan *p = bl->plan;
     const cbr_layer *orig = l;
@@ -2127,7 +2220,9 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     struct exec e = {
         .a = a, .l = l, .bl = bl, .p = p, .R = dev->info.rows, .C = dev->info.cols,
         .input = input, .output = output, .out_c_total = d->out_c, .err = err, .len = len,
-        .act = {.size = p->depthwise ? bl->caps.act_bytes / p->ng : bl->caps.act_bytes},
+        .act = {.size = io->act_size ? io->act_size
+                        : p->depthwise ? bl->caps.act_bytes / p->ng : bl->caps.act_bytes},
+        .in_dev = io->in_dev, .out_dev = io->out_dev,
         .wgt = {.size = bl->caps.wgt_bytes},
         .par = {.size = bl->caps.param_entries * PARAM_BYTES},
         .out_slot = cbr_plan_out_slot(&bl->caps),
@@ -2205,6 +2300,7 @@ static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     st->array_rows = dev->info.rows;
     st->array_cols = dev->info.cols;
     st->tiles = e.started;
+    st->resident = (io->in_dev ? CBR_RESIDENT_INPUT : 0u) | (io->out_dev ? CBR_RESIDENT_OUTPUT : 0u);
     if (counted && t1[2] - t0[2] != bl->device_macs * n * bl->groups)
         rc = cbr_errf(err, len, CBR_EPROTO, "the device counted %llu MACs for tiles of %llu",
                   (unsigned long long)(t1[2] - t0[2]),
@@ -2263,6 +2359,188 @@ static int run_stacked(cbr_device *dev, const cbr_layer *l, uint32_t n, const in
     return rc;
 }
 
+/* ---- chains: intermediates on the device ------------------------------------------------ */
+
+#define MAX_SPANS 16 /* activation banks a kept tensor may span (NG = ROWS / 4) */
+
+/* Byte ranges [lo, hi) of the activation buffer. */
+struct spans {
+    uint32_t n;
+    uint32_t lo[MAX_SPANS], hi[MAX_SPANS];
+};
+
+/* The ranges tensor t takes for n images. */
+static void tensor_spans(const struct dev_tensor *t, uint32_t n, struct spans *sp)
+{
+    sp->n = t->ng;
+    for (uint32_t k = 0; k < t->ng; k++) {
+        sp->lo[k] = k * t->bank + t->base;
+        sp->hi[k] = sp->lo[k] + n * t->img;
+    }
+}
+
+static bool spans_meet(const struct spans *x, const struct spans *y)
+{
+    for (uint32_t i = 0; i < x->n; i++)
+        for (uint32_t j = 0; j < y->n; j++)
+            if (x->lo[i] < y->hi[j] && y->lo[j] < x->hi[i])
+                return true;
+    return false;
+}
+
+/* The largest size s (a multiple of 2 * R, so its halves stay aligned) such that a layer's
+ * own regions, in [k * stride, k * stride + s) for each of its ng banks, meet nothing of
+ * sp; at most limit. */
+static uint32_t free_prefix(const struct spans *sp, uint32_t ng, uint32_t stride,
+                            uint32_t limit, uint32_t R)
+{
+    uint32_t s = limit;
+    for (uint32_t k = 0; k < ng; k++)
+        for (uint32_t i = 0; i < sp->n; i++) {
+            uint32_t at = k * stride;
+            if (sp->hi[i] <= at)
+                continue;
+            s = sp->lo[i] <= at ? 0 : sp->lo[i] - at < s ? sp->lo[i] - at : s;
+        }
+    return s / (2 * R) * (2 * R);
+}
+
+/*
+ * Whether layer l (of a chain, batch n) can take its whole input from the activation buffer,
+ * and the layout it wants there (base 0): its plan has one region, the whole input with
+ * every channel, in one job, and nothing rewrites its input on the host (folding, stride
+ * skipping, stacking).
+ */
+static bool wants_kept(const cbr_device *dev, const cbr_layer *l, uint32_t n,
+                       struct dev_tensor *t)
+{
+    const struct board_layer *bl = l->priv;
+    const struct cbr_plan *p = bl->plan;
+    const cbr_layer_desc *d = &l->desc;
+    if (bl->fold || bl->kw_fold || bl->skip_h || bl->skip_w || (bl->stack_rows && n > 1) ||
+        bl->groups != 1 || p->n_regions != 1)
+        return false;
+    const struct plan_region *rg = &p->regions[0];
+    if (rg->iy0 || rg->ix0 || rg->iy1 != d->in_h || rg->ix1 != d->in_w || rg->c0 ||
+        rg->nc != d->in_c)
+        return false;
+    const uint32_t R = dev->info.rows, ng = p->depthwise ? p->ng : 1;
+    if (ng > MAX_SPANS)
+        return false;
+    *t = (struct dev_tensor){
+        .img = rg->bytes, .h = d->in_h, .w = d->in_w, .ng = ng,
+        .bank = p->depthwise ? dev->info.act_buf_bytes / ng : 0,
+        .pitch = (d->in_h + ng - 1) / ng * d->in_w * R,
+    };
+    return (uint64_t)n * rg->bytes <= (p->depthwise ? bl->caps.act_bytes / ng
+                                                    : bl->caps.act_bytes);
+}
+
+/* Whether layer l's output can go to the device: the whole output, as the device computes
+ * it (no pooling on the host, no rewrite of the layer), in one job. */
+static bool can_keep(const cbr_layer *l, uint32_t n)
+{
+    const struct board_layer *bl = l->priv;
+    return !bl->fold && !(bl->stack_rows && n > 1) && bl->groups == 1 && !bl->plan->host_pool;
+}
+
+/*
+ * Plan which intermediates of a chain stay on the device: out[i] for the tensor between
+ * layers i and i+1, size[i] the activation space layer i's own regions may use (0: all).
+ * A kept tensor goes to the top of the buffer (of each bank, for a depthwise consumer) when
+ * that leaves room for the layer before it, else to the bottom when the layer before reads
+ * its own input from the top; otherwise it goes to the host.
+ */
+static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, uint32_t n,
+                       bool *kept, struct dev_tensor *t, uint32_t *size)
+{
+    const struct accel *a = dev->priv;
+    const uint32_t R = dev->info.rows;
+    const bool copy = a->copy_bytes && a->copy_bytes == R && dev->info.cols == R;
+    for (uint32_t i = 0; i < k; i++) {
+        kept[i] = false;
+        size[i] = 0;
+        if (i + 1 == k || !copy || !can_keep(ls[i], n) || !wants_kept(dev, ls[i + 1], n, &t[i]))
+            continue;
+        const struct board_layer *pb = ls[i]->priv, *cb = ls[i + 1]->priv;
+        const uint32_t room = cb->caps.act_bytes / t[i].ng, need = n * t[i].img;
+        const uint32_t tops[2] = {(room - need) / R * R, 0};
+        for (int c = 0; c < 2 && !kept[i]; c++) {
+            t[i].base = tops[c];
+            struct spans mine;
+            tensor_spans(&t[i], n, &mine);
+            if (i > 0 && kept[i - 1]) {
+                struct spans in;
+                tensor_spans(&t[i - 1], n, &in);
+                kept[i] = !spans_meet(&in, &mine);
+                continue;
+            }
+            /* the layer's own regions, below: each must fit (a region larger than half the
+             * space goes whole, at 0) */
+            const struct cbr_plan *p = pb->plan;
+            const uint32_t ng = p->depthwise ? p->ng : 1;
+            const uint32_t limit = pb->caps.act_bytes / ng;
+            const uint32_t s = free_prefix(&mine, ng, p->depthwise ?
+                                           dev->info.act_buf_bytes / ng : 0, limit, R);
+            uint32_t most = 0;
+            for (uint32_t r = 0; r < p->n_regions; r++)
+                most = p->regions[r].bytes > most ? p->regions[r].bytes : most;
+            if (most && most <= s) {
+                kept[i] = true;
+                size[i] = s;
+            }
+        }
+    }
+}
+
+/*
+ * Run layers ls[0..k-1] of a network on this board as one job (nothing else runs on the
+ * device in between, so what a layer leaves in its buffers is still there for the next),
+ * each layer's output the next one's input, intermediates on the device where they fit
+ * (plan_chain) and on the host otherwise. *failed: the layer that failed.
+ */
+static int accel_run_chain(cbr_device *dev, cbr_layer *const *ls, uint32_t k, uint32_t n,
+                           const int8_t *input, int8_t *output, bool keep, cbr_stats *st,
+                           uint32_t *failed, char *err, size_t len)
+{
+    bool *kept = calloc(k, sizeof *kept);
+    struct dev_tensor *t = calloc(k, sizeof *t);
+    uint32_t *size = calloc(k, sizeof *size);
+    size_t most = 0;
+    for (uint32_t i = 0; i + 1 < k; i++) {
+        size_t plane = (size_t)n * ls[i]->desc.out_c * ls[i]->out_h * ls[i]->out_w;
+        most = plane > most ? plane : most;
+    }
+    int8_t *buf[2] = {malloc(most + 1), malloc(most + 1)};
+    int rc = 0;
+    *failed = 0;
+    if (!kept || !t || !size || !buf[0] || !buf[1]) {
+        rc = cbr_errf(err, len, CBR_ENOMEM, "out of memory for a chain of %u layers", k);
+        goto out;
+    }
+    if (keep)
+        plan_chain(dev, ls, k, n, kept, t, size);
+    const int8_t *in = input;
+    for (uint32_t i = 0; i < k; i++) {
+        int8_t *out = i + 1 == k ? output : kept[i] ? NULL : buf[i % 2];
+        struct chain_io io = {.in_dev = i && kept[i - 1] ? &t[i - 1] : NULL,
+                              .out_dev = kept[i] ? &t[i] : NULL, .act_size = size[i]};
+        memset(&st[i], 0, sizeof st[i]);
+        if ((rc = run_layer(dev, ls[i], n, in, out, &io, &st[i], err, len)) < 0) {
+            *failed = i;
+            break;
+        }
+        in = out;
+    }
+out:
+    free(kept);
+    free(t);
+    free(size);
+    free(buf[0]);
+    free(buf[1]);
+    return rc;
+}
+
 static int board_open_unused(cbr_device *dev, const char *args, char *err, size_t len)
 {
     (void)dev;
@@ -2279,6 +2557,7 @@ const struct cbr_backend cbr_backend_board = {
     .layer_prepare = accel_layer_prepare,
     .layer_release = accel_layer_release,
     .run = accel_run,
+    .run_chain = accel_run_chain,
 };
 
 const struct cbr_backend cbr_backend_sim = {
@@ -2290,4 +2569,5 @@ const struct cbr_backend cbr_backend_sim = {
     .layer_prepare = accel_layer_prepare,
     .layer_release = accel_layer_release,
     .run = accel_run,
+    .run_chain = accel_run_chain,
 };

@@ -393,18 +393,28 @@ static void to_nhwc(const int8_t *src, int8_t *dst, uint32_t n, uint32_t c, uint
 }
 
 /* Runs on the worker thread: layouts, then the backend. */
+/* Run the job's layer, or its chain, in NCHW. */
+static int execute_nchw(cbr_device *dev, cbr_job *job, const int8_t *in, int8_t *out)
+{
+    if (job->chain)
+        return dev->backend->run_chain(dev, job->chain, job->n_chain, job->n, in, out,
+                                       job->keep, job->chain_stats, &job->failed, job->errmsg,
+                                       sizeof job->errmsg);
+    return dev->backend->run(dev, job->layer, job->n, in, out, &job->stats, job->errmsg,
+                             sizeof job->errmsg);
+}
+
 static int execute(cbr_device *dev, cbr_job *job)
 {
-    const cbr_layer *l = job->layer;
+    const cbr_layer *l = job->layer, *last = job->chain ? job->chain[job->n_chain - 1] : l;
     const cbr_layer_desc *d = &l->desc;
     cbr_stats *st = &job->stats;
     memset(st, 0, sizeof *st);
     if (d->layout == CBR_LAYOUT_NCHW)
-        return dev->backend->run(dev, l, job->n, job->input, job->output, st, job->errmsg,
-                                 sizeof job->errmsg);
+        return execute_nchw(dev, job, job->input, job->output);
 
     size_t in_sz = (size_t)job->n * d->in_c * d->in_h * d->in_w;
-    size_t out_sz = (size_t)job->n * d->out_c * l->out_h * l->out_w;
+    size_t out_sz = (size_t)job->n * last->desc.out_c * last->out_h * last->out_w;
     int8_t *in = malloc(in_sz);
     int8_t *outb = malloc(out_sz);
     int rc;
@@ -414,9 +424,9 @@ static int execute(cbr_device *dev, cbr_job *job)
         goto out_free;
     }
     to_nchw(job->input, in, job->n, d->in_c, d->in_h, d->in_w);
-    rc = dev->backend->run(dev, l, job->n, in, outb, st, job->errmsg, sizeof job->errmsg);
+    rc = execute_nchw(dev, job, in, outb);
     if (rc == 0)
-        to_nhwc(outb, job->output, job->n, d->out_c, l->out_h, l->out_w);
+        to_nhwc(outb, job->output, job->n, last->desc.out_c, last->out_h, last->out_w);
 out_free:
     free(in);
     free(outb);
@@ -451,6 +461,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static int queue_job(cbr_device *dev, cbr_job *job);
+
 int cbr_layer_submit(cbr_layer *l, uint32_t n, const int8_t *input, int8_t *output,
                      cbr_job **out)
 {
@@ -474,8 +486,17 @@ int cbr_layer_submit(cbr_layer *l, uint32_t n, const int8_t *input, int8_t *outp
     job->n = n;
     job->input = input;
     job->output = output;
-    job->state = CBR_JOB_QUEUED;
+    int rc = queue_job(dev, job);
+    if (rc < 0)
+        return rc;
+    *out = job;
+    return 0;
+}
 
+/* Queue a job on its device (starting the worker on the first). Frees it on failure. */
+static int queue_job(cbr_device *dev, cbr_job *job)
+{
+    job->state = CBR_JOB_QUEUED;
     pthread_mutex_lock(&dev->lock);
     if (!dev->worker_started) {
         if (pthread_create(&dev->worker, NULL, worker_main, dev)) {
@@ -493,7 +514,6 @@ int cbr_layer_submit(cbr_layer *l, uint32_t n, const int8_t *input, int8_t *outp
     dev->in_flight++;
     pthread_cond_broadcast(&dev->cond);
     pthread_mutex_unlock(&dev->lock);
-    *out = job;
     return 0;
 }
 
@@ -571,6 +591,27 @@ int cbr_layer_run(cbr_layer *l, uint32_t n, const int8_t *input, int8_t *output,
     if (rc < 0)
         return rc;
     rc = cbr_job_wait(job, -1, stats);
+    cbr_job_free(job);
+    return rc;
+}
+
+int cbr_chain_run(cbr_layer *const *layers, uint32_t k, uint32_t n, const int8_t *input,
+                  int8_t *output, bool keep, cbr_stats *stats, uint32_t *failed)
+{
+    cbr_device *dev = layers[0]->dev;
+    *failed = 0;
+    if (n < 1 || n > CBR_MAX_DIM)
+        return cbr_dev_fail(dev, CBR_EINVAL, "batch n = %u is outside 1..%d", n, CBR_MAX_DIM);
+    cbr_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return cbr_dev_fail(dev, CBR_ENOMEM, "out of memory for a job");
+    *job = (cbr_job){.layer = layers[0], .chain = layers, .n_chain = k, .keep = keep,
+                     .chain_stats = stats, .n = n, .input = input, .output = output};
+    int rc = queue_job(dev, job);
+    if (rc < 0)
+        return rc;
+    rc = cbr_job_wait(job, -1, NULL);
+    *failed = job->failed;
     cbr_job_free(job);
     return rc;
 }

@@ -36,7 +36,12 @@ struct cbr_layer {
 enum cbr_job_state { CBR_JOB_QUEUED, CBR_JOB_RUNNING, CBR_JOB_DONE };
 
 struct cbr_job {
-    cbr_layer *layer;
+    cbr_layer *layer;         /* the layer; of a chain, its first */
+    cbr_layer *const *chain;  /* a chain job (cbr_chain_run): n_chain layers, else NULL */
+    uint32_t n_chain;
+    bool keep;                /* chain: intermediates on the device where they fit */
+    cbr_stats *chain_stats;   /* chain: n_chain entries */
+    uint32_t failed;          /* chain: the layer that failed */
     uint32_t n;
     const int8_t *input;      /* caller's buffer, in the layer's layout */
     int8_t *output;
@@ -65,7 +70,20 @@ struct cbr_backend {
      * output NCHW (n x O x out_h x out_w). Fill stats (zeroed by the caller). */
     int (*run)(cbr_device *dev, const cbr_layer *layer, uint32_t n, const int8_t *input,
                int8_t *output, cbr_stats *stats, char *errmsg, size_t len);
+    /* Optional: run layers[0..k-1] (all on this device, prepared, each one's output the
+     * next one's input; NCHW) as one job, keeping intermediates on the device where they fit
+     * when keep is set. stats: k entries (the backend zeroes them). On failure *failed is the
+     * index of the layer that failed. */
+    int (*run_chain)(cbr_device *dev, cbr_layer *const *layers, uint32_t k, uint32_t n,
+                     const int8_t *input, int8_t *output, bool keep, cbr_stats *stats,
+                     uint32_t *failed, char *errmsg, size_t len);
 };
+
+/* Run layers[0..k-1], all on one device whose backend has run_chain, as one job (submit and
+ * wait): see cbr_backend.run_chain. Layout conversion as for a layer. On failure the
+ * message is on the device and *failed names the layer. */
+int cbr_chain_run(cbr_layer *const *layers, uint32_t k, uint32_t n, const int8_t *input,
+                  int8_t *output, bool keep, cbr_stats *stats, uint32_t *failed);
 
 struct cbr_device {
     const struct cbr_backend *backend;

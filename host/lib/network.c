@@ -1,6 +1,8 @@
 /*
  * network.c - a network: a chain of layers run one after another, each layer's output the
- * next one's input. Intermediates stay on the host, in two buffers used in turn.
+ * next one's input. Consecutive layers on one device whose backend runs chains go to it as
+ * one job, which keeps their intermediates on the device where they fit (docs/tiling.md,
+ * "Networks"); the others stay on the host, in two buffers used in turn.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@ struct cbr_network {
     cbr_layer **layers;
     uint32_t n_layers;
     size_t max_plane;        /* largest intermediate of one image, in elements */
+    bool keep;               /* intermediates on the device where they fit */
 };
 
 int cbr_network_create(cbr_layer *const *layers, uint32_t n_layers, cbr_network **net)
@@ -50,6 +53,7 @@ int cbr_network_create(cbr_layer *const *layers, uint32_t n_layers, cbr_network 
     memcpy(n->layers, layers, n_layers * sizeof *n->layers);
     n->n_layers = n_layers;
     n->max_plane = max_plane;
+    n->keep = true;
     *net = n;
     return 0;
 }
@@ -105,21 +109,48 @@ int cbr_network_run(cbr_network *net, uint32_t n, const int8_t *input, int8_t *o
     }
     int rc = 0;
     const int8_t *in = input;
-    for (uint32_t i = 0; i < net->n_layers; i++) {
-        int8_t *out = i + 1 == net->n_layers ? output : buf[i % 2];
-        cbr_stats st;
-        rc = cbr_layer_run(net->layers[i], n, in, out, &st);
+    for (uint32_t i = 0, k; i < net->n_layers; i += k) {
+        /* the run of layers from i on the same device, if its backend runs chains */
+        cbr_device *dev = net->layers[i]->dev;
+        k = 1;
+        while (dev->backend->run_chain && i + k < net->n_layers &&
+               net->layers[i + k]->dev == dev)
+            k++;
+        const uint32_t last = i + k - 1;
+        int8_t *out = last + 1 == net->n_layers ? output : buf[last % 2];
+        uint32_t failed = 0;
+        cbr_stats one, *st = &one;
+        if (k > 1) {
+            st = per_layer ? per_layer + i : calloc(k, sizeof *st);
+            if (!st) {
+                rc = cbr_fail(CBR_ENOMEM, "cbr_network_run: out of memory");
+                break;
+            }
+            rc = cbr_chain_run(net->layers + i, k, n, in, out, net->keep, st, &failed);
+        } else {
+            rc = cbr_layer_run(net->layers[i], n, in, out, st);
+            if (rc == 0 && per_layer)
+                per_layer[i] = one;
+        }
+        for (uint32_t j = 0; rc == 0 && total && j < k; j++)
+            add_stats(total, &st[j]);
+        if (st != &one && st != per_layer + i)
+            free(st);
         if (rc < 0) {
-            cbr_fail(rc, "layer %u: %s", i, cbr_errmsg(net->layers[i]->dev));
+            cbr_fail(rc, "layer %u: %s", i + failed, cbr_errmsg(dev));
             break;
         }
-        if (per_layer)
-            per_layer[i] = st;
-        if (total)
-            add_stats(total, &st);
         in = out;
     }
     free(buf[0]);
     free(buf[1]);
     return rc;
+}
+
+int cbr_network_keep_on_device(cbr_network *net, bool keep)
+{
+    if (!net)
+        return cbr_fail(CBR_EINVAL, "cbr_network_keep_on_device: net is NULL");
+    net->keep = keep;
+    return 0;
 }

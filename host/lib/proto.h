@@ -22,6 +22,7 @@ enum cbr_opcode {
     CBR_OP_REG_READ = 0x11,
     CBR_OP_BUF_WRITE = 0x20,
     CBR_OP_BUF_READ = 0x21,
+    CBR_OP_BUF_COPY = 0x22,
     CBR_OP_RUN = 0x30,
 };
 

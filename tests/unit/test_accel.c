@@ -58,6 +58,7 @@ struct board {
     int32_t *bank[2];          /* accumulator banks: acc_pixels x cols */
     uint64_t total[5];         /* TOTAL_* counters */
     unsigned scatters;         /* scatter writes taken */
+    unsigned copies;           /* BUF_COPYs done */
     uint64_t act_bytes;        /* payload bytes written to the activation buffer */
     bool done;
     uint32_t starts;
@@ -239,8 +240,11 @@ static void run_tile(struct board *b)
 static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
 {
     const uint32_t *buf_size = b->cfg.size;
+    /* BUF_COPY (FEATURES bit 11, INFO word 15) on square arrays, as cbr_top has it */
+    const uint32_t cw = b->rows == b->cols ? b->cols : 0;
     uint32_t info[16] = {1, b->rows, b->cols, buf_size[0], buf_size[1], buf_size[3],
-                         buf_size[2] / 32, MAXP, 11, 4, 8, 0x7F, 200000, b->cfg.acc_pixels};
+                         buf_size[2] / 32, MAXP, 11, 4, 8, cw ? 0x87F : 0x7F, 200000,
+                         b->cfg.acc_pixels, 0, cw};
     uint8_t resp[MAXP];
     switch (p->opcode) {
     case CBR_OP_NOP: respond(b, p, 0, pl, p->len); return;
@@ -302,6 +306,28 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
             break;
         respond(b, p, 0, b->buf[p->arg0] + p->arg1, p->arg2);
         return;
+    case CBR_OP_BUF_COPY: {
+        /* arg0: source [1:0], destination [3:2], words of cw bytes [31:8] */
+        uint32_t src = p->arg0 & 3, dst = p->arg0 >> 2 & 3;
+        uint64_t n = (uint64_t)(p->arg0 >> 8) * cw;
+        if (!cw) {
+            respond(b, p, CBR_ST_BAD_OPCODE, NULL, 0);
+            return;
+        }
+        if (p->len) {
+            respond(b, p, CBR_ST_BAD_LENGTH, NULL, 0);
+            return;
+        }
+        if (p->arg0 & 0xF0 || src == dst || src == 2 || dst == 2 || p->arg1 % cw ||
+            p->arg2 % cw || p->arg1 + n > buf_size[src] || p->arg2 + n > buf_size[dst]) {
+            respond(b, p, CBR_ST_BAD_ADDRESS, NULL, 0);
+            return;
+        }
+        memcpy(b->buf[dst] + p->arg2, b->buf[src] + p->arg1, n);
+        b->copies++;
+        respond(b, p, 0, NULL, 0);
+        return;
+    }
     default: respond(b, p, CBR_ST_BAD_OPCODE, NULL, 0); return;
     }
     respond(b, p, CBR_ST_BAD_ADDRESS, NULL, 0);
@@ -596,6 +622,135 @@ static void test_board_faults_give_right_results_or_clean_errors(void **state)
     assert_true(failed < 45); /* retries recover most */
 }
 
+/* Random chains of layers as networks on a board and on cpu: the device's output (its
+ * intermediates kept in the activation buffer where they fit, then all on the host) must
+ * equal the golden model's, or (with faults) be a clean error. Returns the clean errors;
+ * *kept and *bounds count the intermediates kept and the boundaries. */
+static int compare_chains(uint32_t rows, uint32_t cols, struct fault_rates f, int chains,
+                          const struct board_cfg *cfg, unsigned *kept, unsigned *bounds,
+                          unsigned *copies)
+{
+    struct board *b = board_new(rows, cols, f, cfg);
+    cbr_device *dev, *cpu;
+    int failed = 0;
+    if (cbr_device_open_transport(&dev, &b->t, "board:test") < 0) {
+        assert_true(f.drop_resp || f.corrupt_resp || f.drop_req || f.corrupt_req);
+        board_free(b);
+        return 1;
+    }
+    assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
+    for (int i = 0; i < chains; i++) {
+        enum { MAXL = 5 };
+        struct rand_layer r[MAXL];
+        cbr_layer *ld[MAXL], *lc[MAXL];
+        const uint32_t k = 2 + rnd(MAXL - 1), n = 1 + rnd(2);
+        uint32_t c = 1 + rnd(20), h = 3 + rnd(20), w = 3 + rnd(20);
+        int32_t zp = (int32_t)rnd(256) - 128;
+        for (uint32_t q = 0; q < k; q++) {
+            /* a layer of make_layer's kinds on the tensor so far, that keeps a plane */
+            for (;;) {
+                make_layer(&r[q]);
+                cbr_layer_desc *d = &r[q].d;
+                test_params_free(&r[q].p);
+                d->groups = 1, d->in_c = c, d->in_h = h, d->in_w = w, d->input_zp = zp;
+                d->out_c = 1 + rnd(20);
+                d->stride_h = d->stride_w = 1;
+                d->pad_top = d->pad_bottom = d->kh / 2;
+                d->pad_left = d->pad_right = d->kw / 2;
+                d->dilation_h = d->dilation_w = 1;
+                if (d->pool.kind == CBR_POOL_GAVG)
+                    d->pool.kind = CBR_POOL_NONE;
+                test_params_fill(&r[q].p, d, 20000);
+                cbr_layer_desc t = *d;
+                cbr_layer_normalize(&t);
+                if (cbr_layer_check(&t) == 0)
+                    break;
+                free_layer(&r[q]);
+            }
+            assert_int_equal(cbr_layer_create(cpu, &r[q].d, &lc[q]), 0);
+            if (cbr_layer_create(dev, &r[q].d, &ld[q]) < 0)
+                fail_msg("seed %llu chain %d layer %u: %s", (unsigned long long)seed, i, q,
+                         cbr_errmsg(dev));
+            cbr_shape os;
+            cbr_layer_output_shape(lc[q], 1, &os);
+            c = os.c, h = os.h, w = os.w, zp = r[q].d.output_zp;
+        }
+        cbr_network *nd, *nc;
+        assert_int_equal(cbr_network_create(lc, k, &nc), 0);
+        assert_int_equal(cbr_network_create(ld, k, &nd), 0);
+        size_t ni = (size_t)n * r[0].d.in_c * r[0].d.in_h * r[0].d.in_w;
+        size_t no = (size_t)n * c * h * w;
+        int8_t *x = malloc(ni), *yd = malloc(no), *yc = malloc(no);
+        for (size_t j = 0; j < ni; j++)
+            x[j] = (int8_t)rnd(256);
+        cbr_stats per[MAXL];
+        assert_int_equal(cbr_network_run(nc, n, x, yc, NULL, NULL), 0);
+        for (int keep = 1; keep >= 0; keep--) {
+            assert_int_equal(cbr_network_keep_on_device(nd, keep), 0);
+            if (cbr_network_run(nd, n, x, yd, NULL, per) < 0) {
+                assert_true(f.drop_resp || f.corrupt_resp || f.drop_req || f.corrupt_req);
+                assert_true(strstr(cbr_errmsg(NULL), "layer ") != NULL);
+                failed++;
+                continue;
+            }
+            if (memcmp(yd, yc, no) != 0)
+                fail_msg("seed %llu chain %d (%u layers, n %u, keep %d): output differs from "
+                         "the golden model", (unsigned long long)seed, i, k, n, keep);
+            for (uint32_t q = 0; q + 1 < k; q++) {
+                bool out = per[q].resident & CBR_RESIDENT_OUTPUT;
+                assert_int_equal(out, (per[q + 1].resident & CBR_RESIDENT_INPUT) != 0);
+                assert_true(keep || !out);
+                *kept += out;
+                *bounds += keep;
+            }
+        }
+        free(x), free(yd), free(yc);
+        cbr_network_destroy(nd);
+        cbr_network_destroy(nc);
+        for (uint32_t q = 0; q < k; q++) {
+            cbr_layer_destroy(ld[q]);
+            cbr_layer_destroy(lc[q]);
+            free_layer(&r[q]);
+        }
+    }
+    *copies += b->copies;
+    cbr_device_close(dev);
+    cbr_device_close(cpu);
+    board_free(b);
+    return failed;
+}
+
+/* Networks keep intermediates on the device (BUF_COPY from the output buffer into the next
+ * layer's input) where they fit, bit-exact; a board without BUF_COPY (4x8) keeps none; lost
+ * and garbled packets give right results or clean errors (a copy sent again is the same
+ * copy). */
+static void test_network_keeps_intermediates_on_the_board(void **state)
+{
+    (void)state;
+    rng = seed + 7;
+    struct fault_rates none = {0};
+    unsigned kept = 0, bounds = 0, copies = 0;
+    assert_int_equal(compare_chains(4, 4, none, 25, &big, &kept, &bounds, &copies), 0);
+    printf("test_accel: 4x4 board: %u of %u intermediates kept, %u copies\n", kept, bounds,
+           copies);
+    assert_true(kept * 2 > bounds && copies > 0);
+    unsigned tkept = 0, tbounds = 0;
+    assert_int_equal(compare_chains(4, 4, none, 25, &tiny, &tkept, &tbounds, &copies), 0);
+    printf("test_accel: 4x4 tiny board: %u of %u intermediates kept\n", tkept, tbounds);
+    assert_true(tkept > 0 && tkept < tbounds);
+    unsigned wkept = 0, wbounds = 0, wcopies = 0;
+    assert_int_equal(compare_chains(4, 8, none, 10, &big, &wkept, &wbounds, &wcopies), 0);
+    assert_true(wkept == 0 && wcopies == 0 && wbounds > 0);
+    struct fault_rates f = {.drop_req = 10, .corrupt_req = 10, .drop_resp = 10,
+                            .corrupt_resp = 10, .dup_resp = 20};
+    int failed = 0;
+    for (int round = 0; round < 4; round++)
+        failed += compare_chains(4, 4, f, 6, round % 2 ? &tiny : &big, &kept, &bounds, &copies);
+    /* a run is 2..5 layers, each of which a fault may end: fewer recover than of layers */
+    printf("test_accel: with faults, %d of 48 network runs ended in a clean error\n", failed);
+    assert_true(failed < 40);
+}
+
 static void test_layer_beyond_any_tiling_is_refused_naming_the_limit(void **state)
 {
     (void)state;
@@ -839,6 +994,7 @@ int main(void)
         cmocka_unit_test(test_board_layers_match_golden_model),
         cmocka_unit_test(test_board_faults_give_right_results_or_clean_errors),
         cmocka_unit_test(test_tiled_layers_match_golden_model),
+        cmocka_unit_test(test_network_keeps_intermediates_on_the_board),
         cmocka_unit_test(test_layer_beyond_any_tiling_is_refused_naming_the_limit),
         cmocka_unit_test(test_reduction_at_the_limit_runs_chained),
         cmocka_unit_test(test_strided_1x1_and_batches_of_small_images_move_less),
