@@ -35,7 +35,12 @@ CMD_CFG_odd := MAX_PAYLOAD=1000 REG_BYTES=4096 BUF0_BYTES=1000 BUF1_BYTES=4096 \
                INFO_PARAM_ENTRIES=64 INFO_MAX_KERNEL=7 INFO_MAX_STRIDE=2 \
                INFO_MAX_DILATION=3 INFO_FEATURES=0xFFFFFFFF INFO_CLOCK_KHZ=100000 \
                INFO_ACC_PIXELS=77
+# BUF_COPY: main and main-deep as cbr_top 16x16 has it (16-byte words, buffers 0, 1, 3),
+# odd and odd-compact with other words and buffers; main-compact without it (COPY_BYTES=0:
+# 0x22 is an unknown opcode, as in the COMPACT builds on the boards)
 CMD_CFG_main-compact := $(CMD_CFG_main) COMPACT=1
+CMD_CFG_main += COPY_BYTES=16 COPY_BUFS=11
+CMD_CFG_odd += COPY_BYTES=8 COPY_BUFS=14
 CMD_CFG_odd-compact := $(CMD_CFG_odd) COMPACT=1
 CMD_CFG_main-deep := $(CMD_CFG_main) TX_DEPTH=64
 CMD_BINS := $(CMD_CFGS:%=$(CMD_DIR)/%/Vcbr_cmd)
@@ -47,7 +52,10 @@ CMD_LINT_SETS := "-GMAX_PAYLOAD=64 -GREG_BYTES=4 -GRX_TIMEOUT=1" \
                  "-GCOMPACT=1" "-GTX_DEPTH=8" "-GMAX_PAYLOAD=65536 -GTX_DEPTH=16384" \
                  "-GCOMPACT=1 -GMAX_PAYLOAD=64 -GREG_BYTES=4 -GRX_TIMEOUT=1" \
                  "-GCOMPACT=1 -GMAX_PAYLOAD=1000 -GREG_BYTES=4096 -GBUF0_BYTES=4 -GRX_TIMEOUT=1000" \
-                 "-GCOMPACT=1 -GMAX_PAYLOAD=65536 -GBUF1_BYTES=268435456 -GRX_TIMEOUT=16777216"
+                 "-GCOMPACT=1 -GMAX_PAYLOAD=65536 -GBUF1_BYTES=268435456 -GRX_TIMEOUT=16777216" \
+                 "-GCOPY_BYTES=16 -GCOPY_BUFS=11" "-GCOPY_BYTES=4 -GCOPY_BUFS=15 -GBUF0_BYTES=4" \
+                 "-GCOPY_BYTES=1024 -GCOPY_BUFS=3 -GBUF1_BYTES=268435456" \
+                 "-GCOMPACT=1 -GCOPY_BYTES=16 -GCOPY_BUFS=11"
 
 .PHONY: test-rtl-cmd lint-rtl-cmd
 

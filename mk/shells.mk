@@ -57,7 +57,7 @@ test-rtl-shells: ## RTL shells: FX3 and XDMA bridges around cbr_top, command-blo
 
 # The command-block fuzz bench: small buffers and payloads so rounds are short.
 CMD_FUZZ_CFG := MAX_PAYLOAD=256 REG_BYTES=64 BUF0_BYTES=1024 BUF1_BYTES=512 BUF2_BYTES=256 \
-                BUF3_BYTES=2048 RX_TIMEOUT=300
+                BUF3_BYTES=2048 RX_TIMEOUT=300 COPY_BYTES=16 COPY_BUFS=11
 CMD_FUZZ_RTL := rtl/cbr_cmd.v rtl/cbr_cmd_rx.v rtl/cbr_cmd_exec.v rtl/cbr_cmd_tx.v \
                 rtl/cbr_cmd_ram.v rtl/cbr_crc32_w32.v
 

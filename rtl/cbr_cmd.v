@@ -40,7 +40,12 @@ module cbr_cmd #(
     parameter INFO_MAX_DILATION  = 8,       // INFO word 10
     parameter INFO_FEATURES      = 0,       // INFO word 11: CBR_FEAT_* bits
     parameter INFO_CLOCK_KHZ     = 200000,  // INFO word 12
-    parameter INFO_ACC_PIXELS    = 1024     // INFO word 13: accumulator pixels per bank
+    parameter INFO_ACC_PIXELS    = 1024,    // INFO word 13: accumulator pixels per bank
+    // BUF_COPY (docs/protocol.md): bytes of a copy word (INFO word 15; 0: no BUF_COPY, the
+    // opcode is unknown), a power of 2 from 4 to 1024; bit i of COPY_BUFS: it may read and
+    // write buffer i
+    parameter COPY_BYTES         = 0,
+    parameter COPY_BUFS          = 0
     // INFO words 3,4,5 are BUF0/1/3_BYTES, word 7 is MAX_PAYLOAD, word 0 is the version 1
 ) (
     input  wire        clk,
@@ -71,7 +76,16 @@ module cbr_cmd #(
     input  wire [31:0] buf_rdata,
     // control of the core
     output wire        core_start,   // one-cycle pulse: RUN
-    output wire        core_reset    // one-cycle pulse: RESET
+    output wire        core_reset,   // one-cycle pulse: RESET
+    // copy port (BUF_COPY): in the cycle cp_re is high, read the word of COPY_BYTES at byte
+    // address cp_raddr of buffer cp_rid; in the next cycle (cp_we) write that word at cp_waddr
+    // of buffer cp_wid. Pipelined: one word a cycle. The buffer port is idle meanwhile.
+    output wire        cp_re,
+    output wire [1:0]  cp_rid,
+    output wire [31:0] cp_raddr,
+    output wire        cp_we,
+    output wire [1:0]  cp_wid,
+    output wire [31:0] cp_waddr
 );
 
     // Staging word-index bits per bank.
@@ -167,7 +181,9 @@ module cbr_cmd #(
         .INFO_CLOCK_KHZ(INFO_CLOCK_KHZ),
         .INFO_ACC_PIXELS(INFO_ACC_PIXELS),
         .INFO_TX_WORDS(COMPACT != 0 ? 1 : TX_DEPTH),
-        .COMPACT(COMPACT)
+        .COMPACT(COMPACT),
+        .COPY_BYTES(COPY_BYTES),
+        .COPY_BUFS(COPY_BUFS)
     ) u_exec (
         .clk(clk),
         .rst(rst),
@@ -199,6 +215,12 @@ module cbr_cmd #(
         .buf_rdata(buf_rdata),
         .core_start(core_start),
         .core_reset(core_reset),
+        .cp_re(cp_re),
+        .cp_rid(cp_rid),
+        .cp_raddr(cp_raddr),
+        .cp_we(cp_we),
+        .cp_wid(cp_wid),
+        .cp_waddr(cp_waddr),
         .out_valid(out_valid),
         .out_data(out_data),
         .out_first(out_first),

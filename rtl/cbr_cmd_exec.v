@@ -33,6 +33,11 @@
 // the address of its last byte (no division in cbr_cmd_rx). COMMIT moves one byte a cycle: a
 // piece is gathered in the write register's byte lanes and written when it is complete (the
 // same pieces, addresses, data and byte enables as the default variant).
+//
+// BUF_COPY (COPY_BYTES != 0): COMMIT drives the copy port instead of the buffer port, one
+// word of COPY_BYTES a cycle: the read of word k+1 in the cycle of word k's write, so N words
+// take N + 1 cycles. Its range check is a full-width compare in CHECK in both variants; with
+// COPY_BYTES = 0 none of it is built and 0x22 is an unknown opcode.
 module cbr_cmd_exec #(
     parameter MAX_PAYLOAD = 1024,    // bytes: the longest payload (INFO word 7)
     parameter REG_BYTES   = 256,     // register space bytes, <= 4096
@@ -51,7 +56,9 @@ module cbr_cmd_exec #(
     parameter INFO_CLOCK_KHZ     = 200000,  // INFO word 12
     parameter INFO_ACC_PIXELS    = 1024,    // INFO word 13
     parameter INFO_TX_WORDS      = 4,       // INFO word 14: response words cbr_cmd_tx queues
-    parameter COMPACT            = 0        // 1: the area-optimised variant (see above)
+    parameter COMPACT            = 0,       // 1: the area-optimised variant (see above)
+    parameter COPY_BYTES         = 0,       // BUF_COPY word bytes (INFO word 15); 0: none
+    parameter COPY_BUFS          = 0        // bit i: BUF_COPY may read and write buffer i
 ) (
     input  wire          clk,
     input  wire          rst,
@@ -86,6 +93,13 @@ module cbr_cmd_exec #(
     input  wire [31:0]   buf_rdata,
     output wire          core_start,
     output wire          core_reset,
+    // copy port (docs/cmd.md): a read in cycle t, the write of its word in t + 1
+    output wire          cp_re,
+    output wire [1:0]    cp_rid,
+    output wire [31:0]   cp_raddr,
+    output wire          cp_we,
+    output wire [1:0]    cp_wid,
+    output wire [31:0]   cp_waddr,
     // response words to cbr_cmd_tx
     output wire          out_valid,
     output wire [31:0]   out_data,
@@ -97,7 +111,7 @@ module cbr_cmd_exec #(
     localparam [31:0] MAGIC = 32'h5052_4243;
     localparam [7:0] OP_NOP = 8'h01, OP_INFO = 8'h02, OP_RESET = 8'h03, OP_REG_WRITE = 8'h10,
                      OP_REG_READ = 8'h11, OP_BUF_WRITE = 8'h20, OP_BUF_READ = 8'h21,
-                     OP_RUN = 8'h30;
+                     OP_BUF_COPY = 8'h22, OP_RUN = 8'h30;
     localparam [2:0] ST_OK = 3'd0, ST_BAD_LENGTH = 3'd2, ST_BAD_OPCODE = 3'd3,
                      ST_BAD_ADDRESS = 3'd4;
     // The limits as 35-bit numbers, like the sums they are compared with.
@@ -131,6 +145,10 @@ module cbr_cmd_exec #(
         if (BUF0_BYTES % 4 != 0 || BUF1_BYTES % 4 != 0 || BUF2_BYTES % 4 != 0
             || BUF3_BYTES % 4 != 0) begin : g_bad_buf_bytes
             cbr_cmd_exec_error_buffer_sizes_must_be_multiples_of_4 u_err ();
+        end
+        if (COPY_BYTES != 0 && (COPY_BYTES < 4 || COPY_BYTES > 1024
+            || (COPY_BYTES & (COPY_BYTES - 1)) != 0)) begin : g_bad_copy_bytes
+            cbr_cmd_exec_error_copy_bytes_must_be_0_or_a_power_of_2_from_4_to_1024 u_err ();
         end
     endgenerate
 
@@ -191,6 +209,9 @@ module cbr_cmd_exec #(
     // the access against the space (g_check_* below).
     wire gt_rr_len, gt_br_len, gt_rw, gt_rr, gt_bw, gt_bs, gt_br;
     wire ck_done;    // CHECK's last cycle
+    // BUF_COPY (g_copy): the opcode is one (0 without the copy), its args are bad, the
+    // commit's last write is in this cycle, N != 0
+    wire op_cp, cp_bad, cp_done, cp_any;
 
     reg [2:0]    c_st;
     reg [LW-1:0] c_rlen;
@@ -226,7 +247,10 @@ module cbr_cmd_exec #(
                     else if (!buf_id_ok || arg1_q[1:0] != 2'd0 || gt_br)
                         c_st = ST_BAD_ADDRESS;
                     else c_rlen = arg2_q[LW-1:0];
-                default: c_st = ST_BAD_OPCODE;
+                default:
+                    if (!op_cp) c_st = ST_BAD_OPCODE;
+                    else if (len_q != 32'd0) c_st = ST_BAD_LENGTH;
+                    else if (cp_bad) c_st = ST_BAD_ADDRESS;
             endcase
         end
     end
@@ -235,6 +259,7 @@ module cbr_cmd_exec #(
     wire [IW:0] c_lwords = len_q[LW-1:2] + {{IW{1'b0}}, (len_q[1:0] != 2'd0)};
     wire c_write = (c_st == ST_OK) && (op_q == OP_REG_WRITE || op_q == OP_BUF_WRITE)
                    && (c_lwords != {(IW + 1){1'b0}});
+    wire c_copy = (c_st == ST_OK) && op_cp && cp_any;
 
     // ---- byte masks of a last word -------------------------------------------------------
     function [3:0] tail_mask;
@@ -251,7 +276,7 @@ module cbr_cmd_exec #(
 
     // ---- COMMIT: this cycle's piece --------------------------------------------------------
     // (COMPACT: a "piece" here is one byte of it)
-    wire        in_commit = (state_q == E_COMMIT);
+    wire        in_commit = (state_q == E_COMMIT) && !op_cp;  // a copy is g_copy's
     wire [1:0]  doff = addr_q[1:0];
     wire [2:0]  pl;          // piece bytes, 1..4 (g_commit_*)
     wire        go;          // the piece moves this cycle
@@ -287,7 +312,7 @@ module cbr_cmd_exec #(
             4'd12: info_word = INFO_CLOCK_KHZ;
             4'd13: info_word = INFO_ACC_PIXELS;
             4'd14: info_word = INFO_TX_WORDS;
-            default: info_word = 32'd0;
+            default: info_word = COPY_BYTES;
         endcase
     end
 
@@ -365,6 +390,9 @@ module cbr_cmd_exec #(
                     nw_q <= c_lwords;
                     k_q <= {{IW{1'b0}}, 1'b1};
                     state_q <= E_COMMIT;
+                end else if (c_copy) begin
+                    nw_q <= {(IW + 1){1'b0}};
+                    state_q <= E_COMMIT;
                 end else begin
                     nw_q <= c_rwords;
                     state_q <= E_RESP;
@@ -382,6 +410,10 @@ module cbr_cmd_exec #(
                         nw_q <= {(IW + 1){1'b0}};  // a write's response has no payload
                         state_q <= E_RESP;
                     end
+                end
+                if (cp_done) begin
+                    k_q <= {(IW + 1){1'b0}};
+                    state_q <= E_RESP;
                 end
             end
             default: // E_RESP
@@ -594,6 +626,82 @@ module cbr_cmd_exec #(
                 if (rst)
                     wr_valid_q <= 1'b0;
             end
+        end
+    endgenerate
+
+    // ---- BUF_COPY: the checks and the copy port ------------------------------------------
+    generate
+        if (COPY_BYTES != 0) begin : g_copy
+            localparam LCB = $clog2(COPY_BYTES);
+            localparam CW = 33 + LCB;   // arg + N * COPY_BYTES, no wrap-around
+            localparam [3:0] BUFS = COPY_BUFS[3:0];
+            wire [1:0]  src = arg0_q[1:0];
+            wire [1:0]  dst = arg0_q[3:2];
+            wire [23:0] n = arg0_q[31:8];
+            function [CW-1:0] lim;
+                input [1:0] id;
+                begin
+                    case (id)
+                        2'd0: lim = {{(CW - 35){1'b0}}, B0_LIM};
+                        2'd1: lim = {{(CW - 35){1'b0}}, B1_LIM};
+                        2'd2: lim = {{(CW - 35){1'b0}}, B2_LIM};
+                        default: lim = {{(CW - 35){1'b0}}, B3_LIM};
+                    endcase
+                end
+            endfunction
+            wire [CW-1:0] span = {{(CW - 24 - LCB){1'b0}}, n, {LCB{1'b0}}};
+            wire [CW-1:0] r_end = {{(CW - 32){1'b0}}, arg1_q} + span;
+            wire [CW-1:0] w_end = {{(CW - 32){1'b0}}, arg2_q} + span;
+            assign op_cp = (op_q == OP_BUF_COPY);
+            assign cp_any = (n != 24'd0);
+            assign cp_bad = (arg0_q[7:4] != 4'd0) || (src == dst) || !BUFS[src]
+                            || !BUFS[dst] || (arg1_q[LCB-1:0] != {LCB{1'b0}})
+                            || (arg2_q[LCB-1:0] != {LCB{1'b0}}) || (r_end > lim(src))
+                            || (w_end > lim(dst));
+
+            // COMMIT: re_q the read of word k at ra_q, we_q its write at wa_q a cycle later;
+            // left_q the reads after this one.
+            reg         re_q, we_q;
+            reg  [23:0] left_q;
+            reg  [31:0] ra_q, wa_q;
+            always @(posedge clk) begin
+                we_q <= re_q;
+                if (re_q) begin
+                    ra_q <= ra_q + COPY_BYTES;
+                    left_q <= left_q - 24'd1;
+                    re_q <= (left_q != 24'd0);
+                end
+                if (we_q)
+                    wa_q <= wa_q + COPY_BYTES;
+                if (state_q == E_CHECK) begin
+                    re_q <= ck_done && c_copy;
+                    ra_q <= arg1_q;
+                    wa_q <= arg2_q;
+                    left_q <= n - 24'd1;
+                end
+                if (rst) begin
+                    re_q <= 1'b0;
+                    we_q <= 1'b0;
+                end
+            end
+            assign cp_done = we_q && !re_q;
+            assign cp_re = re_q;
+            assign cp_rid = src;
+            assign cp_raddr = ra_q;
+            assign cp_we = we_q;
+            assign cp_wid = dst;
+            assign cp_waddr = wa_q;
+        end else begin : g_no_copy
+            assign op_cp = 1'b0;
+            assign cp_any = 1'b0;
+            assign cp_bad = 1'b0;
+            assign cp_done = 1'b0;
+            assign cp_re = 1'b0;
+            assign cp_rid = 2'd0;
+            assign cp_raddr = 32'd0;
+            assign cp_we = 1'b0;
+            assign cp_wid = 2'd0;
+            assign cp_waddr = 32'd0;
         end
     endgenerate
 

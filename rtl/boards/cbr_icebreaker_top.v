@@ -77,6 +77,7 @@ module cbr_icebreaker_top #(
                 .tx_data(tx_data), .tx_valid(tx_valid), .tx_ready(tx_ready));
         end else begin : g_link
             wire        reg_we, reg_re, buf_we, buf_re, unused_start, unused_reset;
+            wire [69:0] unused_cp;   // no BUF_COPY (COPY_BYTES 0): the copy port stays idle
             wire [11:0] reg_addr;
             wire [31:0] reg_wdata, buf_addr, buf_wdata;
             wire [1:0]  buf_id;
@@ -96,7 +97,9 @@ module cbr_icebreaker_top #(
                 .reg_wdata(reg_wdata), .reg_rdata(reg_rdata),
                 .buf_we(buf_we), .buf_re(buf_re), .buf_id(buf_id), .buf_addr(buf_addr),
                 .buf_wdata(buf_wdata), .buf_wstrb(buf_wstrb), .buf_rdata(buf_rdata),
-                .core_start(unused_start), .core_reset(unused_reset));
+                .core_start(unused_start), .core_reset(unused_reset),
+                .cp_re(unused_cp[0]), .cp_rid(unused_cp[2:1]), .cp_raddr(unused_cp[34:3]),
+                .cp_we(unused_cp[35]), .cp_wid(unused_cp[37:36]), .cp_waddr(unused_cp[69:38]));
 
             // 4 buffers x 1 KiB in one RAM: word address {buf_id, addr[9:2]}.
             // no_rw_check: cbr_cmd never reads a word in the cycle it writes it, so yosys

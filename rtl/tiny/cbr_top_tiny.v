@@ -37,6 +37,7 @@ module cbr_top_tiny #(
     wire [31:0] reg_wdata, reg_rdata, buf_addr, buf_wdata, buf_rdata;
     wire [1:0]  buf_id;
     wire [3:0]  buf_wstrb;
+    wire [69:0] unused_cp;   // no BUF_COPY (COPY_BYTES 0): the copy port stays idle
 
     cbr_cmd #(
         .COMPACT(1),  // area-optimised command block (docs/cmd.md): a UART feeds it
@@ -62,7 +63,9 @@ module cbr_top_tiny #(
         .reg_rdata(reg_rdata),
         .buf_we(buf_we), .buf_re(buf_re), .buf_id(buf_id), .buf_addr(buf_addr),
         .buf_wdata(buf_wdata), .buf_wstrb(buf_wstrb), .buf_rdata(buf_rdata),
-        .core_start(core_start), .core_reset(core_reset));
+        .core_start(core_start), .core_reset(core_reset),
+        .cp_re(unused_cp[0]), .cp_rid(unused_cp[2:1]), .cp_raddr(unused_cp[34:3]),
+        .cp_we(unused_cp[35]), .cp_wid(unused_cp[37:36]), .cp_waddr(unused_cp[69:38]));
 
     cbr_tiny_core #(.COUNTERS(COUNTERS)) u_core (
         .clk(clk), .rst(rst),

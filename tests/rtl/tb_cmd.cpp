@@ -64,6 +64,10 @@ struct Bench {
     std::vector<uint64_t> *acc = nullptr; // when set: the cycle of each accepted word
     std::vector<uint64_t> *txc = nullptr; // when set: the cycle of each sent word
     std::vector<uint64_t> *wrc = nullptr; // when set: the cycle of each buffer write
+    std::vector<uint64_t> *cpc = nullptr; // when set: the cycle of each copy-port write
+    // the copy port: the word read in the previous cycle (cp_re), which cp_we writes now
+    bool cp_read = false;
+    std::vector<uint8_t> cp_word;
     // traffic shaping: a gap / back-pressure burst starts with probability p, lasts 1..max
     double gap_p = 0, bp_p = 0;
     uint32_t gap_max = 1, bp_max = 1, gap_left = 0, bp_left = 0;
@@ -169,6 +173,32 @@ struct Bench {
         }
         if ((int)m->reg_we + m->reg_re + m->buf_we + m->buf_re > 1)
             CHECK(false, "more than one of reg_we/reg_re/buf_we/buf_re in cycle %" PRIu64, cyc);
+        // The copy port: the write of the word read in the previous cycle, then this cycle's
+        // read (a RAM read returns the word as it was at the edge). The buffer port is idle.
+        if (m->cp_we) {
+            uint32_t id = m->cp_wid, a = m->cp_waddr;
+            if (!COPY_BYTES || !(COPY_BUFS >> id & 1) || a % COPY_BYTES
+                || (uint64_t)a + COPY_BYTES > BUF_BYTES[id])
+                fatal("copy write to buffer %u at 0x%x at cycle %" PRIu64, id, a, cyc);
+            if (!CHECK(cp_read, "cp_we without a cp_re the cycle before, cycle %" PRIu64, cyc))
+                cp_word.assign(COPY_BYTES, 0);
+            std::copy(cp_word.begin(), cp_word.end(), mem.buf[id].begin() + a);
+            cnt.copies++;
+            if (cpc)
+                cpc->push_back(cyc);
+        }
+        cp_read = m->cp_re;
+        if (m->cp_re) {
+            uint32_t id = m->cp_rid, a = m->cp_raddr;
+            if (!COPY_BYTES || !(COPY_BUFS >> id & 1) || a % COPY_BYTES
+                || (uint64_t)a + COPY_BYTES > BUF_BYTES[id])
+                fatal("copy read of buffer %u at 0x%x at cycle %" PRIu64, id, a, cyc);
+            if (m->cp_we && m->cp_wid == id)
+                CHECK(false, "copy reads and writes buffer %u in cycle %" PRIu64, id, cyc);
+            cp_word.assign(mem.buf[id].begin() + a, mem.buf[id].begin() + a + COPY_BYTES);
+        }
+        if ((m->cp_re || m->cp_we) && (m->buf_we || m->buf_re || m->reg_we || m->reg_re))
+            CHECK(false, "buffer/register port busy during a copy, cycle %" PRIu64, cyc);
         if (m->core_start) {
             if (prev_start)
                 CHECK(false, "core_start high two cycles in a row at %" PRIu64, cyc);
@@ -266,7 +296,8 @@ struct Bench {
         uint64_t idle = 0, start = cyc;
         while (idle < quiet) {
             cycle();
-            idle = (!rxq.empty() || m->tx_valid || m->buf_we || m->reg_we) ? 0 : idle + 1;
+            idle = (!rxq.empty() || m->tx_valid || m->buf_we || m->reg_we || m->cp_we) ? 0
+                                                                                : idle + 1;
             if (cyc - start > 50000000ull)
                 fatal("no end of traffic after %" PRIu64 " cycles", cyc - start);
         }
@@ -484,11 +515,13 @@ struct Test {
         d.resets = b.cnt.resets - base.resets;
         d.writes = b.cnt.writes - base.writes;
         d.reads = b.cnt.reads - base.reads;
+        d.copies = b.cnt.copies - base.copies;
         CHECK(d == mc,
               "%s: starts %" PRIu64 "/%" PRIu64 " resets %" PRIu64 "/%" PRIu64
-              " writes %" PRIu64 "/%" PRIu64 " reads %" PRIu64 "/%" PRIu64 " (device/model)",
+              " writes %" PRIu64 "/%" PRIu64 " reads %" PRIu64 "/%" PRIu64 " copies %" PRIu64
+              "/%" PRIu64 " (device/model)",
               name.c_str(), d.starts, mc.starts, d.resets, mc.resets, d.writes, mc.writes,
-              d.reads, mc.reads);
+              d.reads, mc.reads, d.copies, mc.copies);
         printf("%-44s %s\n", name.c_str(), g_score.failed == failed_at_start ? "ok" : "FAILED");
         fflush(stdout);
     }
@@ -630,6 +663,176 @@ static void test_bufs_bad(Bench &b) {
     for (uint32_t id : {4u, 5u, 7u, 0x100u, 0x80000000u, 0xFFFFFFFFu}) { // no such buffer
         t.send(req(CBR_OP_BUF_WRITE, id, 0, 0, rand_bytes(b.rng, 16)));
         t.send(req(CBR_OP_BUF_READ, id, 0, 16));
+    }
+    t.finish();
+}
+
+// ---- BUF_COPY (opcode 0x22) --------------------------------------------------------------------
+static uint32_t copy_arg0(uint32_t src, uint32_t dst, uint32_t n) {
+    return src | dst << 2 | n << 8;
+}
+// The buffers BUF_COPY may read and write; with COPY_BYTES = 0 the bench still sends copies
+// between 0, 1 and 3 (the model answers BAD_OPCODE).
+static std::vector<uint32_t> copy_bufs() {
+    std::vector<uint32_t> v;
+    for (uint32_t id = 0; id < 4; id++)
+        if (COPY_BYTES ? COPY_BUFS >> id & 1 : id != 2)
+            v.push_back(id);
+    return v;
+}
+static uint32_t copy_unit() { return COPY_BYTES ? COPY_BYTES : 16; }
+// Whole copy words in buffer id.
+static uint32_t copy_words(uint32_t id) { return BUF_BYTES[id] / copy_unit(); }
+
+// A good copy of n words at random aligned offsets, then BUF_READs of the destination's first
+// and last bytes, sent at once behind it (the read must see the copied data).
+static void send_copy(Test &t, uint32_t src, uint32_t dst, uint32_t n, uint32_t a1, uint32_t a2) {
+    const uint32_t cb = copy_unit();
+    t.send(req(OP_BUF_COPY, copy_arg0(src, dst, n), a1, a2));
+    const uint32_t bytes = n * cb, r = std::min(bytes, MAXP & ~3u);
+    t.send(req(CBR_OP_BUF_READ, dst, a2, r));
+    if (bytes > r)
+        t.send(req(CBR_OP_BUF_READ, dst, a2 + bytes - r, r));
+}
+
+static void test_copy(Bench &b, bool quick) {
+    Test t(b, COPY_BYTES ? "BUF_COPY good: every pair, ends, N = 0" : "BUF_COPY: BAD_OPCODE");
+    const std::vector<uint32_t> ids = copy_bufs();
+    const uint32_t cb = copy_unit();
+    for (uint32_t src : ids)
+        for (uint32_t dst : ids) {
+            if (src == dst)
+                continue;
+            const uint32_t ws = copy_words(src), wd = copy_words(dst), wm = std::min(ws, wd);
+            // the ends of both buffers, one word and the most that fits; all of the smaller
+            send_copy(t, src, dst, 1, 0, 0);
+            send_copy(t, src, dst, 1, (ws - 1) * cb, (wd - 1) * cb);
+            send_copy(t, src, dst, wm, (ws - wm) * cb, (wd - wm) * cb);
+            send_copy(t, src, dst, wm, 0, 0);
+            // N = 0: anywhere up to and including the end
+            t.send(req(OP_BUF_COPY, copy_arg0(src, dst, 0), ws * cb, wd * cb));
+            t.send(req(OP_BUF_COPY, copy_arg0(src, dst, 0), 0, 0));
+            for (int i = 0; i < (quick ? 6 : 20); i++) {
+                uint32_t n = (uint32_t)(b.rng.chance(0.7) ? b.rng.range(0, std::min(wm, 80u))
+                                                          : b.rng.range(0, wm));
+                uint32_t a1 = cb * (uint32_t)b.rng.range(0, ws - n);
+                uint32_t a2 = cb * (uint32_t)b.rng.range(0, wd - n);
+                send_copy(t, src, dst, n, a1, a2);
+            }
+            // a burst of copies and writes back to back, no reads between them
+            for (int i = 0; i < 8; i++) {
+                uint32_t n = (uint32_t)b.rng.range(1, std::min(wm, 16u));
+                t.send(req(OP_BUF_COPY, copy_arg0(src, dst, n),
+                           cb * (uint32_t)b.rng.range(0, ws - n),
+                           cb * (uint32_t)b.rng.range(0, wd - n)));
+                t.send(req(CBR_OP_BUF_WRITE, src, 4 * (uint32_t)b.rng.range(0, ws * cb / 4 - 4),
+                           0, rand_bytes(b.rng, 16)));
+            }
+        }
+    if (COPY_BYTES == 0)
+        for (const Expect &e : t.ex)
+            if (e.op == OP_BUF_COPY && e.status != CBR_ST_BAD_OPCODE)
+                fatal("bench bug: a BUF_COPY without COPY_BYTES expected %u", e.status);
+    t.finish();
+}
+
+// Every reason for BAD_LENGTH / BAD_ADDRESS, each from a good copy changed in one field.
+static void test_copy_bad(Bench &b) {
+    Test t(b, "BUF_COPY bad length/address change nothing");
+    const std::vector<uint32_t> ids = copy_bufs();
+    const uint32_t cb = copy_unit();
+    for (uint32_t src : ids)
+        for (uint32_t dst : ids) {
+            if (src == dst)
+                continue;
+            const uint32_t ws = copy_words(src), wd = copy_words(dst);
+            const uint32_t n = (uint32_t)b.rng.range(1, std::min(std::min(ws, wd), 64u));
+            const uint32_t a1 = cb * (uint32_t)b.rng.range(0, ws - n);
+            const uint32_t a2 = cb * (uint32_t)b.rng.range(0, wd - n);
+            const uint32_t g = copy_arg0(src, dst, n);
+            // a payload: BAD_LENGTH, also before a bad address
+            t.send(req(OP_BUF_COPY, g, a1, a2, rand_bytes(b.rng, (size_t)b.rng.range(1, 9))));
+            t.send(req(OP_BUF_COPY, g | 0x10, a1 + 1, a2, rand_bytes(b.rng, 4)));
+            for (uint32_t bit = 4; bit < 8; bit++) // arg0[7:4] must be 0
+                t.send(req(OP_BUF_COPY, g | 1u << bit, a1, a2));
+            t.send(req(OP_BUF_COPY, g | 0xF0, a1, a2));
+            for (uint32_t r : {1u, 2u, 4u, cb / 2, cb - 4, cb - 1}) { // unaligned offsets
+                if (r == 0 || r >= cb)
+                    continue;
+                t.send(req(OP_BUF_COPY, g, a1 + r, a2));
+                t.send(req(OP_BUF_COPY, g, a1, a2 + r));
+                t.send(req(OP_BUF_COPY, copy_arg0(src, dst, 0), r, 0));
+            }
+            // one word past the end; far past; sums that wrap around 2^32 into range
+            t.send(req(OP_BUF_COPY, g, (ws - n + 1) * cb, a2));
+            t.send(req(OP_BUF_COPY, g, a1, (wd - n + 1) * cb));
+            t.send(req(OP_BUF_COPY, copy_arg0(src, dst, ws + 1), 0, 0));
+            t.send(req(OP_BUF_COPY, copy_arg0(src, dst, wd + 1), 0, 0));
+            t.send(req(OP_BUF_COPY, copy_arg0(src, dst, 0xFFFFFF), 0, 0));
+            t.send(req(OP_BUF_COPY, g, 0u - n * cb, a2));   // a1 + N*CB = 2^32
+            t.send(req(OP_BUF_COPY, g, a1, 0u - n * cb));
+            t.send(req(OP_BUF_COPY, g, 0u - cb, a2));
+            t.send(req(OP_BUF_COPY, g, a1, 0xFFFFFFFFu & ~(cb - 1)));
+            t.send(req(OP_BUF_COPY, copy_arg0(src, dst, 0x1000000u - 1), a1, a2));
+            // N = 0 past the end
+            t.send(req(OP_BUF_COPY, copy_arg0(src, dst, 0), (ws + 1) * cb, 0));
+            t.send(req(OP_BUF_COPY, copy_arg0(src, dst, 0), 0, (wd + 1) * cb));
+        }
+    for (const Expect &e : t.ex)
+        if (e.status == CBR_ST_OK)
+            fatal("bench bug: a bad BUF_COPY (seq %u) expected OK", e.seq);
+    for (uint32_t id = 0; id < 4; id++) { // source = destination; a buffer not copyable
+        const uint32_t other = id == 0 ? 1 : 0;
+        t.send(req(OP_BUF_COPY, copy_arg0(id, id, 1), 0, cb));
+        t.send(req(OP_BUF_COPY, copy_arg0(id, id, 0), 0, 0));
+        t.send(req(OP_BUF_COPY, copy_arg0(id, other, 1), 0, 0));
+        t.send(req(OP_BUF_COPY, copy_arg0(other, id, 1), 0, 0));
+        t.send(req(OP_BUF_COPY, copy_arg0(id, other, 0), 0, 0));
+    }
+    t.finish();
+}
+
+// Last request word -> first response word for N = 1, 64, 1024, and the writes: one a cycle.
+static void test_copy_rate(Bench &b) {
+    if (!COPY_BYTES)
+        return;
+    Test t(b, "BUF_COPY throughput");
+    std::vector<uint64_t> acc, txc, cpc;
+    // the pair with the most room
+    uint32_t bs = 0, bd = 0, bw = 0;
+    for (uint32_t s : copy_bufs())
+        for (uint32_t d : copy_bufs())
+            if (s != d && std::min(copy_words(s), copy_words(d)) > bw) {
+                bw = std::min(copy_words(s), copy_words(d));
+                bs = s;
+                bd = d;
+            }
+    for (uint32_t n : {1u, 64u, 1024u}) {
+        if (n > bw) {
+            printf("  N = %u: no two copyable buffers that large\n", n);
+            continue;
+        }
+        acc.clear();
+        txc.clear();
+        cpc.clear();
+        b.acc = &acc;
+        b.txc = &txc;
+        b.cpc = &cpc;
+        t.send(req(OP_BUF_COPY, copy_arg0(bs, bd, n), 0, 0));
+        b.run_quiet();
+        b.acc = b.txc = b.cpc = nullptr;
+        const uint64_t lat = txc.front() - acc.back();
+        const uint64_t span = cpc.back() - cpc.front() + 1;
+        printf("  BUF_COPY of %u words (%u bytes): first response word %" PRIu64
+               " cycles after the last request word; %zu writes in %" PRIu64 " cycles\n",
+               n, n * COPY_BYTES, lat, cpc.size(), span);
+        CHECK(cpc.size() == n && span == n, "copy of %u words: %zu writes in %" PRIu64 " cycles",
+              n, cpc.size(), span);
+        if (!COMPACT)
+            CHECK(lat == n + C_COPY_LAT, "copy of %u words: latency %" PRIu64 ", want N + %u",
+                  n, lat, C_COPY_LAT);
+        t.send(req(CBR_OP_BUF_READ, bd, (n - 1) * COPY_BYTES, COPY_BYTES));
+        b.run_quiet();
     }
     t.finish();
 }
@@ -1230,12 +1433,22 @@ static Req random_req(tb::Rng &rng) {
     }
     if (k < 55)
         return rand_scatter(rng, (uint32_t)rng.range(0, 3), len_small());
-    if (k < 68) {
+    if (k < 66) {
         uint32_t id = (uint32_t)rng.range(0, 3), n = len_small();
         return req(CBR_OP_BUF_READ, id, addr_in(BUF_BYTES[id], n), n);
     }
+    if (k < 68) { // BUF_COPY, good where the build has it (BAD_OPCODE where not)
+        std::vector<uint32_t> ids = copy_bufs();
+        uint32_t s = ids[(size_t)rng.range(0, ids.size() - 1)], d = s;
+        while (d == s)
+            d = ids[(size_t)rng.range(0, ids.size() - 1)];
+        const uint32_t cb = copy_unit();
+        uint32_t n = (uint32_t)rng.range(0, std::min(std::min(copy_words(s), copy_words(d)), 64u));
+        return req(OP_BUF_COPY, copy_arg0(s, d, n), cb * (uint32_t)rng.range(0, copy_words(s) - n),
+                   cb * (uint32_t)rng.range(0, copy_words(d) - n));
+    }
     // well-formed packets with a bad request in them
-    switch (rng.range(0, 13)) {
+    switch (rng.range(0, 14)) {
     case 0: {
         uint32_t n = 4 * (uint32_t)rng.range(1, 8);
         return req(CBR_OP_REG_WRITE, REG_BYTES - n + 4 * (uint32_t)rng.range(1, 4), 0, 0,
@@ -1289,6 +1502,15 @@ static Req random_req(tb::Rng &rng) {
         uint32_t a1 = ext <= sz ? (uint32_t)(sz - ext + (uint32_t)rng.range(1, 8)) : rng.u32();
         return req(CBR_OP_BUF_WRITE, id, a1, a2, rand_bytes(rng, n));
     }
+    case 14: { // BUF_COPY: random fields, or a good one one word too long
+        if (rng.chance(0.5))
+            return req(OP_BUF_COPY, rng.u32() & (rng.chance(0.5) ? 0xFFFFFF0Fu : ~0u), rng.u32(),
+                       rng.u32());
+        uint32_t s = (uint32_t)rng.range(0, 3), d = (uint32_t)rng.range(0, 3);
+        uint32_t n = (uint32_t)rng.range(1, 8), cb = copy_unit();
+        return req(OP_BUF_COPY, copy_arg0(s, d, n), BUF_BYTES[s] / cb * cb - (n - 1) * cb,
+                   cb * (uint32_t)rng.range(0, 4));
+    }
     default: {
         Req q = req(CBR_OP_BUF_WRITE, 1, 0, 0, rand_bytes(rng, 20));
         q.h.flags = CBR_PROTO_FLAG_RESPONSE;
@@ -1338,8 +1560,8 @@ int main(int argc, char **argv) {
     Verilated::commandArgs(argc, argv);
     g_seed = tb::seed_from_args(argc, argv);
     const bool quick = tb::quick_from_args(argc, argv);
-    printf("tb_cmd: seed %" PRIu64 " (MAX_PAYLOAD %u, REG_BYTES %u, RX_TIMEOUT %u)\n", g_seed,
-           MAXP, REG_BYTES, RX_TIMEOUT);
+    printf("tb_cmd: seed %" PRIu64 " (MAX_PAYLOAD %u, REG_BYTES %u, RX_TIMEOUT %u, COPY_BYTES %u"
+           " COPY_BUFS 0x%x)\n", g_seed, MAXP, REG_BYTES, RX_TIMEOUT, COPY_BYTES, COPY_BUFS);
     fflush(stdout);
     tb::Rng rng(g_seed);
     Vcbr_cmd *dut = new Vcbr_cmd;
@@ -1355,6 +1577,9 @@ int main(int argc, char **argv) {
         test_bufs_bad(b);
         test_scatter(b, quick);
         test_scatter_bad(b);
+        test_copy(b, quick);
+        test_copy_bad(b);
+        test_copy_rate(b);
         test_opcodes(b);
         test_bad_headers(b);
         test_bad_crc_pad(b);

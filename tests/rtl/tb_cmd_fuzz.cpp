@@ -3,7 +3,7 @@
 //
 // Each round sends a random mix into rx, with random rx gaps (shorter than RX_TIMEOUT) and
 // tx back-pressure: good requests (NOP, INFO, REG_WRITE/READ, BUF_WRITE/READ incl. scatter,
-// RESET, RUN, bad opcodes and addresses), random words, truncated packets, packets with a
+// BUF_COPY (BAD_OPCODE when built without it), RESET, RUN, bad opcodes and addresses), random words, truncated packets, packets with a
 // flipped bit in the header, payload or CRC, headers with a recomputed hcrc but a wrong
 // length (longer, shorter, above MAX_PAYLOAD, huge), wrong versions and response flags. Then
 // the line goes idle for RX_TIMEOUT cycles and a probe NOP is sent. Checked:
@@ -17,7 +17,9 @@
 //   - no register or buffer write from a corrupted packet: the payload bytes of every
 //     corrupted write are >= 0x80 and those of good writes < 0x80, so any written byte
 //     >= 0x80 fails; every buffer/register access lies inside its buffer / register space,
-//     and every write matches the shadow of the good write it belongs to.
+//     and every write matches the shadow of the good write it belongs to; the copy port
+//     reads and writes whole words inside the copyable buffers, each write the word read
+//     the cycle before, never while the buffer port is busy.
 #include "Vcbr_cmd.h"
 #include "tb_common.h"
 
@@ -32,6 +34,12 @@ extern "C" {
 
 #ifndef TB_MAX_PAYLOAD
 #error "built by mk/shells.mk with -DTB_* parameters"
+#endif
+#ifndef TB_COPY_BYTES
+#define TB_COPY_BYTES 0
+#endif
+#ifndef TB_COPY_BUFS
+#define TB_COPY_BUFS 0
 #endif
 
 namespace tb {
@@ -48,6 +56,9 @@ namespace {
 
 const uint32_t MAXP = TB_MAX_PAYLOAD, REG_BYTES = TB_REG_BYTES, RX_TIMEOUT = TB_RX_TIMEOUT;
 const uint32_t BUF_SIZE[4] = {TB_BUF0_BYTES, TB_BUF1_BYTES, TB_BUF2_BYTES, TB_BUF3_BYTES};
+// BUF_COPY (0x22): arg0 = src | dst << 2 | N << 8 words of COPY_BYTES (0: not built)
+const uint8_t OP_BUF_COPY = 0x22;
+const uint32_t COPY_BYTES = TB_COPY_BYTES, COPY_BUFS = TB_COPY_BUFS;
 
 struct Expect {
     uint32_t seq;
@@ -66,7 +77,8 @@ struct Fuzz {
     double rx_rate = 1, tx_rate = 1;
     std::vector<uint8_t> bufs[4], regs;   // what the RTL's memories hold
     std::vector<uint8_t> shadow[4], sregs; // what good writes put there
-    bool rd_pend = false, rrd_pend = false;
+    bool rd_pend = false, rrd_pend = false, cp_pend = false;
+    std::vector<uint8_t> cp_word;          // the copy port's word read last cycle
     uint32_t rd_id = 0, rd_addr = 0, rrd_addr = 0;
     cbr_reader rd;
     std::map<uint32_t, int> sent;          // seq -> 0 good, 1 corrupted; answered removes
@@ -141,6 +153,32 @@ struct Fuzz {
                 rd_addr = a;
             }
         }
+        // the copy port: this cycle's write is the word read last cycle
+        if (d->cp_we) {
+            uint32_t id = d->cp_wid, a = d->cp_waddr;
+            bool in = COPY_BYTES && (COPY_BUFS >> id & 1) && a % COPY_BYTES == 0
+                      && (uint64_t)a + COPY_BYTES <= BUF_SIZE[id];
+            sc.check(in, "cycle %" PRIu64 ": copy write outside: id %u addr %u", cycles, id, a);
+            sc.check(cp_pend, "cycle %" PRIu64 ": cp_we without cp_re the cycle before", cycles);
+            if (in && cp_pend) {
+                n_writes++;
+                memcpy(&bufs[id][a], cp_word.data(), COPY_BYTES);
+            }
+        }
+        cp_pend = false;
+        if (d->cp_re) {
+            uint32_t id = d->cp_rid, a = d->cp_raddr;
+            bool in = COPY_BYTES && (COPY_BUFS >> id & 1) && a % COPY_BYTES == 0
+                      && (uint64_t)a + COPY_BYTES <= BUF_SIZE[id];
+            sc.check(in, "cycle %" PRIu64 ": copy read outside: id %u addr %u", cycles, id, a);
+            if (in) {
+                cp_pend = true;
+                cp_word.assign(bufs[id].begin() + a, bufs[id].begin() + a + COPY_BYTES);
+            }
+        }
+        if (d->cp_re || d->cp_we)
+            sc.check(!d->buf_we && !d->buf_re && !d->reg_we && !d->reg_re,
+                     "cycle %" PRIu64 ": buffer/register port busy during a copy", cycles);
         if (d->reg_we || d->reg_re) {
             uint32_t a = d->reg_addr;
             bool in = a % 4 == 0 && a + 4 <= REG_BYTES;
@@ -241,8 +279,8 @@ struct Fuzz {
         std::vector<uint8_t> pl;
         Expect e = {};
         e.status = CBR_ST_OK;
-        int k = (int)rng.range(0, 9);
-        if (!owed && (k == 2 || k == 4 || k == 5))
+        int k = (int)rng.range(0, 11);
+        if (!owed && (k == 2 || k == 4 || k == 5 || k == 10))
             k = 0; // a write that may be swallowed would leave the shadow wrong
         switch (k) {
         case 0: p.opcode = CBR_OP_NOP; pl = bytes((size_t)rng.range(0, MAXP), false);
@@ -293,6 +331,30 @@ struct Fuzz {
         }
         case 7: p.opcode = rng.chance(0.5) ? CBR_OP_RESET : CBR_OP_RUN; break;
         case 8: p.opcode = (uint8_t)rng.range(0x40, 0xFF); e.status = CBR_ST_BAD_OPCODE; break;
+        case 10: case 11: { // BUF_COPY: a good one, or one word past the end of a buffer
+            static const uint32_t ids[3] = {0, 1, 3}; // cbr_top's copyable buffers
+            uint32_t s = ids[rng.range(0, 2)], t = s;
+            while (t == s)
+                t = ids[rng.range(0, 2)];
+            const uint32_t cb = COPY_BYTES ? COPY_BYTES : 16;
+            const uint32_t ws = BUF_SIZE[s] / cb, wt = BUF_SIZE[t] / cb;
+            uint32_t n = (uint32_t)rng.range(0, std::min(ws, wt));
+            uint32_t a1 = cb * (uint32_t)rng.range(0, ws - n);
+            uint32_t a2 = cb * (uint32_t)rng.range(0, wt - n);
+            if (k == 11 && rng.chance(0.5)) // past the end by 1..4 words
+                a1 = cb * (ws - n + (uint32_t)rng.range(1, 4));
+            else if (k == 11)
+                a2 = cb * (wt - n + (uint32_t)rng.range(1, 4));
+            p.opcode = OP_BUF_COPY; p.arg0 = s | t << 2 | n << 8; p.arg1 = a1; p.arg2 = a2;
+            bool ok = COPY_BYTES && (COPY_BUFS >> s & 1) && (COPY_BUFS >> t & 1)
+                      && a1 % COPY_BYTES == 0 && a2 % COPY_BYTES == 0
+                      && (uint64_t)a1 + (uint64_t)n * COPY_BYTES <= BUF_SIZE[s]
+                      && (uint64_t)a2 + (uint64_t)n * COPY_BYTES <= BUF_SIZE[t];
+            e.status = !COPY_BYTES ? CBR_ST_BAD_OPCODE : ok ? CBR_ST_OK : CBR_ST_BAD_ADDRESS;
+            if (e.status == CBR_ST_OK && n && owed)
+                memcpy(&shadow[t][a2], &shadow[s][a1], (size_t)n * COPY_BYTES);
+            break;
+        }
         default: // a bad address
             p.opcode = CBR_OP_BUF_READ; p.arg0 = (uint32_t)rng.range(4, 0xFFFFFFFF); p.arg2 = 4;
             e.status = CBR_ST_BAD_ADDRESS; break;
@@ -320,16 +382,19 @@ struct Fuzz {
         }
         cbr_pkt p = {};
         static const uint8_t ops[] = {CBR_OP_NOP, CBR_OP_REG_WRITE, CBR_OP_BUF_WRITE,
-                                      CBR_OP_BUF_WRITE, CBR_OP_REG_READ, CBR_OP_BUF_READ};
-        p.opcode = ops[rng.range(0, 5)];
+                                      CBR_OP_BUF_WRITE, CBR_OP_REG_READ, CBR_OP_BUF_READ,
+                                      OP_BUF_COPY};
+        p.opcode = ops[rng.range(0, 6)];
         p.arg0 = p.opcode == CBR_OP_BUF_WRITE ? (uint32_t)rng.range(0, 3) : 0;
+        if (p.opcode == OP_BUF_COPY) // buffer 0 to 1, 1..4 words: good until corrupted
+            p.arg0 = 0 | 1 << 2 | (uint32_t)rng.range(1, 4) << 8;
         p.arg1 = p.opcode == CBR_OP_REG_READ ? 1 : 0;
         if (p.opcode == CBR_OP_BUF_WRITE && rng.chance(0.3))
             p.arg2 = CBR_BUF_SCATTER(rng.range(1, 5), rng.range(5, 9));
         std::vector<uint8_t> pl = bytes((size_t)rng.range(p.opcode == CBR_OP_REG_WRITE ? 1 : 0,
                                                           MAXP / 4) * (p.opcode == CBR_OP_REG_WRITE ? 4 : 1),
                                         true);
-        if (p.opcode == CBR_OP_REG_READ || p.opcode == CBR_OP_BUF_READ)
+        if (p.opcode == CBR_OP_REG_READ || p.opcode == CBR_OP_BUF_READ || p.opcode == OP_BUF_COPY)
             pl.clear();
         std::vector<uint8_t> w = enc(p, pl);
         sent[p.seq] = 1;
@@ -375,7 +440,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--seconds"))
             seconds = atof(argv[i + 1]);
     printf("tb_cmd_fuzz: seed %" PRIu64 " (replay: CBR_SEED=%" PRIu64 "), %.0f s, MAX_PAYLOAD %u, "
-           "RX_TIMEOUT %u\n", seed, seed, seconds, MAXP, RX_TIMEOUT);
+           "RX_TIMEOUT %u, COPY_BYTES %u\n", seed, seed, seconds, MAXP, RX_TIMEOUT, COPY_BYTES);
     fflush(stdout);
     tb::Rng rng(seed);
     tb::Score sc("tb_cmd_fuzz");

@@ -70,6 +70,12 @@ extern "C" {
 #ifndef TB_TX_DEPTH
 #define TB_TX_DEPTH 4
 #endif
+#ifndef TB_COPY_BYTES
+#define TB_COPY_BYTES 0
+#endif
+#ifndef TB_COPY_BUFS
+#define TB_COPY_BUFS 0
+#endif
 
 namespace cmdtb {
 
@@ -77,18 +83,26 @@ static const uint32_t MAXP = TB_MAX_PAYLOAD;
 static const uint32_t REG_BYTES = TB_REG_BYTES;
 static const uint32_t BUF_BYTES[4] = {TB_BUF0_BYTES, TB_BUF1_BYTES, TB_BUF2_BYTES, TB_BUF3_BYTES};
 static const uint32_t RX_TIMEOUT = TB_RX_TIMEOUT;
+// BUF_COPY (docs/protocol.md): the word size (0: no BUF_COPY, 0x22 is unknown) and the
+// buffers it may read and write (bit i: buffer i)
+static const uint8_t OP_BUF_COPY = 0x22;
+static const uint32_t COPY_BYTES = TB_COPY_BYTES;
+static const uint32_t COPY_BUFS = TB_COPY_BUFS;
 // cbr_cmd COMPACT=1 (docs/cmd.md): the same responses, memory and writes, but several cycles a
 // word. Its figures, which the timing tests check instead of the default variant's:
 static const bool COMPACT = TB_COMPACT != 0;
 static const uint32_t C_PAY_CYCLES = 7;   // cycles per payload word on rx
 static const double C_MIN_RATE = 0.075;   // back-to-back BUF_WRITEs: rx words per cycle, at least
 static const double C_MIN_RATE_SCATTER = 0.06; // the same, scatter (CHUNK 4 PITCH 16)
+// The default variant's BUF_COPY of N words: the first response word N + C_COPY_LAT cycles
+// after the last request word (docs/cmd.md); a block-RAM response queue adds 2
+static const uint32_t C_COPY_LAT = TB_TX_DEPTH > 4 ? 8 : 6;
 
 static const uint32_t INFO_BLOCK[16] = {
     1, TB_INFO_ROWS, TB_INFO_COLS, TB_BUF0_BYTES, TB_BUF1_BYTES, TB_BUF3_BYTES,
     TB_INFO_PARAM_ENTRIES, TB_MAX_PAYLOAD, TB_INFO_MAX_KERNEL, TB_INFO_MAX_STRIDE,
     TB_INFO_MAX_DILATION, TB_INFO_FEATURES, TB_INFO_CLOCK_KHZ, TB_INFO_ACC_PIXELS,
-    TB_COMPACT ? 1u : (uint32_t)TB_TX_DEPTH, 0};
+    TB_COMPACT ? 1u : (uint32_t)TB_TX_DEPTH, TB_COPY_BYTES};
 
 // The register space and the four buffers, as bytes.
 struct Mem {
@@ -112,9 +126,10 @@ struct Mem {
 struct Counts {
     uint64_t starts = 0, resets = 0;
     uint64_t writes = 0, reads = 0;  // reg_we/buf_we and reg_re/buf_re cycles
+    uint64_t copies = 0;             // copy-port writes (words of COPY_BYTES)
     bool operator==(const Counts &o) const {
         return starts == o.starts && resets == o.resets && writes == o.writes
-               && reads == o.reads;
+               && reads == o.reads && copies == o.copies;
     }
 };
 
@@ -246,6 +261,22 @@ inline uint8_t execute(const cbr_pkt &h, const std::vector<uint8_t> &pl, Mem &m,
         out.assign(m.buf[a0].begin() + a1, m.buf[a0].begin() + a1 + a2);
         c.reads += (a2 + 3) / 4;
         return CBR_ST_OK;
+    case OP_BUF_COPY: { // arg0: src [1:0], dst [3:2], 0 [7:4], N words [31:8]
+        if (COPY_BYTES == 0)
+            return CBR_ST_BAD_OPCODE;
+        if (len)
+            return CBR_ST_BAD_LENGTH;
+        const uint32_t src = a0 & 3, dst = a0 >> 2 & 3;
+        const uint64_t bytes = (a0 >> 8) * (uint64_t)COPY_BYTES;
+        if (a0 >> 4 & 0xF || src == dst || !(COPY_BUFS >> src & 1) || !(COPY_BUFS >> dst & 1)
+            || a1 % COPY_BYTES || a2 % COPY_BYTES || a1 + bytes > BUF_BYTES[src]
+            || a2 + bytes > BUF_BYTES[dst])
+            return CBR_ST_BAD_ADDRESS;
+        if (bytes)
+            memcpy(&m.buf[dst][a2], &m.buf[src][a1], bytes);
+        c.copies += a0 >> 8;
+        return CBR_ST_OK;
+    }
     default:
         return CBR_ST_BAD_OPCODE;
     }
