@@ -87,7 +87,7 @@ define CORE_RUN
 	    echo "== $$b --layers $(1) --jobs $(2)"; start=$$(date +%s); \
 	    $$b --layers $(1) --jobs $(2) --budget $(CORE_BUDGET) > $$(dirname $$b)/run.log 2>&1; rc=$$?; \
 	    head -1 $$(dirname $$b)/run.log; \
-	    grep -E '^(utilization|coverage|back to back|depthwise)|random layers|random depthwise|planner jobs' $$(dirname $$b)/run.log; \
+	    grep -E '^(utilization|coverage|back to back|depthwise|copy port)|random layers|random depthwise|planner jobs' $$(dirname $$b)/run.log; \
 	    grep -E 'MISMATCH|FAILED' $$(dirname $$b)/run.log | head -20; \
 	    line=$$(grep -E '^[0-9]+ passed, [0-9]+ failed$$' $$(dirname $$b)/run.log | tail -1); \
 	    echo "$${line:-no result line} ($$(( $$(date +%s) - start )) s)"; \

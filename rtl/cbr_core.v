@@ -22,6 +22,7 @@
 //
 //   host (cbr_cmd) --reg port--> cbr_core_regs --run copy, go--> all units
 //   host (cbr_cmd) --buf port--> 4 x cbr_core_buf (act, wgt, param, out)
+//   host (cbr_cmd) --copy port--> act, wgt, out: a whole word a cycle, buffer to buffer
 //   act buf -> cbr_core_agen -> cbr_array <- cbr_core_wload <- wgt buf
 //   cbr_array -> cbr_core_acc (2 banks) <- biases: cbr_core_param <- param buf
 //   cbr_core_acc bank -> cbr_core_post (requant, pool) -> out buf
@@ -56,6 +57,16 @@ module cbr_core #(
     input  wire [31:0] buf_wdata,
     input  wire [3:0]  buf_wstrb,
     output wire [31:0] buf_rdata,
+    // copy port (cbr_cmd's BUF_COPY, square arrays: words of ROWS = COLS bytes; ignored
+    // otherwise): read the word at byte address cp_raddr of buffer cp_rid (0, 1 or 3) in the
+    // cycle of cp_re, write it at cp_waddr of cp_wid in the next (cp_we). Port A only: the
+    // compute side keeps running.
+    input  wire        cp_re,
+    input  wire [1:0]  cp_rid,
+    input  wire [31:0] cp_raddr,
+    input  wire        cp_we,
+    input  wire [1:0]  cp_wid,
+    input  wire [31:0] cp_waddr,
     // control
     input  wire        core_start,  // pulse: as a write of ap_start
     input  wire        core_reset   // pulse: abort the tile, back to idle
@@ -137,11 +148,67 @@ module cbr_core #(
     wire [AW_P-1:0]    p_addr;
     wire [AW_O-1:0]    o_addr;
     wire [8*COLS-1:0]  w_rdata, o_wdata, unused_o_rdata;
-    wire [31:0]        p_rdata;
+    wire [31:0]        p_rdata, unused_x_rd2;
+
+    // The copy port: the wide side of port A of buffers 0 (the bank its address falls in, as
+    // for the host port), 1 and 3. The word read in cycle t is the source's port-A read
+    // register in t+1, written straight into the destination (never the same buffer).
+    localparam CP = ROWS == COLS;
+    localparam LGW = LG > 0 ? LG : 1;
+    wire [NG-1:0]        x_re0, x_we0;
+    wire [NG*AW_B-1:0]   x_addr0;
+    wire [NG*8*ROWS-1:0] x_rd0;
+    wire                 x_re1, x_we1, x_re3, x_we3;
+    wire [AW_W-1:0]      x_addr1;
+    wire [AW_O-1:0]      x_addr3;
+    wire [8*COLS-1:0]    x_rd1, x_rd3;
+    wire [8*ROWS-1:0]    x_wd0;
+    wire [8*COLS-1:0]    x_wd13;
+    generate
+        if (CP) begin : g_copy
+            localparam LR = $clog2(ROWS);
+            wire [LGW-1:0] rbank = NG > 1 ? cp_raddr[LR + AW_B +: LGW] : {LGW{1'b0}};
+            wire [LGW-1:0] wbank = NG > 1 ? cp_waddr[LR + AW_B +: LGW] : {LGW{1'b0}};
+            reg  [1:0]     src_q;
+            reg  [LGW-1:0] rbank_q;
+            always @(posedge clk)
+                if (cp_re) begin
+                    src_q <= cp_rid;
+                    rbank_q <= rbank;
+                end
+            genvar cb;
+            for (cb = 0; cb < NG; cb = cb + 1) begin : g_bank
+                wire w = cp_we && cp_wid == 2'd0 && wbank == cb;
+                assign x_re0[cb] = cp_re && cp_rid == 2'd0 && rbank == cb;
+                assign x_we0[cb] = w;
+                assign x_addr0[AW_B*cb +: AW_B] = w ? cp_waddr[LR +: AW_B] : cp_raddr[LR +: AW_B];
+            end
+            assign x_re1 = cp_re && cp_rid == 2'd1;
+            assign x_we1 = cp_we && cp_wid == 2'd1;
+            assign x_addr1 = x_we1 ? cp_waddr[LR +: AW_W] : cp_raddr[LR +: AW_W];
+            assign x_re3 = cp_re && cp_rid == 2'd3;
+            assign x_we3 = cp_we && cp_wid == 2'd3;
+            assign x_addr3 = x_we3 ? cp_waddr[LR +: AW_O] : cp_raddr[LR +: AW_O];
+            assign x_wd0 = src_q == 2'd0 ? x_rd0[8*ROWS*rbank_q +: 8*ROWS]
+                         : src_q == 2'd1 ? x_rd1 : x_rd3;
+            assign x_wd13 = x_wd0;
+            wire unused_cp = &{1'b0, cp_raddr, cp_waddr};  // the bits above a buffer's
+        end else begin : g_no_copy
+            assign x_re0 = {NG{1'b0}};
+            assign x_we0 = {NG{1'b0}};
+            assign x_addr0 = {(NG*AW_B){1'b0}};
+            assign {x_re1, x_we1, x_re3, x_we3} = 4'd0;
+            assign x_addr1 = {AW_W{1'b0}};
+            assign x_addr3 = {AW_O{1'b0}};
+            assign x_wd0 = {(8*ROWS){1'b0}};
+            assign x_wd13 = {(8*COLS){1'b0}};
+            wire unused_cp = &{1'b0, cp_re, cp_rid, cp_raddr, cp_we, cp_wid, cp_waddr, x_rd0,
+                               x_rd1, x_rd3};
+        end
+    endgenerate
 
     // The activation buffer: NG banks of 2^AW_B words, bank k = word addresses k*2^AW_B ..
     wire [32*NG-1:0]   h_rd0k;
-    localparam LGW = LG > 0 ? LG : 1;
     reg  [LGW-1:0]     h_bank_q;
     wire [LGW-1:0]     h_bank = NG > 1 ? buf_addr[$clog2(ROWS) + AW_B +: LGW] : {LGW{1'b0}};
     genvar bk;
@@ -151,6 +218,8 @@ module cbr_core #(
                 .clk(clk), .h_sel(buf_id == 2'd0 && h_bank == bk), .h_we(buf_we),
                 .h_re(buf_re), .h_addr(buf_addr), .h_wdata(buf_wdata), .h_wstrb(buf_wstrb),
                 .h_rdata(h_rd0k[32*bk +: 32]),
+                .x_re(x_re0[bk]), .x_we(x_we0[bk]), .x_addr(x_addr0[AW_B*bk +: AW_B]),
+                .x_wdata(x_wd0), .x_rdata(x_rd0[8*ROWS*bk +: 8*ROWS]),
                 .c_en(k_en[bk]), .c_we({ROWS{1'b0}}), .c_addr(k_addr[AW_B*bk +: AW_B]),
                 .c_wdata({(8*ROWS){1'b0}}), .c_rdata(k_rdata[8*ROWS*bk +: 8*ROWS]));
         end
@@ -163,17 +232,21 @@ module cbr_core #(
     cbr_core_buf #(.WB(COLS), .AW(AW_W)) u_wgt (
         .clk(clk), .h_sel(buf_id == 2'd1), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
         .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd1),
+        .x_re(x_re1), .x_we(x_we1), .x_addr(x_addr1), .x_wdata(x_wd13), .x_rdata(x_rd1),
         .c_en(w_en), .c_we({COLS{1'b0}}), .c_addr(w_addr), .c_wdata({(8*COLS){1'b0}}),
         .c_rdata(w_rdata));
 
     cbr_core_buf #(.WB(4), .AW(AW_P)) u_par (
         .clk(clk), .h_sel(buf_id == 2'd2), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
         .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd2),
+        .x_re(1'b0), .x_we(1'b0), .x_addr({AW_P{1'b0}}), .x_wdata(32'd0),
+        .x_rdata(unused_x_rd2),
         .c_en(p_en), .c_we(4'd0), .c_addr(p_addr), .c_wdata(32'd0), .c_rdata(p_rdata));
 
     cbr_core_buf #(.WB(COLS), .AW(AW_O)) u_out (
         .clk(clk), .h_sel(buf_id == 2'd3), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
         .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd3),
+        .x_re(x_re3), .x_we(x_we3), .x_addr(x_addr3), .x_wdata(x_wd13), .x_rdata(x_rd3),
         .c_en(o_en), .c_we({COLS{o_en}}), .c_addr(o_addr), .c_wdata(o_wdata),
         .c_rdata(unused_o_rdata));
 

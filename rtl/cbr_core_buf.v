@@ -9,6 +9,9 @@
 // A / WB. A host write enables only the bytes of its lane (and of buf_wstrb); a host read
 // returns its lane one cycle after the request, as cbr_cmd's buffer port requires.
 // Addresses wrap modulo the buffer size (cbr_cmd never sends one outside it).
+//
+// Port A also takes whole words (x_*: cbr_cmd's BUF_COPY, a word a cycle); a wide access and
+// a host access are never in the same cycle (cbr_cmd's buffer port is idle during a copy).
 module cbr_core_buf #(
     parameter WB = 4,  // bytes per word: a power of two, >= 4
     parameter AW = 10  // word-address bits: the buffer holds WB * 2^AW bytes
@@ -22,6 +25,12 @@ module cbr_core_buf #(
     input  wire [31:0]     h_wdata,
     input  wire [3:0]      h_wstrb,
     output wire [31:0]     h_rdata,  // the cycle after h_re
+    // wide host port (port A too): whole words
+    input  wire            x_re,
+    input  wire            x_we,
+    input  wire [AW-1:0]   x_addr,   // word address
+    input  wire [8*WB-1:0] x_wdata,
+    output wire [8*WB-1:0] x_rdata,  // the cycle after x_re
     // compute port
     input  wire            c_en,
     input  wire [WB-1:0]   c_we,
@@ -39,14 +48,16 @@ module cbr_core_buf #(
         end
     endgenerate
 
-    wire [AW-1:0]   a_addr = h_addr[LB +: AW];
+    wire            x_on = x_re || x_we;
+    wire [AW-1:0]   a_addr = x_on ? x_addr : h_addr[LB +: AW];
     wire [8*WB-1:0] a_rdata;
     wire [WB-1:0]   a_we;
+    wire [WB-1:0]   h_we_b;   // the host's byte enables in the word
     wire [31:0]     unused_addr = {h_addr[31:LB+AW], h_addr[1:0], {(LB+AW-2){1'b0}}};
 
     generate
         if (NL == 1) begin : g_one
-            assign a_we = h_we ? h_wstrb : 4'd0;
+            assign h_we_b = h_we ? h_wstrb : 4'd0;
             assign h_rdata = a_rdata;
         end else begin : g_lanes
             wire [LB-3:0] lane = h_addr[LB-1:2];
@@ -54,17 +65,19 @@ module cbr_core_buf #(
             always @(posedge clk)
                 if (h_sel && h_re)
                     lane_q <= lane;
-            assign a_we = h_we ? {{(WB-4){1'b0}}, h_wstrb} << (4 * lane) : {WB{1'b0}};
+            assign h_we_b = h_we ? {{(WB-4){1'b0}}, h_wstrb} << (4 * lane) : {WB{1'b0}};
             assign h_rdata = a_rdata[32*lane_q +: 32];
         end
     endgenerate
+    assign a_we = x_we ? {WB{1'b1}} : h_we_b;
+    assign x_rdata = a_rdata;
 
     cbr_ram #(.WB(WB), .AW(AW)) u_ram (
         .clk(clk),
-        .a_en(h_sel && (h_we || h_re)),
+        .a_en((h_sel && (h_we || h_re)) || x_on),
         .a_we(a_we),
         .a_addr(a_addr),
-        .a_wdata({NL{h_wdata}}),
+        .a_wdata(x_we ? x_wdata : {NL{h_wdata}}),
         .a_rdata(a_rdata),
         .b_en(c_en),
         .b_we(c_we),

@@ -38,14 +38,22 @@ module cbr_top #(
     // CBR_FEAT_* of host/include/cbr.h: LEAKY | MAXPOOL | AVGPOOL | DEPTHWISE (groups, run
     // by the host one group at a time) | DILATION | COUNTERS
     // bit 6: scatter BUF_WRITE (docs/protocol.md); bit 7: the core's depthwise mode, square
-    // arrays; bit 9: DONES, tiles overlapped; bit 10: a start queue of two, STARTS
-    localparam FEATURES = 32'h67F | (ROWS == COLS ? 32'h80 : 32'h0);
+    // arrays; bit 9: DONES, tiles overlapped; bit 10: a start queue of two, STARTS; bit 11:
+    // BUF_COPY, square arrays
+    localparam FEATURES = 32'h67F | (ROWS == COLS ? 32'h880 : 32'h0);
+    // BUF_COPY (docs/protocol.md): a word of ROWS = COLS bytes a cycle between buffers 0, 1
+    // and 3, whose RAM words are that wide; not buffer 2 (4-byte words). INFO word 15.
+    localparam COPY_BYTES = ROWS == COLS ? ROWS : 0;
+    localparam [3:0] COPY_BUFS = ROWS == COLS ? 4'b1011 : 4'b0000;
 
     wire        reg_we, reg_re, buf_we, buf_re, core_start, core_reset;
     wire [11:0] reg_addr;
     wire [31:0] reg_wdata, reg_rdata, buf_addr, buf_wdata, buf_rdata;
     wire [1:0]  buf_id;
     wire [3:0]  buf_wstrb;
+    wire        cp_re, cp_we;
+    wire [1:0]  cp_rid, cp_wid;
+    wire [31:0] cp_raddr, cp_waddr;
 
     // REG_BYTES: cbr_cmd's default 256 covers the core's registers (the last is 0xE4).
     cbr_cmd #(
@@ -63,7 +71,9 @@ module cbr_top #(
         .INFO_MAX_DILATION(255),
         .INFO_FEATURES(FEATURES),
         .INFO_CLOCK_KHZ(CLOCK_KHZ),
-        .INFO_ACC_PIXELS(ACC_PIXELS)
+        .INFO_ACC_PIXELS(ACC_PIXELS),
+        .COPY_BYTES(COPY_BYTES),
+        .COPY_BUFS({28'd0, COPY_BUFS})
     ) u_cmd (
         .clk(clk),
         .rst(rst),
@@ -86,7 +96,13 @@ module cbr_top #(
         .buf_wstrb(buf_wstrb),
         .buf_rdata(buf_rdata),
         .core_start(core_start),
-        .core_reset(core_reset)
+        .core_reset(core_reset),
+        .cp_re(cp_re),
+        .cp_rid(cp_rid),
+        .cp_raddr(cp_raddr),
+        .cp_we(cp_we),
+        .cp_wid(cp_wid),
+        .cp_waddr(cp_waddr)
     );
 
     cbr_core #(
@@ -113,7 +129,13 @@ module cbr_top #(
         .buf_wstrb(buf_wstrb),
         .buf_rdata(buf_rdata),
         .core_start(core_start),
-        .core_reset(core_reset)
+        .core_reset(core_reset),
+        .cp_re(cp_re),
+        .cp_rid(cp_rid),
+        .cp_raddr(cp_raddr),
+        .cp_we(cp_we),
+        .cp_wid(cp_wid),
+        .cp_waddr(cp_waddr)
     );
 
 endmodule

@@ -28,6 +28,10 @@
 // Directed tests: two tiles queued back to back (both outputs, RUNS, TOTAL_*, the idle gap
 // between them printed), a start requested in the very cycle the pending one is taken, a
 // start refused by a full queue (STARTS, CTRL bit 4), and TOTAL_* across a RESET.
+// The copy port (square shapes, cbr_cmd's BUF_COPY): random words copied between buffers 0,
+// 1 and 3 (across the activation banks' boundaries), read back through the buffer port with
+// the words around them; and copies from the output buffer into the activation buffer while
+// a tile runs, outside what it reads and writes (its outputs still bit-exact).
 //
 //   Vtb [--seed N] [--layers N] [--jobs N] [--budget CYCLES] [--util-only] [--only K]
 //
@@ -46,6 +50,7 @@ extern "C" {
 #endif
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -109,6 +114,7 @@ struct Dut {
         m->rst = 1;
         m->reg_we = m->reg_re = 0;
         m->buf_we = m->buf_re = 0;
+        m->cp_re = m->cp_we = 0;
         m->core_start = m->core_reset = 0;
         for (int i = 0; i < 4; i++)
             tick();
@@ -225,6 +231,20 @@ struct Dut {
         tick();
         m->core_reset = 0;
         tick();
+    }
+    // BUF_COPY as cbr_cmd drives the copy port: n words of ROWS bytes, the read of word k+1
+    // in the cycle of word k's write
+    void copy(int src, int dst, uint32_t a1, uint32_t a2, uint32_t n) {
+        for (uint32_t k = 0; k <= n; k++) {
+            m->cp_re = k < n;
+            m->cp_rid = src;
+            m->cp_raddr = a1 + k * ROWS;
+            m->cp_we = k > 0;
+            m->cp_wid = dst;
+            m->cp_waddr = a2 + (k - 1) * ROWS;
+            tick();
+        }
+        m->cp_re = m->cp_we = 0;
     }
     // RUN as cbr_cmd sends it: a one-cycle core_start pulse
     void pulse_start() {
@@ -543,6 +563,7 @@ struct RunOpts {
     bool run_pulse = false;       // start with core_start (RUN) instead of a CTRL write
     uint32_t act_base = 0, wgt_base = 0, out_base = 0, param_base = 0;
     uint32_t cb_pitch = 0;        // ACT_CB_PITCH; 0: the blocks follow each other
+    std::function<void()> during; // called once the tile is started
 };
 
 // Bytes of the activation region of a tile of n_cb blocks with this ACT_CB_PITCH.
@@ -687,6 +708,8 @@ static RunResult run_group(Dut &dut, tb::Score &score, const Layer &L, uint32_t 
             dut.reg_write(REG_IN_H + 4 * i, (uint32_t)(0x5A5A5A5Au * (i + 1)));
         dut.reg_write(REG_PITCH, 0xA5A5A5A5u);
     }
+    if (o.during)
+        o.during();
     const uint64_t limit = 4 * estimate(L) + 20000;
     const uint64_t start = dut.cycles;
     for (;;) {
@@ -1199,6 +1222,155 @@ static bool run_job(Dut &dut, tb::Score &score, tb::Rng &rng, const Layer &L, Jo
                        bad, gold.size());
 }
 
+// ---- the copy port ---------------------------------------------------------------------------
+// What the bench wrote into a buffer, byte by byte (known bytes only).
+struct Shadow {
+    std::vector<uint8_t> v, known;
+    explicit Shadow(size_t n) : v(n), known(n) {}
+};
+static const uint32_t BUF_SZ[4] = {ACT_BYTES, WGT_BYTES, 32 * PARAM_ENTRIES, OUT_BYTES};
+
+// Random bytes into [a, a + n) of buffer id through the buffer port, and into the shadow.
+static void fill(Dut &dut, tb::Rng &rng, Shadow &sh, int id, uint32_t a, uint32_t n) {
+    std::vector<uint8_t> b(n);
+    for (auto &x : b)
+        x = (uint8_t)rng.u32();
+    dut.buf_write(id, a, b, false);
+    for (uint32_t i = 0; i < n; i++) {
+        sh.v[a + i] = b[i];
+        sh.known[a + i] = 1;
+    }
+}
+// [a, a + n) of buffer id read back through the buffer port against the shadow.
+static bool check_back(Dut &dut, tb::Score &score, const Shadow &sh, int id, uint32_t a,
+                       uint32_t n, const char *what) {
+    std::vector<uint8_t> b = dut.buf_read(id, a, n);
+    uint32_t bad = 0, first = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (sh.known[a + i] && b[i] != sh.v[a + i] && !bad++)
+            first = a + i;
+    return score.check(bad == 0, "copy port: %s: %u bytes of buffer %d differ, the first at 0x%x",
+                       what, bad, id, first);
+}
+// The copy in the shadows; a source byte the bench never wrote makes the destination unknown.
+static void copy_shadow(std::vector<Shadow> &sh, int s, int d, uint32_t a1, uint32_t a2,
+                        uint32_t n) {
+    for (uint32_t i = 0; i < n * ROWS; i++) {
+        sh[d].v[a2 + i] = sh[s].v[a1 + i];
+        sh[d].known[a2 + i] = sh[s].known[a1 + i];
+    }
+}
+
+static void test_copy_port(Dut &dut, tb::Score &score, tb::Rng &rng, uint64_t budget) {
+    if (ROWS != COLS) {
+        printf("copy port: not built on %dx%d (ROWS != COLS), its tests skipped\n", ROWS, COLS);
+        return;
+    }
+    const uint32_t W = ROWS, G = 2 * W;  // word; the guard words each side of a destination
+    std::vector<Shadow> sh;
+    for (int i = 0; i < 4; i++)
+        sh.emplace_back(BUF_SZ[i]);
+    const int ids[3] = {0, 1, 3};
+    const uint64_t c0 = dut.cycles;
+    int copies = 0, across = 0;
+    for (int rep = 0; rep < 6; rep++)
+        for (int s : ids)
+            for (int d : ids) {
+                if (s == d)
+                    continue;
+                const uint32_t ws = BUF_SZ[s] / W, wd = BUF_SZ[d] / W;
+                uint32_t n = (uint32_t)(rng.chance(0.8) ? rng.range(1, 40) : rng.range(1, 400));
+                // an activation range across a bank boundary (bank k at k * DW_BANK), or
+                // anywhere, or at either end of the buffer
+                auto place = [&](int id, uint32_t words) {
+                    const uint32_t wb = BUF_SZ[id] / W;
+                    if (id == 0 && DW_NG > 1 && rng.chance(0.6)) {
+                        uint32_t k = (uint32_t)rng.range(1, DW_NG - 1);
+                        uint32_t lo = k * (DW_BANK / W) - (uint32_t)rng.range(1, words - 1 + 1);
+                        return std::min(lo, wb - words) * W;
+                    }
+                    switch (rng.range(0, 3)) {
+                    case 0: return 0u;
+                    case 1: return (wb - words) * W;
+                    default: return (uint32_t)rng.range(0, wb - words) * W;
+                    }
+                };
+                n = std::min(n, std::min(ws, wd) - 2 * G / W);
+                uint32_t a1 = place(s, n), a2 = place(d, n);
+                if (DW_NG > 1) {
+                    across += s == 0 && a1 / DW_BANK != (a1 + n * W - 1) / DW_BANK;
+                    across += d == 0 && a2 / DW_BANK != (a2 + n * W - 1) / DW_BANK;
+                }
+                fill(dut, rng, sh[s], s, a1, n * W);
+                // the destination and the words around it
+                const uint32_t g0 = a2 >= G ? a2 - G : 0;
+                const uint32_t g1 = std::min<uint32_t>(a2 + n * W + G, BUF_SZ[d]);
+                fill(dut, rng, sh[d], d, g0, g1 - g0);
+                dut.copy(s, d, a1, a2, n);
+                copy_shadow(sh, s, d, a1, a2, n);
+                char what[96];
+                snprintf(what, sizeof what, "%u words from %d:0x%x to %d:0x%x", n, s, a1, d, a2);
+                check_back(dut, score, sh[d], d, g0, g1 - g0, what);
+                check_back(dut, score, sh[s], s, a1, n * W, what);  // the source unchanged
+                copies++;
+            }
+    printf("copy port: %d copies between buffers 0, 1, 3 (%d across activation banks), read "
+           "back in %" PRIu64 " cycles\n", copies, across, dut.cycles - c0);
+
+    // while a tile runs: from the output buffer past the tile's outputs into the activation
+    // buffer past its inputs
+    int ran = 0;
+    for (int tries = 0; ran < 4 && tries < 100; tries++) {
+        Layer L;
+        LayerOpts lo;
+        lo.dense = true;
+        if (!make_layer(rng, budget, L, lo))
+            continue;
+        const Tile t = tile_of(L);
+        if (estimate(L) < 3000)  // long enough that the copy lies inside the tile
+            continue;
+        const uint32_t span = (uint32_t)act_span(L, t.n_cb, 0);
+        const uint32_t a_lo = (span + W - 1) / W * W, o_lo = (t.out_bytes + W - 1) / W * W;
+        if (a_lo + 64 * W > ACT_BYTES || o_lo + 64 * W > OUT_BYTES)
+            continue;
+        const uint32_t n = (uint32_t)rng.range(1, std::min<uint32_t>(
+                               std::min((ACT_BYTES - a_lo) / W, (OUT_BYTES - o_lo) / W), 600));
+        const uint32_t a1 = o_lo + (uint32_t)rng.range(0, (OUT_BYTES - o_lo) / W - n) * W;
+        uint32_t a2 = a_lo + (uint32_t)rng.range(0, (ACT_BYTES - a_lo) / W - n) * W;
+        if (DW_NG > 1 && rng.chance(0.5)) {  // across a bank boundary past the inputs
+            uint32_t k = (uint32_t)(a_lo / DW_BANK + 1);
+            if (k < DW_NG && k * DW_BANK >= a_lo + W * (n / 2) && k * DW_BANK + n * W <= ACT_BYTES)
+                a2 = k * DW_BANK - W * (n / 2);
+        }
+        fill(dut, rng, sh[3], 3, a1, n * W);
+        const uint32_t g0 = std::max(a_lo, a2 >= G ? a2 - G : 0);
+        const uint32_t g1 = std::min<uint32_t>(a2 + n * W + G, ACT_BYTES);
+        fill(dut, rng, sh[0], 0, g0, g1 - g0);
+        const uint32_t wait = (uint32_t)rng.range(0, 300);
+        RunOpts o;
+        bool inside = false;
+        o.during = [&]() {
+            for (uint32_t i = 0; i < wait; i++)
+                dut.tick();
+            dut.copy(3, 0, a1, a2, n);
+            inside = !(dut.reg_read(REG_CTRL) & CTRL_IDLE);
+        };
+        bool ok = run_layer(dut, score, L, o);
+        // run_group wrote the inputs, which may lie below g0 only; the guard and the copy
+        // are past them
+        copy_shadow(sh, 3, 0, a1, a2, n);
+        char what[128];
+        snprintf(what, sizeof what, "during %s, %u words from 3:0x%x to 0:0x%x", L.name.c_str(),
+                 n, a1, a2);
+        ok &= check_back(dut, score, sh[0], 0, g0, g1 - g0, what);
+        ok &= score.check(inside, "copy port: %s: the tile was over before the copy", what);
+        printf("copy port: %u words while %s ran (%u cycles in): %s\n", n, L.name.c_str(), wait,
+               ok ? "ok" : "MISMATCH");
+        ran++;
+    }
+    score.check(ran == 4, "copy port: only %d tiles with a copy could be made", ran);
+}
+
 int main(int argc, char **argv) {
     const uint64_t seed = tb::seed_from_args(argc, argv);
     int n_layers = 200;
@@ -1443,6 +1615,10 @@ int main(int argc, char **argv) {
 
     // ---- random layers ----------------------------------------------------------------
 random_layers:
+    // ---- the copy port: buffer to buffer, and while a tile runs ------------------------
+    if (!only && !only_job)
+        test_copy_port(dut, score, rng, budget);
+
     int made = 0, failed_layers = 0;
     // coverage: how many layers had each feature
     int cov_k[12] = {0}, cov_s[5] = {0}, cov_pool[4] = {0}, cov_act[4] = {0};
