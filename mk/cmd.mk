@@ -3,7 +3,8 @@
 #
 #   make test-rtl-cmd                 build and run tests/rtl/tb_cmd.cpp (CBR_SEED=N to replay)
 #   make lint-rtl-cmd                 verilator -Wall (several parameter sets, COMPACT 0 and 1)
-#                                     + yosys synth of both variants (no latches)
+#                                     + yosys synth of both variants and of COPY_BYTES=16
+#                                     (no latches)
 #   make test-rtl-cmd-fuzz-compact    tests/rtl/tb_cmd_fuzz.cpp against COMPACT=1
 #   make area-cmd-ice40               UART bridge + cbr_cmd on the iCE40UP5K: LCs and EBR
 
@@ -84,16 +85,19 @@ lint-rtl-cmd: ## verilator -Wall and yosys synth (no latches) of the command blo
 	    echo "$(VERILATOR) --lint-only -Wall --top-module cbr_cmd $$g ..."; \
 	    $(VERILATOR) --lint-only -Wall --top-module cbr_cmd $$g $(CMD_RTL) || exit 1; \
 	done
-	@for c in 0 1; do \
-	    echo "$(YOSYS) synth -top cbr_cmd (COMPACT=$$c)"; \
-	    $(YOSYS) -q -l $(CMD_DIR)/yosys-c$$c.log -p "read_verilog $(CMD_RTL); \
-	        chparam -set COMPACT $$c cbr_cmd; synth -top cbr_cmd; \
+	@for v in 0:0 1:0 0:16; do \
+	    c=$${v%%:*}; cp=$${v##*:}; n=c$$c$$( [ $$cp = 0 ] || echo -copy$$cp ); \
+	    echo "$(YOSYS) synth -top cbr_cmd (COMPACT=$$c COPY_BYTES=$$cp)"; \
+	    $(YOSYS) -q -l $(CMD_DIR)/yosys-$$n.log -p "read_verilog $(CMD_RTL); \
+	        chparam -set COMPACT $$c -set COPY_BYTES $$cp -set COPY_BUFS 11 cbr_cmd; \
+	        synth -top cbr_cmd; \
 	        select -assert-none t:\$$dlatch* t:\$$adlatch* t:\$$_DLATCH* t:\$$_SR_*; \
-	        tee -q -o $(CMD_DIR)/synth-c$$c.log stat" || exit 1; \
-	    ! grep "^Latch inferred" $(CMD_DIR)/yosys-c$$c.log || exit 1; \
-	    grep -E "Number of cells|DFF|MUX_ " $(CMD_DIR)/synth-c$$c.log | head -20; \
+	        tee -q -o $(CMD_DIR)/synth-$$n.log stat" || exit 1; \
+	    ! grep "^Latch inferred" $(CMD_DIR)/yosys-$$n.log || exit 1; \
+	    grep -E "Number of cells|DFF|MUX_ " $(CMD_DIR)/synth-$$n.log | head -20; \
 	done
-	@echo "lint-rtl-cmd: OK ($(CMD_DIR)/synth-c0.log, $(CMD_DIR)/synth-c1.log)"
+	@echo "lint-rtl-cmd: OK ($(CMD_DIR)/synth-c0.log, $(CMD_DIR)/synth-c1.log," \
+	    "$(CMD_DIR)/synth-c0-copy16.log)"
 
 # ---- the fuzz bench (tests/rtl/tb_cmd_fuzz.cpp) against COMPACT=1 --------------------------
 # mk/shells.mk builds it for the default variant (test-rtl-cmd-fuzz); this is the same bench and
