@@ -41,6 +41,9 @@ SIM_STACK_LAYERS ?= 100
 # test_sim behind a link latency (CBR_SIM_LATENCY cycles each way, docs/sim.md): every answer
 # comes late, so the driver's waits and deadlines are checked with it; ~15 s
 SIM_LATENCY_LAYERS ?= 20
+# test_sim --chain: random chains of layers as networks, intermediates kept on the device
+# where they fit, then on the host (docs/tiling.md, "Networks"); ~55 s
+SIM_CHAIN_LAYERS ?= 30
 SIM_LATENCY_CYCLES ?= 500
 N ?= 10000
 
@@ -53,6 +56,7 @@ test-sim: sim $(BUILD)/tests/test_sim $(CBR) ## RTL on every sim shape vs the go
 	$(BUILD)/tests/test_sim --layers $(SIM_TEST_LAYERS) $(SIM_SHAPES)
 	$(BUILD)/tests/test_sim --limits $(SIM_LIMITS_SHAPES)
 	$(BUILD)/tests/test_sim --stack --layers $(SIM_STACK_LAYERS) $(SIM_SHAPES)
+	$(BUILD)/tests/test_sim --chain --layers $(SIM_CHAIN_LAYERS) $(SIM_SHAPES)
 	CBR_SIM_LATENCY=$(SIM_LATENCY_CYCLES) $(BUILD)/tests/test_sim --layers $(SIM_LATENCY_LAYERS) 4x4 16x16
 	CBR=$(CBR) $(PYTHON) tests/cli/test_cli.py --device sim:8x8 --compare-device cpu --layers 60
 

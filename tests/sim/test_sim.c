@@ -9,12 +9,14 @@
  * layers need many tiles along every dimension, input-channel chains and pooling across tile
  * borders on the real RTL. No layer may be refused.
  *
- * usage: test_sim [--layers N] [--limits | --stack] [--seed S] SHAPE...  (SHAPE like 16x16,
- *                                     or a named board: ice, the tiny core's sim:ice)
+ * usage: test_sim [--layers N] [--limits | --stack | --chain] [--seed S] SHAPE...  (SHAPE like
+ *                                     16x16, or a named board: ice, the tiny core's sim:ice)
  * --limits runs the fixed shapes of `limits` (H and W of 1024, 2048 channels, the API's
  * limits) instead of random layers, on the device's own buffers. --stack runs random layers
  * of small images in batches of 2..40 that image stacking can run (docs/tiling.md), stacked
  * whatever rows it adds ($CBR_STACK_WASTE), and fails unless most of them did stack.
+ * --chain runs N random chains of layers as networks (intermediates kept on the device where
+ * they fit, then on the host), each against the golden model.
  * Prints its seed; ends with "N passed, M failed"; exits non-zero on any mismatch.
  */
 #include <inttypes.h>
@@ -300,7 +302,146 @@ static void limit_layer(struct layer *l, int i)
     snprintf(l->what + strlen(l->what), sizeof l->what - strlen(l->what), " [%s]", t->why);
 }
 
-enum mode { RANDOM, LIMITS, STACK };
+enum mode { RANDOM, LIMITS, STACK, CHAIN };
+
+/* Layer `i` of a chain, whose input is the tensor prev describes (c x h x w, zero point zp):
+ * dense (1x1 to 5x5, stride 1 or 2, now and then pooled) or depthwise 3x3, so that the
+ * device keeps many of the intermediates (docs/tiling.md, "Networks") and some it cannot. */
+static void make_chain_layer(struct layer *l, uint32_t c, uint32_t h, uint32_t w, int32_t zp)
+{
+    memset(l, 0, sizeof *l);
+    cbr_layer_desc *d = &l->d;
+    d->in_c = c, d->in_h = h, d->in_w = w;
+    d->dilation_h = d->dilation_w = 1;
+    if (rnd(3) == 0) {
+        d->groups = d->in_c, d->out_c = d->in_c, d->kh = d->kw = 3;
+    } else {
+        d->groups = 1, d->out_c = 1 + rnd(40);
+        d->kh = 1 + rnd(5), d->kw = rnd(4) ? d->kh : 1 + rnd(5);
+    }
+    d->stride_h = d->stride_w = h > 8 && rnd(4) == 0 ? 2 : 1;
+    d->pad_top = d->pad_bottom = d->kh / 2;
+    d->pad_left = d->pad_right = d->kw / 2;
+    uint32_t oh = (h + 2 * (d->kh / 2) - d->kh) / d->stride_h + 1;
+    uint32_t ow = (w + 2 * (d->kw / 2) - d->kw) / d->stride_w + 1;
+    if (oh >= 4 && ow >= 4 && rnd(6) == 0) {
+        d->pool.kind = rnd(2) ? CBR_POOL_MAX : CBR_POOL_AVG;
+        d->pool.kh = d->pool.kw = 2;
+        d->pool.stride_h = d->pool.stride_w = 2;
+    }
+    finish_layer(l);
+    d->input_zp = zp;
+}
+
+/* Random chains of 2..6 layers run as a network on the device (intermediates kept where
+ * they fit) and on the golden model, and once more with every intermediate on the host:
+ * both device runs must equal the golden one byte for byte. Every third chain is planned for
+ * tiny buffers (tiles narrower than the plane, several regions). Fails unless the device
+ * kept a good share of the intermediates. */
+static int run_chains(cbr_device *sim, cbr_device *cpu, const char *uri, int chains,
+                      const char *caps, int *passed)
+{
+    int failed = 0, done = 0, kept = 0, bounds = 0;
+    for (int i = 0; i < chains; i++) {
+        enum { MAXL = 6 };
+        struct layer l[MAXL];
+        cbr_layer *ls[MAXL] = {0}, *lc[MAXL] = {0};
+        const uint32_t k = 2 + rnd(MAXL - 1), n = 1 + (rnd(3) == 0);
+        const bool tiny = i % 3 == 2;
+        uint32_t c = 1 + rnd(40), h = 4 + rnd(28), w = 4 + rnd(28), made = 0;
+        int32_t zp = (int32_t)rnd(256) - 128;
+        cbr_layout layout = rnd(4) == 0 ? CBR_LAYOUT_NHWC : CBR_LAYOUT_NCHW;
+        char what[64];
+        snprintf(what, sizeof what, "chain %d (%u layers, n%u%s%s)", i, k, n,
+                 tiny ? ", tiny buffers" : "", layout == CBR_LAYOUT_NHWC ? ", NHWC" : "");
+        if (tiny)
+            setenv("CBR_PLAN_CAPS", caps, 1);
+        for (; made < k; made++) {
+            struct layer *y = &l[made];
+            make_chain_layer(y, c, h, w, zp);
+            y->d.layout = layout;
+            y->n = n;
+            if (cbr_layer_create(cpu, &y->d, &lc[made]) < 0 ||
+                cbr_layer_create(sim, &y->d, &ls[made]) < 0) {
+                printf("FAIL %s %s layer %u (%s): refused: %s / %s\n", uri, what, made,
+                       y->what, cbr_errmsg(cpu), cbr_errmsg(sim));
+                failed++;
+                free_layer(y);
+                break;
+            }
+            cbr_shape os;
+            cbr_layer_output_shape(lc[made], 1, &os);
+            c = os.c, h = os.h, w = os.w, zp = y->d.output_zp;
+        }
+        unsetenv("CBR_PLAN_CAPS");
+        cbr_network *ns = NULL, *nc = NULL;
+        size_t ni = (size_t)n * l[0].d.in_c * l[0].d.in_h * l[0].d.in_w;
+        size_t no = (size_t)n * c * h * w;
+        int8_t *x = malloc(ni), *ys = malloc(no), *yh = malloc(no), *yc = malloc(no);
+        cbr_stats per[MAXL];
+        for (size_t j = 0; j < ni; j++)
+            x[j] = (int8_t)rnd(256);
+        if (made < k) {
+            /* counted above */
+        } else if (cbr_network_create(lc, k, &nc) < 0 || cbr_network_create(ls, k, &ns) < 0) {
+            printf("FAIL %s %s: network refused: %s\n", uri, what, cbr_errmsg(NULL));
+            failed++;
+        } else if (cbr_network_run(nc, n, x, yc, NULL, NULL) < 0) {
+            printf("FAIL cpu %s: %s\n", what, cbr_errmsg(NULL));
+            failed++;
+        } else if (cbr_network_run(ns, n, x, ys, NULL, per) < 0) {
+            printf("FAIL %s %s: %s\n", uri, what, cbr_errmsg(NULL));
+            failed++;
+        } else if (cbr_network_keep_on_device(ns, false) < 0 ||
+                   cbr_network_run(ns, n, x, yh, NULL, NULL) < 0) {
+            printf("FAIL %s %s, intermediates on the host: %s\n", uri, what, cbr_errmsg(NULL));
+            failed++;
+        } else if (memcmp(ys, yc, no) || memcmp(yh, yc, no)) {
+            const int8_t *bad = memcmp(ys, yc, no) ? ys : yh;
+            size_t j = 0;
+            while (bad[j] == yc[j])
+                j++;
+            printf("FAIL %s %s: output %zu of %zu is %d, golden %d (intermediates %s)\n", uri,
+                   what, j, no, bad[j], yc[j], bad == ys ? "kept" : "on the host");
+            for (uint32_t q = 0; q < k; q++)
+                printf("  layer %u: %s, resident %u\n", q, l[q].what, per[q].resident);
+            failed++;
+        } else {
+            done++;
+            for (uint32_t q = 0; q + 1 < k; q++) {
+                bool out = per[q].resident & CBR_RESIDENT_OUTPUT;
+                bool in = per[q + 1].resident & CBR_RESIDENT_INPUT;
+                if (out != in) {
+                    printf("FAIL %s %s: layer %u says its output %s kept, layer %u its input "
+                           "%s\n", uri, what, q, out ? "was" : "was not", q + 1,
+                           in ? "was" : "was not");
+                    failed++;
+                }
+                kept += out;
+                bounds++;
+            }
+        }
+        free(x), free(ys), free(yh), free(yc);
+        cbr_network_destroy(ns);
+        cbr_network_destroy(nc);
+        for (uint32_t q = 0; q < made; q++) {
+            cbr_layer_destroy(ls[q]);
+            cbr_layer_destroy(lc[q]);
+            free_layer(&l[q]);
+        }
+    }
+    printf("%s: %d chains bit-exact, %d failed; %d of %d intermediates kept on the device\n",
+           uri, done, failed, kept, bounds);
+    cbr_device_info info;
+    cbr_device_get_info(sim, &info);
+    if ((info.features & CBR_FEAT_COPY) ? kept * 3 < bounds : kept > 0) {
+        printf("FAIL %s: the device kept %d of %d intermediates (%s BUF_COPY)\n", uri, kept,
+               bounds, (info.features & CBR_FEAT_COPY) ? "with" : "without");
+        failed++;
+    }
+    *passed += done;
+    return failed;
+}
 
 /* One shape: returns the number of failures; counts passes in *passed. */
 static int run_shape(const char *shape, int layers, enum mode mode, uint64_t seed,
@@ -331,6 +472,13 @@ static int run_shape(const char *shape, int layers, enum mode mode, uint64_t see
              2 * 121 * info.rows * info.cols, 2 * 16 * info.cols, 2 * info.cols);
     rng = seed;
     clock_t t0 = clock();
+    if (mode == CHAIN) {
+        failed = run_chains(sim, cpu, uri, layers, caps, passed);
+        printf("%s: %.1f s host CPU\n", uri, (double)(clock() - t0) / CLOCKS_PER_SEC);
+        cbr_device_close(sim);
+        cbr_device_close(cpu);
+        return failed;
+    }
     if (at_limits)
         layers = N_LIMITS;
     for (int i = 0; i < layers; i++) {
@@ -435,15 +583,16 @@ static int run_shape(const char *shape, int layers, enum mode mode, uint64_t see
 
 int main(int argc, char **argv)
 {
-    static const char usage[] = "usage: test_sim [--layers N] [--limits | --stack] [--seed S] "
-                                "SHAPE...";
+    static const char usage[] = "usage: test_sim [--layers N] [--limits | --stack | --chain] "
+                                "[--seed S] SHAPE...";
     int layers = 150;
     enum mode mode = RANDOM;
     uint64_t seed = test_seed();
     int first = 1;
     while (first < argc && !strncmp(argv[first], "--", 2)) {
-        if (!strcmp(argv[first], "--limits") || !strcmp(argv[first], "--stack")) {
-            mode = argv[first][2] == 'l' ? LIMITS : STACK;
+        if (!strcmp(argv[first], "--limits") || !strcmp(argv[first], "--stack") ||
+            !strcmp(argv[first], "--chain")) {
+            mode = argv[first][2] == 'l' ? LIMITS : argv[first][2] == 's' ? STACK : CHAIN;
             first++;
             continue;
         }
@@ -465,9 +614,10 @@ int main(int argc, char **argv)
         printf("test_sim: seed %" PRIu64 " (replay with --limits --seed %" PRIu64 "), %d layers "
                "at the limits per shape\n", seed, seed, N_LIMITS);
     else
-        printf("test_sim: seed %" PRIu64 " (replay with %s--seed %" PRIu64 "), %d %slayers per "
-               "shape\n", seed, mode == STACK ? "--stack " : "", seed, layers,
-               mode == STACK ? "stackable " : "");
+        printf("test_sim: seed %" PRIu64 " (replay with %s--seed %" PRIu64 "), %d %s per "
+               "shape\n", seed, mode == STACK ? "--stack " : mode == CHAIN ? "--chain " : "",
+               seed, layers, mode == STACK ? "stackable layers" : mode == CHAIN ? "chains"
+               : "layers");
     fflush(stdout);
     int passed = 0, failed = 0;
     for (int i = first; i < argc; i++)
