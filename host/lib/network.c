@@ -117,11 +117,13 @@ int cbr_network_run(cbr_network *net, uint32_t n, const int8_t *input, int8_t *o
                net->layers[i + k]->dev == dev)
             k++;
         const uint32_t last = i + k - 1;
-        int8_t *out = last + 1 == net->n_layers ? output : buf[last % 2];
+        /* the buffer the input is not in (both exist once one holds an input) */
+        int8_t *out = last + 1 == net->n_layers ? output : in == buf[0] ? buf[1] : buf[0];
         uint32_t failed = 0;
         cbr_stats one, *st = &one;
+        const bool own = k > 1 && !per_layer; /* st allocated here */
         if (k > 1) {
-            st = per_layer ? per_layer + i : calloc(k, sizeof *st);
+            st = own ? calloc(k, sizeof *st) : per_layer + i;
             if (!st) {
                 rc = cbr_fail(CBR_ENOMEM, "cbr_network_run: out of memory");
                 break;
@@ -134,7 +136,7 @@ int cbr_network_run(cbr_network *net, uint32_t n, const int8_t *input, int8_t *o
         }
         for (uint32_t j = 0; rc == 0 && total && j < k; j++)
             add_stats(total, &st[j]);
-        if (st != &one && st != per_layer + i)
+        if (own)
             free(st);
         if (rc < 0) {
             cbr_fail(rc, "layer %u: %s", i + failed, cbr_errmsg(dev));

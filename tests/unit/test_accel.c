@@ -644,6 +644,8 @@ static int compare_chains(uint32_t rows, uint32_t cols, struct fault_rates f, in
         struct rand_layer r[MAXL];
         cbr_layer *ld[MAXL], *lc[MAXL];
         const uint32_t k = 2 + rnd(MAXL - 1), n = 1 + rnd(2);
+        /* now and then a layer in the middle on cpu: the network splits around it */
+        const uint32_t on_cpu = k > 2 && rnd(3) == 0 ? 1 + rnd(k - 2) : MAXL;
         uint32_t c = 1 + rnd(20), h = 3 + rnd(20), w = 3 + rnd(20);
         int32_t zp = (int32_t)rnd(256) - 128;
         for (uint32_t q = 0; q < k; q++) {
@@ -668,7 +670,7 @@ static int compare_chains(uint32_t rows, uint32_t cols, struct fault_rates f, in
                 free_layer(&r[q]);
             }
             assert_int_equal(cbr_layer_create(cpu, &r[q].d, &lc[q]), 0);
-            if (cbr_layer_create(dev, &r[q].d, &ld[q]) < 0)
+            if (cbr_layer_create(q == on_cpu ? cpu : dev, &r[q].d, &ld[q]) < 0)
                 fail_msg("seed %llu chain %d layer %u: %s", (unsigned long long)seed, i, q,
                          cbr_errmsg(dev));
             cbr_shape os;
@@ -733,7 +735,7 @@ static void test_network_keeps_intermediates_on_the_board(void **state)
     assert_int_equal(compare_chains(4, 4, none, 25, &big, &kept, &bounds, &copies), 0);
     printf("test_accel: 4x4 board: %u of %u intermediates kept, %u copies\n", kept, bounds,
            copies);
-    assert_true(kept * 2 > bounds && copies > 0);
+    assert_true(kept * 3 > bounds && copies > 0);
     unsigned tkept = 0, tbounds = 0;
     assert_int_equal(compare_chains(4, 4, none, 25, &tiny, &tkept, &tbounds, &copies), 0);
     printf("test_accel: 4x4 tiny board: %u of %u intermediates kept\n", tkept, tbounds);
