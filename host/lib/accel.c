@@ -1541,28 +1541,15 @@ static uint32_t rows_needed(const struct exec *e, const struct plan_run *run)
     return end > rg->iy0 ? (uint32_t)(end - rg->iy0) : 0;
 }
 
-/*
- * Make sure what a step reads is on the device. Regions and weight sets are placed whole
- * (their room is reserved) but written as far as needed: rows up to the step's last input
- * row, output blocks up to its last; the rest follows with later steps, while earlier ones
- * compute. Extending a piece never touches what a running tile reads. A new piece must not
- * overwrite a protected one (pr may be NULL): *blocked says it could not be placed.
- */
-static int load_step(struct exec *e, struct step *s, const struct prot *pr, uint64_t *budget,
-                     bool *blocked)
+/* The region part of load_step: place the step's region, write its rows up to those the
+ * step reads (as far as *budget allows, when given). */
+static int load_region(struct exec *e, struct step *s, const struct prot *pr, uint64_t *budget,
+                       bool *blocked)
 {
     const struct plan_run *run = &e->p->runs[s->k];
     const struct plan_region *rg = &e->p->regions[run->region];
-    const struct plan_wset *ws = &e->p->wsets[run->wset];
-    int64_t rid = region_id(e, s->b, s->g, run->region), wid = wset_id(e, s->g, run->wset);
+    int64_t rid = region_id(e, s->b, s->g, run->region);
     struct slot *hit;
-    int rc;
-    *blocked = false;
-
-    if (e->in_dev) {
-        /* the chain's layer before left the whole input here */
-        s->act_base = e->in_dev->base + s->b * e->in_dev->img;
-    } else {
     if (!(hit = find(&e->act, rid))) {
         uint32_t base;
         if (!place(&e->act, rg->bytes, pr, P_ACT, &base)) {
@@ -1584,12 +1571,35 @@ static int load_step(struct exec *e, struct step *s, const struct prot *pr, uint
         *budget -= row * (need - hit->progress);
     }
     if (need > hit->progress) {
-        if ((rc = write_region_rows(e, s->b, s->g, run->region, hit->base, hit->progress,
-                                    need)) < 0)
+        int rc = write_region_rows(e, s->b, s->g, run->region, hit->base, hit->progress, need);
+        if (rc < 0)
             return rc;
         hit->progress = need;
     }
-    }
+    return 0;
+}
+
+/*
+ * Make sure what a step reads is on the device. Regions and weight sets are placed whole
+ * (their room is reserved) but written as far as needed: rows up to the step's last input
+ * row, output blocks up to its last; the rest follows with later steps, while earlier ones
+ * compute. Extending a piece never touches what a running tile reads. A new piece must not
+ * overwrite a protected one (pr may be NULL): *blocked says it could not be placed.
+ */
+static int load_step(struct exec *e, struct step *s, const struct prot *pr, uint64_t *budget,
+                     bool *blocked)
+{
+    const struct plan_run *run = &e->p->runs[s->k];
+    const struct plan_wset *ws = &e->p->wsets[run->wset];
+    int64_t wid = wset_id(e, s->g, run->wset);
+    struct slot *hit;
+    int rc;
+    *blocked = false;
+
+    if (e->in_dev) /* the chain's layer before left the whole input there */
+        s->act_base = e->in_dev->base + s->b * e->in_dev->img;
+    else if ((rc = load_region(e, s, pr, budget, blocked)) < 0)
+        return rc;
     if (*blocked)
         return 0;
 
