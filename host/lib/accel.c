@@ -484,7 +484,7 @@ static int buf_copy(struct accel *a, uint32_t src, uint32_t soff, uint32_t dst, 
                     uint32_t n, char *err, size_t len)
 {
     const uint32_t most = 0xFFFFFFu; /* words an arg0 holds */
-    for (uint32_t done = 0; done < n;) {
+    for (uint32_t done = 0; n - done >= a->copy_bytes;) {
         uint32_t words = (n - done) / a->copy_bytes < most ? (n - done) / a->copy_bytes : most;
         int rc = post(a, CBR_OP_BUF_COPY, src | dst << 2 | words << 8, soff + done, doff + done,
                       NULL, 0, NULL, err, len);
@@ -1327,7 +1327,7 @@ static struct slot *occupy(struct residency *rs, int64_t id, uint32_t base, uint
  */
 struct dev_tensor {
     uint32_t base, img;      /* img: bytes of one image (in one bank when depthwise) */
-    uint32_t h, w, pitch;
+    uint32_t w, pitch;       /* the plane's width; bytes between channel blocks */
     uint32_t ng, bank;       /* depthwise: banks and the device's bank stride; else 1, 0 */
 };
 
@@ -2438,7 +2438,7 @@ static bool wants_kept(const cbr_device *dev, const cbr_layer *l, uint32_t n,
     if (ng > MAX_SPANS)
         return false;
     *t = (struct dev_tensor){
-        .img = rg->bytes, .h = d->in_h, .w = d->in_w, .ng = ng,
+        .img = rg->bytes, .w = d->in_w, .ng = ng,
         .bank = p->depthwise ? dev->info.act_buf_bytes / ng : 0,
         .pitch = (d->in_h + ng - 1) / ng * d->in_w * R,
     };
