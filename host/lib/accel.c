@@ -2186,6 +2186,15 @@ static int run_schedule(struct exec *e, uint32_t n)
 static int run_stacked(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,
                        int8_t *output, cbr_stats *st, char *err, size_t len);
 
+/* Bytes of the plan's largest region. */
+static uint32_t largest_region(const struct cbr_plan *p)
+{
+    uint32_t most = 0;
+    for (uint32_t r = 0; r < p->n_regions; r++)
+        most = p->regions[r].bytes > most ? p->regions[r].bytes : most;
+    return most;
+}
+
 /* Where a layer of a chain finds its input and leaves its output (run_chain); NULL, or
  * zeros: the host's. act_size: the activation buffer the layer's own regions may use (its
  * halves, per bank when depthwise), below a tensor kept for the next layer. */
@@ -2242,9 +2251,7 @@ static int run_layer(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     };
     for (int i = 0; i < 2; i++)
         e.act.s[i].id = e.wgt.s[i].id = e.par.s[i].id = -1;
-    uint32_t max_region = 0, max_out = 0;
-    for (uint32_t r = 0; r < p->n_regions; r++)
-        max_region = p->regions[r].bytes > max_region ? p->regions[r].bytes : max_region;
+    uint32_t max_region = largest_region(p), max_out = 0;
     for (uint32_t k = 0; k < p->n_runs; k++) {
         uint32_t b = out_bytes(&e, &p->runs[k]);
         max_out = b > max_out ? b : max_out;
@@ -2393,7 +2400,7 @@ static bool spans_meet(const struct spans *x, const struct spans *y)
 {
     for (uint32_t i = 0; i < x->n; i++)
         for (uint32_t j = 0; j < y->n; j++)
-            if (x->lo[i] < y->hi[j] && y->lo[j] < x->hi[i])
+            if (overlap(x->lo[i], x->hi[i] - x->lo[i], y->lo[j], y->hi[j] - y->lo[j]))
                 return true;
     return false;
 }
@@ -2492,9 +2499,7 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
             const uint32_t limit = pb->caps.act_bytes / ng;
             const uint32_t s = free_prefix(&mine, ng, p->depthwise ?
                                            dev->info.act_buf_bytes / ng : 0, limit, R);
-            uint32_t most = 0;
-            for (uint32_t r = 0; r < p->n_regions; r++)
-                most = p->regions[r].bytes > most ? p->regions[r].bytes : most;
+            const uint32_t most = largest_region(p);
             if (most && most <= s) {
                 kept[i] = true;
                 size[i] = s;
