@@ -264,7 +264,8 @@ typedef struct cbr_stats {
                                      cycles - core_cycles */
     uint64_t bytes_to_device;
     uint64_t bytes_from_device;
-    uint64_t bytes_compulsory;  /**< input + weights + params + output, each once */
+    uint64_t bytes_compulsory;  /**< input + weights + params + output, each once; in a
+                                     network, without a tensor kept on the device (resident) */
     uint32_t array_rows, array_cols; /**< 0 on the cpu device */
     uint32_t tiles;             /**< tiles (RUNs) the layer took on the device (1 on cpu) */
     uint32_t resident;          /**< CBR_RESIDENT_* bits: in a network, where the input came

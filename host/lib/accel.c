@@ -2318,6 +2318,11 @@ static int run_layer(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     st->array_cols = dev->info.cols;
     st->tiles = e.started;
     st->resident = (io->in_dev ? CBR_RESIDENT_INPUT : 0u) | (io->out_dev ? CBR_RESIDENT_OUTPUT : 0u);
+    /* A tensor kept on the device need not cross the link. */
+    if (io->in_dev)
+        st->bytes_compulsory -= (uint64_t)n * orig->desc.in_c * orig->desc.in_h * orig->desc.in_w;
+    if (io->out_dev)
+        st->bytes_compulsory -= (uint64_t)n * orig->desc.out_c * orig->out_h * orig->out_w;
     if (counted && t1[2] - t0[2] != bl->device_macs * n * bl->groups)
         rc = cbr_errf(err, len, CBR_EPROTO, "the device counted %llu MACs for tiles of %llu",
                   (unsigned long long)(t1[2] - t0[2]),

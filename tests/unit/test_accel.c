@@ -705,6 +705,17 @@ static int compare_chains(uint32_t rows, uint32_t cols, struct fault_rates f, in
                 *kept += out;
                 *bounds += keep;
             }
+            /* the compulsory bytes leave out a kept tensor, which never crosses the link */
+            for (uint32_t q = 0; q < k; q++) {
+                cbr_shape os;
+                cbr_layer_output_shape(lc[q], n, &os);
+                uint64_t want = cbr_layer_compulsory_bytes(lc[q], n);
+                if (per[q].resident & CBR_RESIDENT_INPUT)
+                    want -= (uint64_t)n * r[q].d.in_c * r[q].d.in_h * r[q].d.in_w;
+                if (per[q].resident & CBR_RESIDENT_OUTPUT)
+                    want -= (uint64_t)os.n * os.c * os.h * os.w;
+                assert_int_equal(per[q].bytes_compulsory, want);
+            }
         }
         free(x), free(yd), free(yc);
         cbr_network_destroy(nd);
