@@ -8,6 +8,9 @@
  * that keep the ReLU outputs spread over the int8 range, and is checked byte for byte
  * against the golden model (the cpu device) unless --no-verify. A layer the device refuses
  * or fails is reported in its row and makes the exit status 1; the others still run.
+ * With --network, the layers that follow one another in the network (suites.h, chained) run
+ * as one cbr_network instead, each one's input the previous one's output, so intermediates
+ * stay on the device where they fit; the chain's last output is what gets checked.
  * docs/bench.md describes every column and the JSON file.
  */
 #include <errno.h>
@@ -33,7 +36,7 @@
 static const char bench_usage[] =
     "usage: cbr bench [-d DEV] --suite lenet|resnet18|vgg16|mobilenetv1|all\n"
     "                 [--clock MHZ] [--link MBPS] [--latency US] [--seed N] [--no-verify]\n"
-    "                 [--json FILE] [--layer TEXT]\n"
+    "                 [--json FILE] [--layer TEXT] [--network]\n"
     "       cbr bench --list [--suite NAME]\n"
     "\n"
     "Run every conv layer of a network (real shapes, batch 1, ReLU, random int8 data) on a\n"
@@ -66,6 +69,16 @@ static const char bench_usage[] =
     "                     temporary file renamed over FILE; none is left on error)\n"
     "  --layer TEXT       run only the layers whose names contain TEXT (e.g.\n"
     "                     layer3.0.conv2); the totals then cover those layers\n"
+    "  --network          run the layers that follow one another in the network (each\n"
+    "                     one's input the previous one's output, no pooling or residual\n"
+    "                     add between: --list shows them) as one network (cbr_network),\n"
+    "                     so a tensor between two of them stays on the device where it\n"
+    "                     fits instead of crossing the link twice. The first layer of such\n"
+    "                     a chain gets random input, the others the golden model's output\n"
+    "                     of the one before; the chain's last output is checked, and its\n"
+    "                     verdict is every layer's. Adds the column kept (in, out: the\n"
+    "                     tensor stayed on the device); compul and floor leave a kept\n"
+    "                     tensor out\n"
     "  --list             print the suite's layers (shapes, stride, padding, groups, MACs)\n"
     "                     and exit without opening a device; all suites without --suite\n"
     "  -h, --help         this text\n"
@@ -89,7 +102,10 @@ static const char bench_usage[] =
     "differed (the others still run and the JSON is still written), or the JSON could not be\n"
     "written, 2 for a usage error.\n";
 
-enum { O_SUITE = 256, O_CLOCK, O_LINK, O_LATENCY, O_JSON, O_SEED, O_NO_VERIFY, O_LIST, O_LAYER };
+enum {
+    O_SUITE = 256, O_CLOCK, O_LINK, O_LATENCY, O_JSON, O_SEED, O_NO_VERIFY, O_LIST, O_LAYER,
+    O_NETWORK
+};
 
 static const struct option bench_options[] = {
     {"device", required_argument, NULL, 'd'},
@@ -102,6 +118,7 @@ static const struct option bench_options[] = {
     {"no-verify", no_argument, NULL, O_NO_VERIFY},
     {"list", no_argument, NULL, O_LIST},
     {"layer", required_argument, NULL, O_LAYER},
+    {"network", no_argument, NULL, O_NETWORK},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -113,7 +130,7 @@ struct bench_args {
     const char *layer;        /* --layer: only layers whose names contain it */
     double clock_mhz, link_mbps, latency_us;
     uint64_t seed;
-    bool have_seed, verify, list;
+    bool have_seed, verify, list, network;
 };
 
 enum status { ST_OK, ST_REFUSED, ST_FAILED };
@@ -133,6 +150,8 @@ struct result {
     uint64_t bad_count;
     double at_zp, saturated;  /* fractions of the outputs at the zero point / at 127 */
     double wall_s;
+    int chain;                /* --network: the chain's number in the run, else -1 */
+    bool chain_last;          /* the chain's last layer, whose output is checked */
 };
 
 /* What the device counts and how the run is modelled. */
@@ -225,6 +244,7 @@ static int parse_args(int argc, char **argv, struct bench_args *a, bool *done)
         case O_NO_VERIFY: a->verify = false; break;
         case O_LIST: a->list = true; break;
         case O_LAYER: a->layer = optarg; break;
+        case O_NETWORK: a->network = true; break;
         case 'h':
             fputs(bench_usage, stdout);
             *done = true;
@@ -320,9 +340,13 @@ static void layer_data_free(struct layer_data *ld)
  * multipliers m = OUT_SIGMA / (sqrt(C/G * K * K) * rms(w) * rms(x - zp)) * U(0.7, 1.3), so
  * the accumulators, a sum of C/G*K*K zero-mean products, come out with a spread of about
  * OUT_SIGMA: about half the outputs at the zero point and few saturated.
+ * With x_in (a chain's layer after the first: the previous output), the input is a copy of
+ * x_in with zero point izp_in instead, and the multipliers follow its spread; the weights
+ * are the same as without (the random input is drawn all the same).
  */
 static int layer_data_make(struct layer_data *ld, const struct bench_layer *l, uint32_t oh,
-                           uint32_t ow, uint64_t seed, const char *name)
+                           uint32_t ow, uint64_t seed, const char *name, const int8_t *x_in,
+                           int32_t izp_in)
 {
     memset(ld, 0, sizeof *ld);
     struct rng r;
@@ -345,6 +369,10 @@ static int layer_data_make(struct layer_data *ld, const struct bench_layer *l, u
     int32_t ozp = rng_int(&r, -128, OUT_ZP_MAX);
     for (size_t i = 0; i < ld->nx; i++)
         ld->x[i] = (int8_t)rng_int(&r, -128, 127);
+    if (x_in) {
+        memcpy(ld->x, x_in, ld->nx);
+        izp = izp_in;
+    }
     double sw = 0;
     for (size_t i = 0; i < ld->nw; i++) {
         ld->w[i] = (int8_t)rng_int(&r, -127, 127);
@@ -409,7 +437,7 @@ static void run_layer(cbr_device *dev, cbr_device *ref, const struct bench_args 
     char err[256];
     double t0 = now_s();
     res->verified = -1;
-    int rc = layer_data_make(&ld, l, res->oh, res->ow, a->seed, res->name);
+    int rc = layer_data_make(&ld, l, res->oh, res->ow, a->seed, res->name, NULL, 0);
     if (rc < 0) {
         res->status = ST_FAILED;
         snprintf(res->error, sizeof res->error, "cannot make the layer's data: %s",
@@ -457,6 +485,154 @@ static void run_layer(cbr_device *dev, cbr_device *ref, const struct bench_args 
 out:
     res->wall_s = now_s() - t0;
     layer_data_free(&ld);
+}
+
+/* at_zp and saturated of a layer from its output. */
+static void output_spread(struct result *res, const int8_t *y, size_t ny, int32_t zp)
+{
+    uint64_t at = 0, sat = 0;
+    for (size_t i = 0; i < ny; i++) {
+        at += y[i] == zp;
+        sat += y[i] == 127;
+    }
+    res->at_zp = (double)at / (double)ny;
+    res->saturated = (double)sat / (double)ny;
+}
+
+static void chain_fail(struct result *res, size_t n, enum status st, const char *fmt,
+                       const char *arg)
+{
+    for (size_t i = 0; i < n; i++) {
+        res[i].status = st;
+        snprintf(res[i].error, sizeof res[i].error, fmt, arg);
+    }
+}
+
+/* Run layers that follow one another (made, created) as one network: the first one's input,
+ * the last one's output checked against the golden model's when compare. */
+static void run_network(struct result *res, struct layer_data *ld, cbr_layer **layers,
+                        size_t n, bool compare, int chain)
+{
+    cbr_network *net = NULL;
+    cbr_stats *per = calloc(n, sizeof *per);
+    double t0 = now_s();
+    if (!per) {
+        chain_fail(res, n, ST_FAILED, "failed: %s", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        res[i].chain = chain;
+        res[i].chain_last = i + 1 == n;
+    }
+    if (cbr_network_create(layers, (uint32_t)n, &net) < 0) {
+        chain_fail(res, n, ST_FAILED, "failed: %s", cbr_errmsg(NULL));
+        goto out;
+    }
+    struct layer_data *last = &ld[n - 1];
+    if (cbr_network_run(net, 1, ld[0].x, last->y, NULL, per) < 0) {
+        chain_fail(res, n, ST_FAILED, "failed: %s", cbr_errmsg(NULL));
+        goto out;
+    }
+    uint64_t cycles = 0;
+    for (size_t i = 0; i < n; i++) {
+        res[i].st = per[i];
+        cycles += per[i].cycles;
+        /* The kept intermediates never reach the host: their spread is the golden model's,
+         * which they equal when the chain's output does. */
+        output_spread(&res[i], i + 1 == n ? last->y : ld[i].ref, ld[i].ny, ld[i].d.output_zp);
+    }
+    if (compare) {
+        struct result *r = &res[n - 1];
+        r->bad_count = 0;
+        for (size_t i = 0; i < last->ny; i++) {
+            if (last->y[i] != last->ref[i] && r->bad_count++ == 0) {
+                r->bad_index = i;
+                r->bad_got = last->y[i];
+                r->bad_want = last->ref[i];
+            }
+        }
+        for (size_t i = 0; i < n; i++)
+            res[i].verified = r->bad_count == 0;
+    }
+    /* The host time of the run, shared in proportion to the layers' cycles. */
+    double wall = now_s() - t0;
+    for (size_t i = 0; i < n; i++)
+        res[i].wall_s += cycles ? wall * (double)per[i].cycles / (double)cycles : wall / n;
+out:
+    cbr_network_destroy(net);
+    free(per);
+}
+
+/*
+ * --network: n layers, each one's input the previous one's output. Each layer's data is
+ * made from the golden model's (gen's) output of the one before, so it sees the activations
+ * a real network would; then the layers run on dev as one network. A layer the device
+ * refuses splits the chain: the layers before it run as one network, those after it as
+ * another, from the golden output. *chain numbers the networks run.
+ */
+static void run_chain(cbr_device *dev, cbr_device *gen, const struct bench_args *a,
+                      bool compare, struct result *res, size_t n, int *chain)
+{
+    struct layer_data *ld = calloc(n, sizeof *ld);
+    cbr_layer **layers = calloc(n, sizeof *layers);
+    size_t made = 0;
+    char err[256];
+    for (size_t i = 0; i < n; i++) {
+        memset(&res[i].st, 0, sizeof res[i].st);
+        res[i].verified = -1;
+        res[i].status = ST_OK;
+    }
+    if (!ld || !layers) {
+        chain_fail(res, n, ST_FAILED, "failed: %s", "out of memory");
+        goto out;
+    }
+    for (; made < n; made++) {
+        struct result *r = &res[made];
+        const struct layer_data *prev = made ? &ld[made - 1] : NULL;
+        double t0 = now_s();
+        int rc = layer_data_make(&ld[made], r->l, r->oh, r->ow, a->seed, r->name,
+                                 prev ? prev->ref : NULL, prev ? prev->d.output_zp : 0);
+        if (rc < 0) {
+            chain_fail(r, n - made, ST_FAILED, "cannot make the layer's data: %s",
+                       cbr_strerror(rc));
+            layer_data_free(&ld[made]);
+            break;
+        }
+        bool created;
+        cbr_stats gst;
+        if (run_on(gen, &ld[made].d, ld[made].x, ld[made].ref, &gst, &created, err,
+                   sizeof err) < 0) {
+            chain_fail(r, 1, ST_FAILED, "the golden model failed: %s", err);
+            chain_fail(r + 1, n - made - 1, ST_FAILED, "not run: the golden model failed on "
+                       "%s", r->name);
+            made++;
+            break;
+        }
+        if (cbr_layer_create(dev, &ld[made].d, &layers[made]) < 0) {
+            /* Refused: the device cannot take this layer (limits, features, buffers). */
+            layers[made] = NULL;
+            chain_fail(r, 1, ST_REFUSED, "refused: %s", cbr_errmsg(dev));
+        }
+        r->wall_s = now_s() - t0;
+    }
+    for (size_t s = 0; s < made;) {
+        if (!layers[s] || res[s].status != ST_OK) {
+            s++;
+            continue;
+        }
+        size_t e = s + 1;
+        while (e < made && layers[e] && res[e].status == ST_OK)
+            e++;
+        run_network(res + s, ld + s, layers + s, e - s, compare, (*chain)++);
+        s = e;
+    }
+out:
+    for (size_t i = 0; layers && i < n; i++)
+        cbr_layer_destroy(layers[i]);
+    for (size_t i = 0; ld && i < made; i++)
+        layer_data_free(&ld[i]);
+    free(layers);
+    free(ld);
 }
 
 /* ---- derived figures ------------------------------------------------------------------ */
@@ -531,7 +707,8 @@ static uint64_t touched(uint32_t n, uint32_t out, uint32_t k, uint32_t s, uint32
  * The fewest cycles a schedule could take over the modelled link at batch 1, given the
  * core's compute-only cycles of this run: max(T + F, I + W, Lout), with I, W and Lout the
  * link cycles of the input the conv reads, the weights and the output, each once (the
- * per-channel parameters are left out: fewer bytes only lower the floor). It takes each
+ * per-channel parameters are left out: fewer bytes only lower the floor; a tensor kept on the
+ * device in a network is left out too). It takes each
  * output's sum over all its input channels at once, as the planner's tiles do; docs/bench.md
  * ("The floor") says by how much chains and grouped layers could beat it.
  */
@@ -542,6 +719,11 @@ static double link_floor(const struct model *m, const struct result *r, uint64_t
                 touched(l->in_w, r->ow, l->k, l->stride, l->pad);
     double wt = (double)l->out_c * (l->in_c / l->groups) * l->k * l->k;
     double out = (double)l->out_c * r->oh * r->ow;
+    /* A tensor kept on the device between two layers of a network does not cross. */
+    if (r->st.resident & CBR_RESIDENT_INPUT)
+        in = 0;
+    if (r->st.resident & CBR_RESIDENT_OUTPUT)
+        out = 0;
     double ic = in / m->link_bpc, wc = wt / m->link_bpc, oc = out / m->link_bpc;
     double t = (double)core_cycles;
     double f = t + link_excess(ic, wc, t);
@@ -661,6 +843,7 @@ static void total_finish(struct total *t, const struct model *m)
 /* ---- the table ------------------------------------------------------------------------ */
 
 static int name_width = 24;
+static bool show_kept;        /* --network: the kept column */
 
 static void cell_u64(char *buf, size_t len, bool have, uint64_t v)
 {
@@ -686,16 +869,17 @@ static void cell_dbl(char *buf, size_t len, double v, const char *fmt)
         snprintf(buf, len, "-");
 }
 
-#define ROW_FMT "%-*s %11s %11s %12s %12s %6s %6s %6s %10s %10s %10s %6s %10s %10s %7s %5s\n"
+#define ROW_FMT "%-*s %11s %11s %12s %12s %6s %6s %6s %10s %10s %10s %6s %10s %10s %7s %5s"
 
 static void print_header(void)
 {
     printf(ROW_FMT, name_width, "layer", "in", "out", "MACs", "cycles", "util", "core",
            "floor", "to dev", "from dev", "compul", "ratio", "stall", "time_us", "bound", "check");
+    printf(show_kept ? " %6s\n" : "\n", "kept");
 }
 
 static void print_figures(const char *name, const char *in, const char *out,
-                          const struct figures *f, const char *check)
+                          const struct figures *f, const char *check, const char *kept)
 {
     char macs[24], cyc[24], util[16], core[16], flo[16], to[24], from[24], comp[24], ratio[16],
         stall[24], tus[24];
@@ -712,6 +896,14 @@ static void print_figures(const char *name, const char *in, const char *out,
     cell_dbl(tus, sizeof tus, f->time_us, "%.1f");
     printf(ROW_FMT, name_width, name, in, out, macs, cyc, util, core, flo, to, from, comp, ratio,
            stall, tus, f->bound ? f->bound : "-", check);
+    printf(show_kept && kept ? " %6s\n" : "\n", kept);
+}
+
+/* The kept column: which of the layer's tensors stayed on the device. */
+static const char *kept_text(const struct result *r)
+{
+    static const char *const text[] = {"-", "in", "out", "in+out"};
+    return text[r->st.resident & (CBR_RESIDENT_INPUT | CBR_RESIDENT_OUTPUT)];
 }
 
 static void print_result(const struct model *m, const struct result *r)
@@ -728,8 +920,11 @@ static void print_result(const struct model *m, const struct result *r)
         layer_figures(m, r, &f);
         print_figures(r->name, in, out, &f,
                       r->verified == 1 ? "ok" : r->verified == 0 ? "FAIL" : m->reference ?
-                      "ref" : "-");
-        if (r->verified == 0)
+                      "ref" : "-", kept_text(r));
+        if (r->verified == 0 && r->chain >= 0 && !r->chain_last)
+            printf("%-*s   the output of its chain's last layer differs from the golden "
+                   "model\n", name_width, "");
+        else if (r->verified == 0)
             printf("%-*s   output differs from the golden model: %" PRIu64 " of %" PRIu64
                    " bytes, the first at index %" PRIu64 " (channel %" PRIu64 ", y %" PRIu64
                    ", x %" PRIu64 "): got %d, want %d\n", name_width, "",
@@ -747,7 +942,7 @@ static void print_total(const struct total *t)
     snprintf(layers, sizeof layers, "%u layer%s", t->layers, t->layers == 1 ? "" : "s");
     char bad[32];
     snprintf(bad, sizeof bad, "%u failed", t->failed);
-    print_figures(t->name, layers, t->failed ? bad : "", &t->f, check);
+    print_figures(t->name, layers, t->failed ? bad : "", &t->f, check, NULL);
 }
 
 /* ---- JSON ----------------------------------------------------------------------------- */
@@ -843,6 +1038,11 @@ static void json_layer(FILE *f, const struct model *m, const struct result *r)
     json_text(f, &first, "error", r->status == ST_OK ? NULL : r->error);
     json_figures(f, &first, &fg);
     json_u64(f, &first, "tiles", r->status == ST_OK && r->st.tiles, r->st.tiles);
+    json_u64(f, &first, "chain", r->chain >= 0, (uint64_t)r->chain);
+    json_key(f, &first, "resident_input");
+    fputs(r->st.resident & CBR_RESIDENT_INPUT ? "true" : "false", f);
+    json_key(f, &first, "resident_output");
+    fputs(r->st.resident & CBR_RESIDENT_OUTPUT ? "true" : "false", f);
     json_key(f, &first, "verified");
     fputs(r->verified == 1 ? "true" : r->verified == 0 ? "false" : "null", f);
     json_key(f, &first, "mismatch");
@@ -985,6 +1185,8 @@ static bool write_json(const char *path, const struct bench_args *a, const struc
     fputs("},\n  ", f);
     first = true;
     json_text(f, &first, "suite", a->suite);
+    json_key(f, &first, "network");
+    fputs(a->network ? "true" : "false", f);
     json_dbl(f, &first, "clock_mhz", m->clock_mhz);
     json_dbl(f, &first, "link_mbps", m->link_mbps);
     json_dbl(f, &first, "link_bytes_per_cycle", m->link_bpc);
@@ -1007,6 +1209,14 @@ static bool write_json(const char *path, const struct bench_args *a, const struc
 
 /* ---- the command ---------------------------------------------------------------------- */
 
+/* Does b take a's output as its input (the next layer of the same suite, chained, with the
+ * shape a gives)? */
+static bool chained(const struct result *a, const struct result *b)
+{
+    return a->suite == b->suite && b->l == a->l + 1 && b->l->chained &&
+           b->l->in_c == a->l->out_c && b->l->in_h == a->oh && b->l->in_w == a->ow;
+}
+
 static bool selected(const struct bench_args *a, const struct bench_suite *su)
 {
     return !strcmp(a->suite, "all") || !strcmp(a->suite, su->name);
@@ -1025,8 +1235,8 @@ static bool layer_selected(const struct bench_args *a, const struct bench_suite 
 /* --list: the layers and their MACs, no device. */
 static int list_layers(const struct bench_args *a)
 {
-    printf("%-36s %-9s %11s %11s %6s %3s %6s %12s\n", "layer", "kind", "in", "out", "stride",
-           "pad", "groups", "MACs");
+    printf("%-36s %-9s %11s %11s %6s %3s %6s %7s %12s\n", "layer", "kind", "in", "out",
+           "stride", "pad", "groups", "chained", "MACs");
     for (size_t s = 0; s < bench_suite_count; s++) {
         const struct bench_suite *su = &bench_suites[s];
         if (!selected(a, su))
@@ -1038,9 +1248,9 @@ static int list_layers(const struct bench_args *a)
             bench_layer_name(su, l, name, sizeof name);
             snprintf(in, sizeof in, "%ux%ux%u", l->in_c, l->in_h, l->in_w);
             snprintf(out, sizeof out, "%ux%ux%u", l->out_c, bench_out_h(l), bench_out_w(l));
-            printf("%-36s %-9s %11s %11s %6u %3u %6u %12" PRIu64 "\n", name,
+            printf("%-36s %-9s %11s %11s %6u %3u %6u %7s %12" PRIu64 "\n", name,
                    bench_layer_kind(l, kb, sizeof kb), in, out, l->stride, l->pad, l->groups,
-                   bench_layer_macs(l));
+                   l->chained ? "yes" : "-", bench_layer_macs(l));
             total += bench_layer_macs(l);
         }
         printf("%s (%s): %zu conv layers, %" PRIu64 " MACs\n\n", su->name, su->title,
@@ -1084,7 +1294,7 @@ int cmd_bench(int argc, char **argv)
     struct result *res = calloc(nres, sizeof *res);
     /* Per suite: a total, and depthwise + pointwise subtotals; one grand total. */
     struct total *tot = calloc(3 * bench_suite_count + 1, sizeof *tot);
-    cbr_device *dev = NULL, *ref = NULL;
+    cbr_device *dev = NULL, *ref = NULL, *gen = NULL;
     rc = EXIT_RUN;
     if (!res || !tot) {
         cli_error("out of memory");
@@ -1100,6 +1310,7 @@ int cmd_bench(int argc, char **argv)
                 continue;
             struct result *r = &res[k++];
             r->suite = su;
+            r->chain = -1;
             r->l = &su->layers[i];
             r->oh = bench_out_h(r->l);
             r->ow = bench_out_w(r->l);
@@ -1159,6 +1370,12 @@ int cmd_bench(int argc, char **argv)
         cli_error("the golden model (cpu device) for verification: %s", cbr_errmsg(NULL));
         goto out;
     }
+    /* --network makes each chained layer's input with the golden model, verified or not */
+    if (a.network && cbr_device_open(&gen, "cpu") < 0) {
+        cli_error("the golden model (cpu device) for the chains' data: %s", cbr_errmsg(NULL));
+        goto out;
+    }
+    show_kept = a.network;
 
     printf("cbr bench: suite %s on %s (%s", a.suite, m.info.uri, m.info.name);
     if (m.rows)
@@ -1167,14 +1384,17 @@ int cmd_bench(int argc, char **argv)
            a.link_mbps, m.link_bpc);
     if (m.latency_cycles)
         printf(" and %g us latency (%u cycles)", m.latency_us, m.latency_cycles);
-    printf(", seed %" PRIu64 " (replay with --seed %" PRIu64 "), %s\n\n", a.seed, a.seed,
+    printf(", seed %" PRIu64 " (replay with --seed %" PRIu64 "), %s%s\n\n", a.seed, a.seed,
            m.reference ? "the device is the golden model" :
-           a.verify ? "verified against the golden model" : "not verified");
+           a.verify ? "verified against the golden model" : "not verified",
+           a.network ? ";\nlayers that follow one another run as one network (--network)" : "");
     print_header();
     fflush(stdout);
 
     size_t ntot = 0;
     unsigned bad = 0;
+    int chains = 0;
+    size_t chain_end = 0;     /* --network: the end of the chain that ran last */
     struct total *grand = NULL;
     if (!strcmp(a.suite, "all"))
         total_init(grand = &tot[3 * bench_suite_count], "all suites", "all", "all");
@@ -1187,11 +1407,19 @@ int cmd_bench(int argc, char **argv)
         size_t j = i;
         for (; j < nres && res[j].suite == su; j++) {
             struct result *r = &res[j];
-            run_layer(dev, ref, &a, r);
+            if (!a.network) {
+                run_layer(dev, ref, &a, r);
+            } else if (j >= chain_end) {
+                /* r and the selected layers after it that take the previous one's output */
+                chain_end = j + 1;
+                while (chain_end < nres && chained(&res[chain_end - 1], &res[chain_end]))
+                    chain_end++;
+                run_chain(dev, gen, &a, a.verify && !m.reference, r, chain_end - j, &chains);
+            }
             print_result(&m, r);
             if (r->status != ST_OK)
                 cli_error("%s: %s", r->name, r->error);
-            else if (r->verified == 0)
+            else if (r->verified == 0 && (r->chain < 0 || r->chain_last))
                 cli_error("%s: the output differs from the golden model at index %" PRIu64
                           " (got %d, want %d)", r->name, r->bad_index, r->bad_got,
                           r->bad_want);
@@ -1243,6 +1471,7 @@ int cmd_bench(int argc, char **argv)
             rc = EXIT_RUN;
     }
 out:
+    cbr_device_close(gen);
     cbr_device_close(ref);
     cbr_device_close(dev);
     free(res);

@@ -19,8 +19,10 @@
 
 #include "suites.h"
 
-/* L(id, C, H(=W), O, K, stride, pad, groups, stem) */
-#define L(id, c, hw, o, k, s, p, g, stem) {id, c, hw, hw, o, k, s, p, g, stem}
+/* L(id, C, H(=W), O, K, stride, pad, groups, stem); LC: the same for a layer whose input is
+ * the previous layer's output, nothing between (chained). */
+#define L(id, c, hw, o, k, s, p, g, stem) {id, c, hw, hw, o, k, s, p, g, stem, 0}
+#define LC(id, c, hw, o, k, s, p, g) {id, c, hw, hw, o, k, s, p, g, 0, 1}
 
 static const struct bench_layer lenet[] = {
     L("conv1", 1, 32, 6, 5, 1, 0, 1, 1),
@@ -31,45 +33,46 @@ static const struct bench_layer lenet[] = {
 static const struct bench_layer resnet18[] = {
     L("conv1", 3, 224, 64, 7, 2, 3, 1, 1),
     L("layer1.0.conv1", 64, 56, 64, 3, 1, 1, 1, 0),
-    L("layer1.0.conv2", 64, 56, 64, 3, 1, 1, 1, 0),
+    LC("layer1.0.conv2", 64, 56, 64, 3, 1, 1, 1),
     L("layer1.1.conv1", 64, 56, 64, 3, 1, 1, 1, 0),
-    L("layer1.1.conv2", 64, 56, 64, 3, 1, 1, 1, 0),
+    LC("layer1.1.conv2", 64, 56, 64, 3, 1, 1, 1),
     L("layer2.0.conv1", 64, 56, 128, 3, 2, 1, 1, 0),
-    L("layer2.0.conv2", 128, 28, 128, 3, 1, 1, 1, 0),
+    LC("layer2.0.conv2", 128, 28, 128, 3, 1, 1, 1),
     L("layer2.0.downsample", 64, 56, 128, 1, 2, 0, 1, 0),
     L("layer2.1.conv1", 128, 28, 128, 3, 1, 1, 1, 0),
-    L("layer2.1.conv2", 128, 28, 128, 3, 1, 1, 1, 0),
+    LC("layer2.1.conv2", 128, 28, 128, 3, 1, 1, 1),
     L("layer3.0.conv1", 128, 28, 256, 3, 2, 1, 1, 0),
-    L("layer3.0.conv2", 256, 14, 256, 3, 1, 1, 1, 0),
+    LC("layer3.0.conv2", 256, 14, 256, 3, 1, 1, 1),
     L("layer3.0.downsample", 128, 28, 256, 1, 2, 0, 1, 0),
     L("layer3.1.conv1", 256, 14, 256, 3, 1, 1, 1, 0),
-    L("layer3.1.conv2", 256, 14, 256, 3, 1, 1, 1, 0),
+    LC("layer3.1.conv2", 256, 14, 256, 3, 1, 1, 1),
     L("layer4.0.conv1", 256, 14, 512, 3, 2, 1, 1, 0),
-    L("layer4.0.conv2", 512, 7, 512, 3, 1, 1, 1, 0),
+    LC("layer4.0.conv2", 512, 7, 512, 3, 1, 1, 1),
     L("layer4.0.downsample", 256, 14, 512, 1, 2, 0, 1, 0),
     L("layer4.1.conv1", 512, 7, 512, 3, 1, 1, 1, 0),
-    L("layer4.1.conv2", 512, 7, 512, 3, 1, 1, 1, 0),
+    LC("layer4.1.conv2", 512, 7, 512, 3, 1, 1, 1),
 };
 
 static const struct bench_layer vgg16[] = {
     L("conv1_1", 3, 224, 64, 3, 1, 1, 1, 1),
-    L("conv1_2", 64, 224, 64, 3, 1, 1, 1, 0),
+    LC("conv1_2", 64, 224, 64, 3, 1, 1, 1),
     L("conv2_1", 64, 112, 128, 3, 1, 1, 1, 0),
-    L("conv2_2", 128, 112, 128, 3, 1, 1, 1, 0),
+    LC("conv2_2", 128, 112, 128, 3, 1, 1, 1),
     L("conv3_1", 128, 56, 256, 3, 1, 1, 1, 0),
-    L("conv3_2", 256, 56, 256, 3, 1, 1, 1, 0),
-    L("conv3_3", 256, 56, 256, 3, 1, 1, 1, 0),
+    LC("conv3_2", 256, 56, 256, 3, 1, 1, 1),
+    LC("conv3_3", 256, 56, 256, 3, 1, 1, 1),
     L("conv4_1", 256, 28, 512, 3, 1, 1, 1, 0),
-    L("conv4_2", 512, 28, 512, 3, 1, 1, 1, 0),
-    L("conv4_3", 512, 28, 512, 3, 1, 1, 1, 0),
+    LC("conv4_2", 512, 28, 512, 3, 1, 1, 1),
+    LC("conv4_3", 512, 28, 512, 3, 1, 1, 1),
     L("conv5_1", 512, 14, 512, 3, 1, 1, 1, 0),
-    L("conv5_2", 512, 14, 512, 3, 1, 1, 1, 0),
-    L("conv5_3", 512, 14, 512, 3, 1, 1, 1, 0),
+    LC("conv5_2", 512, 14, 512, 3, 1, 1, 1),
+    LC("conv5_3", 512, 14, 512, 3, 1, 1, 1),
 };
 
-/* DW(i, C, H, stride) then PW(i, C, H', O): a depthwise/pointwise pair. */
-#define DW(id, c, hw, s) L(id, c, hw, c, 3, s, 1, c, 0)
-#define PW(id, c, hw, o) L(id, c, hw, o, 1, 1, 0, 1, 0)
+/* DW(i, C, H, stride) then PW(i, C, H', O): a depthwise/pointwise pair; all chained, from
+ * conv0 to conv13.pw (the average pool comes after). */
+#define DW(id, c, hw, s) LC(id, c, hw, c, 3, s, 1, c)
+#define PW(id, c, hw, o) LC(id, c, hw, o, 1, 1, 0, 1)
 
 static const struct bench_layer mobilenetv1[] = {
     L("conv0", 3, 224, 32, 3, 2, 1, 1, 1),

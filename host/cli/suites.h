@@ -17,6 +17,9 @@ struct bench_layer {
     uint32_t k, stride, pad;
     uint32_t groups;          /* 1, or in_c for a depthwise layer */
     int stem;                 /* the network's first conv (on the image) */
+    int chained;              /* its input is the previous layer's output, with nothing (no
+                                 pooling, no residual add) between: `cbr bench --network`
+                                 runs such layers as one cbr_network */
 };
 
 struct bench_suite {

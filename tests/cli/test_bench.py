@@ -86,7 +86,7 @@ LAYER_KEYS = ["suite", "name", "kind", "kernel", "stride", "pad", "groups", "in_
               "out_shape", "status", "error", "macs", "cycles", "core_cycles", "utilization",
               "compute_utilization", "floor_cycles", "floor_utilization", "bytes_to_device",
               "bytes_from_device", "bytes_compulsory", "traffic_ratio", "link_stall_cycles",
-              "time_us", "bound", "verified"]
+              "time_us", "bound", "verified", "chain", "resident_input", "resident_output"]
 TOTAL_KEYS = ["suite", "subset", "name", "layers", "layers_failed", "macs", "cycles",
               "core_cycles", "utilization", "compute_utilization", "floor_cycles",
               "floor_utilization", "bytes_to_device", "bytes_from_device", "bytes_compulsory",
@@ -114,7 +114,7 @@ def load_json(path, what):
 
 def check_schema(d, what, device):
     problems = []
-    for key in ("layers", "totals", "device", "clock_mhz", "link_mbps", "seed"):
+    for key in ("layers", "totals", "device", "clock_mhz", "link_mbps", "seed", "network"):
         if key not in d:
             problems.append("top level lacks '%s'" % key)
     if problems:
@@ -150,6 +150,12 @@ def check_schema(d, what, device):
             problems.append("layer %s: status %r" % (L["name"], L["status"]))
         if L["status"] == "ok" and L["error"] is not None:
             problems.append("layer %s: ok with an error %r" % (L["name"], L["error"]))
+        if not (L["chain"] is None or is_int(L["chain"])) or \
+                not isinstance(L["resident_input"], bool) or \
+                not isinstance(L["resident_output"], bool) or \
+                (L["chain"] is None and (L["resident_input"] or L["resident_output"])):
+            problems.append("layer %s: chain %r, resident %r/%r" % (
+                L["name"], L["chain"], L["resident_input"], L["resident_output"]))
         if L["kernel"] not in L["name"]:
             problems.append("layer %s: the name lacks the kernel %s" % (L["name"], L["kernel"]))
     for i, t in enumerate(d["totals"]):
@@ -167,11 +173,13 @@ PARAM_BYTES = 3 * 4
 
 
 def shape_bytes(L):
-    """(input, weights, output) bytes once, from a JSON layer's shapes."""
+    """(input, weights, output) bytes once, from a JSON layer's shapes; a tensor kept on the
+    device (--network) does not cross the link: 0."""
     _, c, h, w = L["in_shape"]
     _, o, oh, ow = L["out_shape"]
     k = int(L["kernel"].split("x")[0])
-    return c * h * w, o * (c // L["groups"]) * k * k, o * oh * ow
+    return (0 if L.get("resident_input") else c * h * w), o * (c // L["groups"]) * k * k, \
+        (0 if L.get("resident_output") else o * oh * ow)
 
 
 def read_rows(n, out, k, stride, pad):
@@ -233,7 +241,7 @@ def floor_cycles(L, bpc, latency=0):
     k = int(L["kernel"].split("x")[0])
     s, p = L["stride"], L["pad"]
     _, wt, out = shape_bytes(L)
-    inp = c * read_rows(h, oh, k, s, p) * read_rows(w, ow, k, s, p)
+    inp = 0 if L.get("resident_input") else c * read_rows(h, oh, k, s, p) * read_rows(w, ow, k, s, p)
     i, wc, lout, t = inp / bpc, wt / bpc, out / bpc, L["core_cycles"]
     return max(t + excess(i, wc, t), i + wc, lout) + 2 * latency
 
@@ -380,6 +388,15 @@ def test_list():
     ds = [ln for ln in so.splitlines() if ln.startswith("resnet18.") and "downsample" in ln]
     check(len(ds) == 3 and all(" 1x1 " in ln for ln in ds),
           "--list resnet18: 3 1x1 downsample convs", ds)
+    # chained: the input is the previous layer's output, so the shapes must agree
+    for suite, want in (("lenet", 0), ("resnet18", 8), ("vgg16", 8), ("mobilenetv1", 26)):
+        rows = [ln.split() for ln in so.splitlines() if ln.startswith(suite + ".")]
+        chained = [i for i, r in enumerate(rows) if r[-2] == "yes"]
+        # from the end: in out stride pad groups chained MACs (names have spaces)
+        bad = [rows[i][0] for i in chained if i == 0 or rows[i][-7] != rows[i - 1][-6]]
+        check(len(chained) == want and not bad and all(r[-2] in ("yes", "-") for r in rows),
+              "--list %s: %d chained layers, each taking the shape before it" % (suite, want),
+              ["chained %d, shapes that disagree: %s" % (len(chained), bad)])
 
 
 def test_cpu_lenet(tmp):
@@ -683,6 +700,106 @@ def test_sim(tmp):
         check_floor(d, "sim resnet18 layer3.0.downsample")
 
 
+def test_network_cpu(tmp):
+    """--network on the cpu device: consecutive chained layers form one chain, layers that
+    do not follow one another their own; the data flows through the chain (realistic
+    spreads), nothing is kept (the cpu has no device memory)."""
+    path = os.path.join(tmp, "net.json")
+    argv = ["bench", "-d", "cpu", "--suite", "resnet18", "--layer", "layer4.", "--network",
+            "--seed", "2", "--json", path]
+    rc, so, se = run(argv)
+    d = load_json(path, "cpu --network") if rc == 0 else None
+    if not check(d is not None, "cpu --network: exit 0",
+                 ["exit %s" % rc, "stderr: %s" % se.strip(), "command: " + cmdline(argv)]):
+        return
+    if not check_schema(d, "cpu --network", "cpu"):
+        return
+    got = [(L["name"].split()[0], L["chain"]) for L in d["layers"]]
+    want = [("resnet18.layer4.0.conv1", 0), ("resnet18.layer4.0.conv2", 0),
+            ("resnet18.layer4.0.downsample", 1), ("resnet18.layer4.1.conv1", 2),
+            ("resnet18.layer4.1.conv2", 2)]
+    problems = []
+    if d["network"] is not True or got != want:
+        problems.append("network %r, chains %r, want %r" % (d["network"], got, want))
+    for L in d["layers"]:
+        z = L["outputs_at_zero_point"]
+        if L["resident_input"] or L["resident_output"] or L["status"] != "ok" or \
+                not (isinstance(z, (int, float)) and 0.2 < z < 0.9):
+            problems.append("%s: resident %r/%r, status %r, outputs at the zero point %r" % (
+                L["name"], L["resident_input"], L["resident_output"], L["status"], z))
+    header = [ln for ln in so.splitlines() if ln.startswith("layer ")]
+    if len(header) != 1 or not header[0].rstrip().endswith(" check   kept"):
+        problems.append("header %r lacks the kept column" % header)
+    if "--network" not in so:
+        problems.append("the table does not say --network")
+    check(not problems, "cpu --network: chains, data, table", problems)
+    check_floor(d, "cpu --network")
+
+    # Without --network: no chains, and the first layer of a chain gets the same data.
+    path2 = os.path.join(tmp, "layers.json")
+    rc, so, se = run(["bench", "-d", "cpu", "--suite", "resnet18", "--layer", "layer4.0.conv1",
+                      "--seed", "2", "--json", path2])
+    d2 = load_json(path2, "cpu per layer") if rc == 0 else None
+    check(d2 is not None and d2["network"] is False and d2["layers"][0]["chain"] is None and
+          d2["layers"][0]["outputs_at_zero_point"] == d["layers"][0]["outputs_at_zero_point"] and
+          " kept" not in so, "cpu: without --network no chains, the same first layer",
+          ["exit %s %s" % (rc, se.strip())])
+
+
+def test_network_sim(tmp):
+    """--network on sim:16x16: conv13.dw's output stays on the board for conv13.pw (BUF_COPY),
+    the chain's output equals the golden model's, and fewer bytes cross than layer by
+    layer; the compulsory bytes and the floor leave the kept tensor out."""
+    lib = os.path.join(os.path.dirname(os.path.abspath(CBR)), "..", "sim", "libcbrsim_16x16.so")
+    if not os.path.isfile(lib):
+        print("skipped: --network on sim:16x16 (no %s)" % os.path.normpath(lib))
+        return
+    runs = {}
+    for mode in ("network", "layers"):
+        path = os.path.join(tmp, mode + ".json")
+        argv = ["bench", "-d", "sim:16x16", "--suite", "mobilenetv1", "--layer", "conv13",
+                "--seed", "4", "--json", path] + (["--network"] if mode == "network" else [])
+        rc, so, se = run(argv)
+        d = load_json(path, "sim " + mode) if os.path.exists(path) else None
+        if not check(rc == 0 and d is not None and check_schema(d, "sim " + mode, "sim:16x16"),
+                     "sim mobilenetv1 conv13 (%s): exit 0" % mode,
+                     ["exit %s" % rc, "stderr: %s" % se.strip(), "command: " + cmdline(argv)]):
+            return
+        runs[mode] = (d, so)
+    d, so = runs["network"]
+    dw, pw = d["layers"]
+    problems = []
+    if [dw["chain"], pw["chain"]] != [0, 0] or not dw["resident_output"] or \
+            dw["resident_input"] or not pw["resident_input"] or pw["resident_output"]:
+        problems.append("chain %r/%r, resident dw %r/%r pw %r/%r" % (
+            dw["chain"], pw["chain"], dw["resident_input"], dw["resident_output"],
+            pw["resident_input"], pw["resident_output"]))
+    if dw["verified"] is not True or pw["verified"] is not True:
+        problems.append("verified %r/%r" % (dw["verified"], pw["verified"]))
+    out = dw["out_shape"][1] * dw["out_shape"][2] * dw["out_shape"][3]
+    if dw["bytes_from_device"] >= out // 4:
+        problems.append("conv13.dw brought %d bytes back for a kept output of %d" % (
+            dw["bytes_from_device"], out))
+    rows = [ln.split() for ln in so.splitlines() if ln.startswith("mobilenetv1.conv13.")]
+    if [r[-1] for r in rows] != ["out", "in"]:
+        problems.append("kept column %r" % [r[-1] for r in rows])
+    moved = {m: sum(L["bytes_to_device"] + L["bytes_from_device"] for L in runs[m][0]["layers"])
+             for m in runs}
+    if not moved["network"] + out <= moved["layers"]:
+        problems.append("bytes moved: %r; the network should save at least the kept %d" % (
+            moved, out))
+    check(not problems, "sim --network: conv13.dw's output kept, verified, fewer bytes",
+          problems)
+    check_floor(d, "sim --network")
+    rc, so, se = run([os.path.join(tmp, "network.json"), tmp], prog=[PYTHON, ROOFLINE])
+    svg = os.path.join(tmp, "roofline_mobilenetv1_network.svg")
+    text = open(svg).read() if os.path.isfile(svg) else ""
+    check(rc == 0 and "mobilenetv1 as a network" in text and
+          not os.path.exists(os.path.join(tmp, "roofline_mobilenetv1.svg")),
+          "roofline.py on a --network bench: roofline_mobilenetv1_network.svg",
+          ["exit %s" % rc, se.strip(), "files: %s" % sorted(os.listdir(tmp))])
+
+
 def test_latency(tmp):
     """--latency: the sim link delays every crossing, so each tile's RUN (whose answer the
     driver awaits before it goes on) costs a round trip; the floor adds two crossings; the
@@ -817,7 +934,7 @@ def main():
         print("%d passed, %d failed" % (passed, failed))
         return 1 if failed else 0
     dirs = {}
-    for name in ("cpu", "bad", "roofline", "sim", "layer", "latency"):
+    for name in ("cpu", "bad", "roofline", "sim", "layer", "latency", "netcpu", "netsim"):
         dirs[name] = os.path.join(root, name)
         os.mkdir(dirs[name])
     test_help()
@@ -830,6 +947,8 @@ def main():
     test_roofline(dirs["roofline"], cpu)
     test_sim(dirs["sim"])
     test_latency(dirs["latency"])
+    test_network_cpu(dirs["netcpu"])
+    test_network_sim(dirs["netsim"])
     if failed:
         print("files kept in %s" % root)
     else:
