@@ -1,6 +1,9 @@
 # mk/bench.mk - `make bench`: the conv layers of LeNet-5, ResNet-18, VGG-16 and MobileNetV1
 # on the simulated board (docs/bench.md). Writes build/bench.txt (the table), build/bench.json
-# and a roofline plot per suite, build/roofline_<suite>.svg.
+# and a roofline plot per suite, build/roofline_<suite>.svg; then the same suites with
+# `--network` (layers that follow one another as one network, intermediates kept on the
+# board where they fit): build/bench_network.{txt,json}, build/roofline_<suite>_network.svg.
+# `make bench BENCH_NETWORK=0` skips the second run; BENCH_NETWORK=only runs only the second.
 #
 #   make bench                                    sim:16x16, every suite, 200 MHz, 400 MB/s
 #   make bench BENCH_SUITE=lenet BENCH_DEVICE=sim:8x8 BENCH_LINK=800
@@ -16,23 +19,31 @@ BENCH_CLOCK ?= 200
 BENCH_LINK ?= 400
 BENCH_LATENCY ?= 0
 BENCH_ARGS ?=
+BENCH_NETWORK ?= 1
 
 # The sim board the device needs (none for cpu); expanded when the recipe runs, after
 # mk/sim.mk has set SIM_DEFAULT.
 bench_sim_lib = $(patsubst sim:%,$(BUILD)/sim/libcbrsim_%.so,$(filter sim:%,$(patsubst sim,sim:$(SIM_DEFAULT),$(BENCH_DEVICE))))
 
 .PHONY: bench test-bench
-bench: $(CBR) ## cbr bench of 4 networks on sim:16x16 -> build/bench.{txt,json}, build/roofline_*.svg
-	$(if $(bench_sim_lib),$(MAKE) --no-print-directory $(bench_sim_lib))
-	@rm -f $(BUILD)/bench.json $(BUILD)/bench.txt $(BUILD)/roofline_*.svg
-	@set -o pipefail; rc=0; \
-	echo "$(CBR) bench -d $(BENCH_DEVICE) --suite $(BENCH_SUITE) --clock $(BENCH_CLOCK) --link $(BENCH_LINK) --latency $(BENCH_LATENCY) --json $(BUILD)/bench.json $(BENCH_ARGS) | tee $(BUILD)/bench.txt"; \
+# One run of cbr bench: $(call bench_run,OUTPUT NAME,EXTRA ARGS); the table and plots are
+# made even when a layer fails, and the status is kept in rc.
+bench_run = \
+	echo "$(CBR) bench -d $(BENCH_DEVICE) --suite $(BENCH_SUITE) --clock $(BENCH_CLOCK) --link $(BENCH_LINK) --latency $(BENCH_LATENCY) --json $(BUILD)/$(1).json $(2) $(BENCH_ARGS) | tee $(BUILD)/$(1).txt"; \
 	$(CBR) bench -d $(BENCH_DEVICE) --suite $(BENCH_SUITE) --clock $(BENCH_CLOCK) \
-	    --link $(BENCH_LINK) --latency $(BENCH_LATENCY) --json $(BUILD)/bench.json $(BENCH_ARGS) \
-	    | tee $(BUILD)/bench.txt || rc=$$?; \
-	if [ -f $(BUILD)/bench.json ]; then \
-	    $(PYTHON) tools/roofline.py $(BUILD)/bench.json $(BUILD) || rc=1; \
-	fi; \
+	    --link $(BENCH_LINK) --latency $(BENCH_LATENCY) --json $(BUILD)/$(1).json $(2) \
+	    $(BENCH_ARGS) | tee $(BUILD)/$(1).txt || rc=$$?; \
+	if [ -f $(BUILD)/$(1).json ]; then \
+	    $(PYTHON) tools/roofline.py $(BUILD)/$(1).json $(BUILD) || rc=1; \
+	fi
+
+bench: $(CBR) ## cbr bench of 4 networks on sim:16x16, layer by layer and as networks -> build/bench*.{txt,json}, build/roofline_*.svg
+	$(if $(bench_sim_lib),$(MAKE) --no-print-directory $(bench_sim_lib))
+	@rm -f $(BUILD)/bench.json $(BUILD)/bench.txt $(BUILD)/bench_network.json \
+	    $(BUILD)/bench_network.txt $(BUILD)/roofline_*.svg
+	@set -o pipefail; rc=0; \
+	$(if $(filter only,$(BENCH_NETWORK)),,$(call bench_run,bench,);) \
+	$(if $(filter 0,$(BENCH_NETWORK)),,$(call bench_run,bench_network,--network);) \
 	exit $$rc
 
 # Part of `make test-cli` (and so of `make test` and `make test-san`).

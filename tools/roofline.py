@@ -3,8 +3,9 @@
 
     /usr/bin/python3 tools/roofline.py BENCH.json [OUTDIR] [--suite NAME]
 
-Writes OUTDIR/roofline_<suite>.svg for every suite in the file (or only --suite), OUTDIR
-defaulting to the JSON file's directory. x is the operational intensity, MACs per byte
+Writes OUTDIR/roofline_<suite>.svg for every suite in the file (or only --suite; a file of
+`cbr bench --network`: roofline_<suite>_network.svg), OUTDIR defaulting to the JSON file's
+directory. x is the operational intensity, MACs per byte
 moved over the link (to + from the device); y the attained MACs per cycle; both log scale.
 The roofs: the array's peak, rows x cols MACs per cycle, and the link, intensity x link
 bytes per cycle (solid: one direction's rate, the bound when the traffic is one-way; dashed:
@@ -137,9 +138,9 @@ def plot(data, rows, cols, bpc, suite, layers):
       'font-family="sans-serif" font-size="12">' % (W, H, W, H))
     a('<rect width="100%" height="100%" fill="white"/>')
     dev = data["device"]
-    title = "Roofline: %s on %s, %g MHz, link %g MB/s (%.3g B/cycle each way)" % (
-        suite, dev.get("uri", "?"), data.get("clock_mhz", 0) or 0,
-        data.get("link_mbps", 0) or 0, bpc)
+    title = "Roofline: %s%s on %s, %g MHz, link %g MB/s (%.3g B/cycle each way)" % (
+        suite, " as a network" if data.get("network") else "", dev.get("uri", "?"),
+        data.get("clock_mhz", 0) or 0, data.get("link_mbps", 0) or 0, bpc)
     a('<text x="%d" y="28" font-size="15" font-weight="bold">%s</text>' % (LEFT, esc(title)))
     a('<defs><clipPath id="plot"><rect x="%d" y="%d" width="%d" height="%d"/></clipPath></defs>'
       % (LEFT, TOP, pw, ph))
@@ -301,7 +302,8 @@ def main():
     outdir = args.outdir or os.path.dirname(args.json) or "."
     for s in suites:
         svg, n = plot(data, rows, cols, bpc, s, [L for L in data["layers"] if L["suite"] == s])
-        path = os.path.join(outdir, "roofline_%s.svg" % s)
+        path = os.path.join(outdir, "roofline_%s%s.svg" % (
+            s, "_network" if data.get("network") else ""))
         try:
             write_atomic(path, svg)
         except OSError as e:
