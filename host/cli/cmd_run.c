@@ -33,7 +33,10 @@ static const char run_usage[] =
     "  --int8             write the int8 values of the output instead\n"
     "  --float            run the float model on the host instead (the reference that\n"
     "                     calibration uses); needs no ranges\n"
-    "  --stats            per step: where it ran, MACs, cycles, utilization, bytes\n"
+    "  --stats            per step: where it ran, MACs, cycles, utilization, bytes, and\n"
+    "                     kept: in / out when the step's input / output stayed on the\n"
+    "                     board (consecutive device steps run as one job, and a tensor\n"
+    "                     that only the next step reads stays there where it fits)\n"
     "  -h, --help         this text\n"
     "\n"
     "Without --output the output's shape and, for (N, K) outputs, each sample's argmax are\n"
@@ -167,8 +170,9 @@ static int check_shape(const cbr_model *m, const char *model, const char *opt,
 
 static void print_stats(const cbr_model *m)
 {
-    printf("%-24s %-44s %-6s %12s %12s %7s %12s %12s\n", "step", "operators", "where", "MACs",
-           "cycles", "util", "bytes_to", "bytes_from");
+    static const char *const kept[] = {"-", "in", "out", "in+out"};
+    printf("%-24s %-44s %-6s %12s %12s %7s %12s %12s %6s\n", "step", "operators", "where",
+           "MACs", "cycles", "util", "bytes_to", "bytes_from", "kept");
     cbr_stats tot = {0};
     for (uint32_t i = 0; i < cbr_model_layer_count(m); i++) {
         cbr_model_layer l;
@@ -179,9 +183,10 @@ static void print_stats(const cbr_model *m)
             continue;
         }
         printf("%-24.24s %-44.44s %-6s %12" PRIu64 " %12" PRIu64 " %6.1f%% %12" PRIu64
-               " %12" PRIu64 "\n", l.name, l.ops, "device", l.stats.macs, l.stats.cycles,
+               " %12" PRIu64 " %6s\n", l.name, l.ops, "device", l.stats.macs, l.stats.cycles,
                100.0 * cbr_stats_utilization(&l.stats), l.stats.bytes_to_device,
-               l.stats.bytes_from_device);
+               l.stats.bytes_from_device,
+               kept[l.stats.resident & (CBR_RESIDENT_INPUT | CBR_RESIDENT_OUTPUT)]);
         tot.macs += l.stats.macs;
         tot.cycles += l.stats.cycles;
         tot.bytes_to_device += l.stats.bytes_to_device;

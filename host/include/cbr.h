@@ -537,7 +537,9 @@ int cbr_model_run_float(cbr_model *model, const cbr_tensor *x, cbr_tensor **y);
  * Run the int8 model: conv blocks on dev, the rest on the host with the same code for every
  * device (so every device gives the same bits). x float32 (N, sample shape), quantized with
  * the input's range. *y is a new tensor: float32 (dequantized) or, with int8_out, the int8
- * values of the output tensor. Needs cbr_model_is_quantized().
+ * values of the output tensor. Needs cbr_model_is_quantized(). Consecutive conv blocks on a
+ * board whose intermediate only the next one reads run as one job, the intermediate kept on
+ * the board where it fits, as in cbr_network_run (cbr_model_layer.stats.resident).
  */
 int cbr_model_run(cbr_model *model, cbr_device *dev, const cbr_tensor *x, bool int8_out,
                   cbr_tensor **y);

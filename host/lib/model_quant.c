@@ -695,6 +695,80 @@ static void pool_incl_pad(const cbr_pool *pl, size_t planes, uint32_t h, uint32_
             }
 }
 
+static void rec_add(m_layer_rec *rec, const cbr_stats *st)
+{
+    cbr_stats *t = &rec->stats;
+    t->macs += st->macs;
+    t->cycles += st->cycles;
+    t->core_cycles += st->core_cycles;
+    t->busy_cycles += st->busy_cycles;
+    t->stall_in_cycles += st->stall_in_cycles;
+    t->stall_out_cycles += st->stall_out_cycles;
+    t->link_stall_cycles += st->link_stall_cycles;
+    t->bytes_to_device += st->bytes_to_device;
+    t->bytes_from_device += st->bytes_from_device;
+    t->bytes_compulsory += st->bytes_compulsory;
+    t->tiles += st->tiles;
+    t->array_rows = st->array_rows;
+    t->array_cols = st->array_cols;
+    t->resident |= st->resident;
+}
+
+/*
+ * The device steps from steps[i] on that can run as one chain job (cbr_chain_run): each
+ * one's output is the next one's input and nothing else's (not the model's output, no other
+ * consumer), the device computes it whole (no pooling on the host between), and all are on
+ * one device that runs chains. Returns how many (1: run step i alone).
+ */
+static uint32_t chain_len(const plan *p, uint32_t i)
+{
+    const step *a = &p->steps[i];
+    if (a->kind != ST_DEV || !a->layer || !a->layer->dev->backend->run_chain)
+        return 1;
+    uint32_t k = 1;
+    for (; i + k < p->n_steps; k++) {
+        const step *x = &p->steps[i + k - 1], *y = &p->steps[i + k];
+        if (y->kind != ST_DEV || !y->layer || y->layer->dev != a->layer->dev ||
+            y->in != x->out || x->host_pool || p->consumer[x->out] != y->node)
+            break;
+    }
+    return k;
+}
+
+/* Steps i .. i+k-1 (chain_len) as one job: the intermediates stay on the device where they
+ * fit (docs/tiling.md, "Networks") and are never stored on the host. */
+static int run_chain(plan *p, uint32_t i, uint32_t k, bufs *b, uint32_t n, m_layer_rec *recs)
+{
+    cbr_model *m = p->m;
+    const step *first = &p->steps[i], *last = &p->steps[i + k - 1];
+    const int8_t *qin;
+    int rc;
+    if ((rc = get_q(p, b, n, first->in, &qin)) < 0)
+        return rc;
+    int8_t *qo = new_q(p, b, n, last->out);
+    cbr_layer **layers = malloc(k * sizeof *layers);
+    cbr_stats *per = calloc(k, sizeof *per);
+    if (!qo || !layers || !per) {
+        free(layers);
+        free(per);
+        return cbr_fail(CBR_ENOMEM, "%s: out of memory", m->name);
+    }
+    for (uint32_t j = 0; j < k; j++)
+        layers[j] = p->steps[i + j].layer;
+    uint32_t failed = 0;
+    rc = cbr_chain_run(layers, k, n, qin, qo, true, per, &failed);
+    if (rc < 0) {
+        const step *f = &p->steps[i + (failed < k ? failed : 0)];
+        rc = NODE_FAIL(m, &m->nodes[f->node], rc, "%s", cbr_errmsg(f->layer->dev));
+    } else {
+        for (uint32_t j = 0; j < k; j++)
+            rec_add(&recs[j], &per[j]);
+    }
+    free(layers);
+    free(per);
+    return rc;
+}
+
 static int run_step(plan *p, step *s, bufs *b, uint32_t n, m_layer_rec *rec)
 {
     cbr_model *m = p->m;
@@ -720,20 +794,7 @@ static int run_step(plan *p, step *s, bufs *b, uint32_t n, m_layer_rec *rec)
             free(tmp);
         if (rc < 0)
             return rc;
-        cbr_stats *t = &rec->stats;
-        t->macs += st.macs;
-        t->cycles += st.cycles;
-        t->core_cycles += st.core_cycles;
-        t->busy_cycles += st.busy_cycles;
-        t->stall_in_cycles += st.stall_in_cycles;
-        t->stall_out_cycles += st.stall_out_cycles;
-        t->link_stall_cycles += st.link_stall_cycles;
-        t->bytes_to_device += st.bytes_to_device;
-        t->bytes_from_device += st.bytes_from_device;
-        t->bytes_compulsory += st.bytes_compulsory;
-        t->tiles += st.tiles;
-        t->array_rows = st.array_rows;
-        t->array_cols = st.array_cols;
+        rec_add(rec, &st);
         return 0;
     }
     case ST_ADD: {
@@ -838,8 +899,11 @@ int m_run_int8(cbr_model *m, cbr_device *dev, uint32_t N, const float *x, bool i
             break;
         }
         memcpy(b.f[m->input], x + i * in->count, isz);
-        for (uint32_t s = 0; rc == 0 && s < p.n_steps; s++)
-            rc = run_step(&p, &p.steps[s], &b, n, &m->recs[s]);
+        for (uint32_t s = 0, k; rc == 0 && s < p.n_steps; s += k) {
+            k = chain_len(&p, s);
+            rc = k > 1 ? run_chain(&p, s, k, &b, n, &m->recs[s])
+                       : run_step(&p, &p.steps[s], &b, n, &m->recs[s]);
+        }
         if (rc == 0 && int8_out) {
             const int8_t *q;
             if ((rc = get_q(&p, &b, n, m->output, &q)) == 0)

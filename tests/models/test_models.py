@@ -513,6 +513,43 @@ def check_stats(tmp, devices):
            ["exit %s" % rc, "output: %s" % (so + se)[-1500:], "command: " + cmdline(argv)])
 
 
+def check_chain(tmp, devices):
+    """Consecutive device steps run as one job, and a tensor only the next step reads stays
+    on the board where it fits: on one image (a batch stacks small layers instead), the
+    depthwise case's dw -> pw tensor and lenet_chain's Gemm -> Gemm one are kept on
+    sim:16x16 (--stats: out, then in), none on sim:4x8 (no BUF_COPY), and every device's
+    int8 output equals the cpu's byte for byte."""
+    for name in ("depthwise", "lenet_chain"):
+        d = os.path.join(tmp, name)
+        path, cp = os.path.join(d, name + ".onnx"), os.path.join(d, "calib.npy")
+        x1 = os.path.join(d, "x1.npy")
+        np.save(x1, np.load(os.path.join(d, "x.npy"))[:1])
+        outs = {}
+        for dev in ["cpu"] + [v for v in devices if v != "cpu"]:
+            y = os.path.join(d, "y1_%s.npy" % dev.replace(":", "_"))
+            argv = ["run", "-d", dev, path, "--input", x1, "--calibrate", cp, "--int8",
+                    "--output", y, "--stats"]
+            rc, so, se = run(argv)
+            if not record(rc == 0 and os.path.isfile(y), "%s one image on %s" % (name, dev),
+                          ["exit %s" % rc, se.strip()[-800:], "command: " + cmdline(argv)]):
+                continue
+            outs[dev] = np.load(y)
+            kept = [ln.split()[-1] for ln in so.splitlines()
+                    if " device " in ln and ln.split()[-1] in ("-", "in", "out", "in+out")]
+            pairs = sum(1 for a, b in zip(kept, kept[1:]) if a in ("out", "in+out") and
+                        b in ("in", "in+out"))
+            if dev == "sim:16x16":
+                record(pairs >= 1, "%s on %s keeps a tensor on the board" % (name, dev),
+                       ["kept column %r" % kept, so[-1500:]])
+            elif dev in ("cpu", "sim:4x8"):
+                record(set(kept) <= {"-"}, "%s on %s keeps nothing (%s)" % (
+                    name, dev, "no board" if dev == "cpu" else "no BUF_COPY"),
+                    ["kept column %r" % kept])
+        for dev, y in outs.items():
+            record(y.dtype == outs["cpu"].dtype and np.array_equal(y, outs["cpu"]),
+                   "%s one image: %s int8 output equals cpu's" % (name, dev))
+
+
 def check_progress(tmp):
     """A run of 360 samples draws a progress bar when stderr is a terminal, and writes
     nothing to stderr when it is not."""
@@ -587,6 +624,8 @@ def main():
         if "lenet_chain" in names:
             check_saved_ranges(tmp, seed, devices)
             check_stats(tmp, devices)
+        if "lenet_chain" in names and "depthwise" in names:
+            check_chain(tmp, devices)
         if not args.case:
             check_digits(tmp, devices)
             check_progress(tmp)
