@@ -97,3 +97,9 @@ void cli_bad_option(int c, char **argv)
     else
         cli_error("unknown option '%s' (see --help)", arg);
 }
+
+const char *cli_kept_text(uint32_t resident)
+{
+    static const char *const text[] = {"-", "in", "out", "in+out"};
+    return text[resident & (CBR_RESIDENT_INPUT | CBR_RESIDENT_OUTPUT)];
+}

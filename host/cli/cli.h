@@ -40,6 +40,10 @@ void cli_getopt_reset(void);
 /* Report a getopt failure ('?' or ':') for argv at the current position. */
 void cli_bad_option(int c, char **argv);
 
+/* cbr_stats.resident as a table cell: "-", "in", "out" or "in+out" (the tensors that stayed
+ * on the board between two layers of a network). */
+const char *cli_kept_text(uint32_t resident);
+
 int cmd_devices(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_conv(int argc, char **argv);

@@ -899,12 +899,6 @@ static void print_figures(const char *name, const char *in, const char *out,
     printf(show_kept && kept ? " %6s\n" : "\n", kept);
 }
 
-/* The kept column: which of the layer's tensors stayed on the device. */
-static const char *kept_text(const struct result *r)
-{
-    static const char *const text[] = {"-", "in", "out", "in+out"};
-    return text[r->st.resident & (CBR_RESIDENT_INPUT | CBR_RESIDENT_OUTPUT)];
-}
 
 static void print_result(const struct model *m, const struct result *r)
 {
@@ -920,7 +914,7 @@ static void print_result(const struct model *m, const struct result *r)
         layer_figures(m, r, &f);
         print_figures(r->name, in, out, &f,
                       r->verified == 1 ? "ok" : r->verified == 0 ? "FAIL" : m->reference ?
-                      "ref" : "-", kept_text(r));
+                      "ref" : "-", cli_kept_text(r->st.resident));
         if (r->verified == 0 && r->chain >= 0 && !r->chain_last)
             printf("%-*s   the output of its chain's last layer differs from the golden "
                    "model\n", name_width, "");

@@ -170,7 +170,6 @@ static int check_shape(const cbr_model *m, const char *model, const char *opt,
 
 static void print_stats(const cbr_model *m)
 {
-    static const char *const kept[] = {"-", "in", "out", "in+out"};
     printf("%-24s %-44s %-6s %12s %12s %7s %12s %12s %6s\n", "step", "operators", "where",
            "MACs", "cycles", "util", "bytes_to", "bytes_from", "kept");
     cbr_stats tot = {0};
@@ -186,7 +185,7 @@ static void print_stats(const cbr_model *m)
                " %12" PRIu64 " %6s\n", l.name, l.ops, "device", l.stats.macs, l.stats.cycles,
                100.0 * cbr_stats_utilization(&l.stats), l.stats.bytes_to_device,
                l.stats.bytes_from_device,
-               kept[l.stats.resident & (CBR_RESIDENT_INPUT | CBR_RESIDENT_OUTPUT)]);
+               cli_kept_text(l.stats.resident));
         tot.macs += l.stats.macs;
         tot.cycles += l.stats.cycles;
         tot.bytes_to_device += l.stats.bytes_to_device;

@@ -85,6 +85,10 @@ struct cbr_backend {
 int cbr_chain_run(cbr_layer *const *layers, uint32_t k, uint32_t n, const int8_t *input,
                   int8_t *output, bool keep, cbr_stats *stats, uint32_t *failed);
 
+/* Add s's counters to t (a total over layers or runs): the sums, and the array shape of the
+ * last board; not resident, which describes one layer's run. */
+void cbr_stats_add(cbr_stats *t, const cbr_stats *s);
+
 struct cbr_device {
     const struct cbr_backend *backend;
     cbr_device_info info;

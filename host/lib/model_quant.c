@@ -697,21 +697,8 @@ static void pool_incl_pad(const cbr_pool *pl, size_t planes, uint32_t h, uint32_
 
 static void rec_add(m_layer_rec *rec, const cbr_stats *st)
 {
-    cbr_stats *t = &rec->stats;
-    t->macs += st->macs;
-    t->cycles += st->cycles;
-    t->core_cycles += st->core_cycles;
-    t->busy_cycles += st->busy_cycles;
-    t->stall_in_cycles += st->stall_in_cycles;
-    t->stall_out_cycles += st->stall_out_cycles;
-    t->link_stall_cycles += st->link_stall_cycles;
-    t->bytes_to_device += st->bytes_to_device;
-    t->bytes_from_device += st->bytes_from_device;
-    t->bytes_compulsory += st->bytes_compulsory;
-    t->tiles += st->tiles;
-    t->array_rows = st->array_rows;
-    t->array_cols = st->array_cols;
-    t->resident |= st->resident;
+    cbr_stats_add(&rec->stats, st);
+    rec->stats.resident |= st->resident;
 }
 
 /*

@@ -66,7 +66,7 @@ void cbr_network_destroy(cbr_network *net)
     free(net);
 }
 
-static void add_stats(cbr_stats *t, const cbr_stats *s)
+void cbr_stats_add(cbr_stats *t, const cbr_stats *s)
 {
     t->macs += s->macs;
     t->cycles += s->cycles;
@@ -135,7 +135,7 @@ int cbr_network_run(cbr_network *net, uint32_t n, const int8_t *input, int8_t *o
                 per_layer[i] = one;
         }
         for (uint32_t j = 0; rc == 0 && total && j < k; j++)
-            add_stats(total, &st[j]);
+            cbr_stats_add(total, &st[j]);
         if (own)
             free(st);
         if (rc < 0) {
