@@ -1037,6 +1037,7 @@ static void json_layer(FILE *f, const struct model *m, const struct result *r)
     fputs(r->st.resident & CBR_RESIDENT_INPUT ? "true" : "false", f);
     json_key(f, &first, "resident_output");
     fputs(r->st.resident & CBR_RESIDENT_OUTPUT ? "true" : "false", f);
+    json_u64(f, &first, "bytes_ahead", r->status == ST_OK, r->st.bytes_ahead);
     json_key(f, &first, "verified");
     fputs(r->verified == 1 ? "true" : r->verified == 0 ? "false" : "null", f);
     json_key(f, &first, "mismatch");

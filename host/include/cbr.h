@@ -270,6 +270,9 @@ typedef struct cbr_stats {
     uint32_t tiles;             /**< tiles (RUNs) the layer took on the device (1 on cpu) */
     uint32_t resident;          /**< CBR_RESIDENT_* bits: in a network, where the input came
                                      from and the output went (cbr_network_run) */
+    uint64_t bytes_ahead;       /**< of bytes_to_device: this layer's first weights and
+                                     parameters, sent while the layer before it in a network ran
+                                     on the same board (written ahead; 0 elsewhere) */
 } cbr_stats;
 
 /** cbr_stats.resident: the tensor stayed on the device between two layers of a network. */

@@ -79,6 +79,7 @@ void cbr_stats_add(cbr_stats *t, const cbr_stats *s)
     t->bytes_from_device += s->bytes_from_device;
     t->bytes_compulsory += s->bytes_compulsory;
     t->tiles += s->tiles;
+    t->bytes_ahead += s->bytes_ahead;
     if (s->array_rows) {
         t->array_rows = s->array_rows;
         t->array_cols = s->array_cols;

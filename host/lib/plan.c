@@ -556,7 +556,7 @@ static int rect_make(const struct ctx *c, struct rect *r, uint32_t reg, uint32_t
         in_range(&c->y, cy0, cy1, &iy0, &iy1);
         if (iy1 > rg->iy1)
             iy1 = rg->iy1;
-        r->in_b[a] = (iy1 > rg->iy0 ? iy1 - rg->iy0 : 0) * row;
+        r->in_b[a] = c->caps->in_resident ? 0 : (iy1 > rg->iy0 ? iy1 - rg->iy0 : 0) * row;
         if (a && r->in_b[a] < r->in_b[a - 1])
             r->in_b[a] = r->in_b[a - 1];
         r->px[a] = (uint64_t)(cy1 - cy0) * (cx1 - cx0);
@@ -780,10 +780,12 @@ static int plan_dense(struct ctx *c)
              * can bring it while they compute. Output blocks outer, row tiles inner writes
              * the region row by row during the first block's tiles, then the weight set
              * block by block; row tiles outer, output blocks inner the other way round. The
-             * smaller of region and weight set goes first. */
+             * smaller of region and weight set goes first; the weight set when the region
+             * is in place already (in_resident). */
             const uint32_t n_ty = reg_last[reg] - reg_first[reg];
             const uint32_t n_obr = div_up(w->n_ob, k_run);
-            bool rows_outer = p->regions[reg].bytes > (uint64_t)w->bytes + w->param_bytes;
+            bool rows_outer = !c->caps->in_resident &&
+                              p->regions[reg].bytes > (uint64_t)w->bytes + w->param_bytes;
             /* The first pair, where nothing is in the buffers yet, grows the rectangle the
              * model of the first tiles (rect_best) says ends first, when that is at least
              * 0.5% sooner than the plain order: a whole row of blocks (or column of row

@@ -33,6 +33,9 @@ struct cbr_caps {
                                                 the order of the first tiles (0: 2) */
     double link_latency;                     /* device cycles a crossing of the link takes,
                                                 each way (0: none known) */
+    bool in_resident;                        /* the whole input is in the activation buffer
+                                                already (a chain keeps it there): the order
+                                                of the first tiles waits for weights alone */
 };
 
 /*

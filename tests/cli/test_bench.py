@@ -86,7 +86,8 @@ LAYER_KEYS = ["suite", "name", "kind", "kernel", "stride", "pad", "groups", "in_
               "out_shape", "status", "error", "macs", "cycles", "core_cycles", "utilization",
               "compute_utilization", "floor_cycles", "floor_utilization", "bytes_to_device",
               "bytes_from_device", "bytes_compulsory", "traffic_ratio", "link_stall_cycles",
-              "time_us", "bound", "verified", "chain", "resident_input", "resident_output"]
+              "time_us", "bound", "verified", "chain", "resident_input", "resident_output",
+              "bytes_ahead"]
 TOTAL_KEYS = ["suite", "subset", "name", "layers", "layers_failed", "macs", "cycles",
               "core_cycles", "utilization", "compute_utilization", "floor_cycles",
               "floor_utilization", "bytes_to_device", "bytes_from_device", "bytes_compulsory",
@@ -776,6 +777,13 @@ def test_network_sim(tmp):
             pw["resident_input"], pw["resident_output"]))
     if dw["verified"] is not True or pw["verified"] is not True:
         problems.append("verified %r/%r" % (dw["verified"], pw["verified"]))
+    # weights written ahead are of a layer after another in its chain, part of its bytes
+    for L in d["layers"] + runs["layers"][0]["layers"]:
+        first = L["chain"] is None or L is dw
+        if not is_int(L["bytes_ahead"]) or L["bytes_ahead"] > L["bytes_to_device"] or \
+                (first and L["bytes_ahead"]):
+            problems.append("%s: bytes_ahead %r of %r to the device" % (
+                L["name"], L["bytes_ahead"], L["bytes_to_device"]))
     out = dw["out_shape"][1] * dw["out_shape"][2] * dw["out_shape"][3]
     if dw["bytes_from_device"] >= out // 4:
         problems.append("conv13.dw brought %d bytes back for a kept output of %d" % (

@@ -341,7 +341,7 @@ static void make_chain_layer(struct layer *l, uint32_t c, uint32_t h, uint32_t w
 static int run_chains(cbr_device *sim, cbr_device *cpu, const char *uri, int chains,
                       const char *caps, int *passed)
 {
-    int failed = 0, done = 0, kept = 0, bounds = 0;
+    int failed = 0, done = 0, kept = 0, bounds = 0, ahead = 0;
     for (int i = 0; i < chains; i++) {
         enum { MAXL = 6 };
         struct layer l[MAXL];
@@ -420,6 +420,17 @@ static int run_chains(cbr_device *sim, cbr_device *cpu, const char *uri, int cha
                 kept += out;
                 bounds++;
             }
+            /* weights written ahead: of a layer after the first, part of its bytes */
+            for (uint32_t q = 0; q < k; q++) {
+                if (per[q].bytes_ahead > per[q].bytes_to_device ||
+                    (q == 0 && per[q].bytes_ahead)) {
+                    printf("FAIL %s %s: layer %u: %llu bytes written ahead of %llu to the "
+                           "device\n", uri, what, q, (unsigned long long)per[q].bytes_ahead,
+                           (unsigned long long)per[q].bytes_to_device);
+                    failed++;
+                }
+                ahead += per[q].bytes_ahead > 0;
+            }
         }
         free(x), free(ys), free(yh), free(yc);
         cbr_network_destroy(ns);
@@ -430,8 +441,8 @@ static int run_chains(cbr_device *sim, cbr_device *cpu, const char *uri, int cha
             free_layer(&l[q]);
         }
     }
-    printf("%s: %d chains bit-exact, %d failed; %d of %d intermediates kept on the device\n",
-           uri, done, failed, kept, bounds);
+    printf("%s: %d chains bit-exact, %d failed; %d of %d intermediates kept on the device, %d "
+           "layers' first weights written ahead\n", uri, done, failed, kept, bounds, ahead);
     cbr_device_info info;
     cbr_device_get_info(sim, &info);
     if ((info.features & CBR_FEAT_COPY) ? kept * 3 < bounds : kept > 0) {

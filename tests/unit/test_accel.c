@@ -36,11 +36,16 @@ enum { MAXP = 1024 };
 struct board_cfg {
     uint32_t size[4];
     uint32_t acc_pixels;
+    bool lag;                  /* tiles run when the host next reads a register, not at RUN:
+                                  what the host writes meanwhile over what a started tile
+                                  reads changes its result, as on a real core */
 };
 /* As the RTL's default build. */
-static const struct board_cfg big = {{524288, 524288, 65536, 131072}, 1024};
+static const struct board_cfg big = {{524288, 524288, 65536, 131072}, 1024, false};
 /* Tiny: most layers need many tiles along every dimension, and input-channel chains. */
-static const struct board_cfg tiny = {{2048, 2048, 512, 1024}, 16};
+static const struct board_cfg tiny = {{2048, 2048, 512, 1024}, 16, false};
+static const struct board_cfg big_lag = {{524288, 524288, 65536, 131072}, 1024, true};
+static const struct board_cfg tiny_lag = {{2048, 2048, 512, 1024}, 16, true};
 
 struct fault_rates { /* per mille */
     unsigned drop_req, corrupt_req, drop_resp, corrupt_resp, dup_resp;
@@ -64,6 +69,8 @@ struct board {
     uint32_t starts;
     uint32_t hang_at;          /* the start (from 1) the core takes and never finishes; 0: none */
     bool hung, pending;        /* hung in that tile; a start waits behind it */
+    uint32_t started[2][64];   /* cfg.lag: the registers of the tiles started, not run yet */
+    uint32_t n_started;
     uint64_t cycles;           /* the clock of board_clocked_ops: only idle advances it */
     struct fault_rates f;
     unsigned faults;
@@ -107,10 +114,10 @@ static void respond(struct board *b, const struct cbr_pkt *req, uint8_t status,
     }
 }
 
-/* RUN: the tile of docs/registers.md, computed by the golden model. */
-static void run_tile(struct board *b)
+/* RUN: the tile of docs/registers.md (registers r), computed by the golden model. */
+static void run_tile(struct board *b, const uint32_t *r)
 {
-    const uint32_t R = b->rows, C = b->cols, *r = b->regs;
+    const uint32_t R = b->rows, C = b->cols;
     /* the fields as wide as the core keeps them (rtl/cbr_core_regs.v): a plan that needs
      * more bits goes wrong here as it would on the RTL */
     uint32_t in_h = r[0x10 / 4] & 0xFFFF, in_w = r[0x14 / 4] & 0xFFFF;
@@ -237,6 +244,14 @@ static void run_tile(struct board *b)
     b->done = true;
 }
 
+/* cfg.lag: the tiles started so far end now, on what the buffers hold now. */
+static void run_started(struct board *b)
+{
+    for (uint32_t i = 0; i < b->n_started; i++)
+        run_tile(b, b->started[i]);
+    b->n_started = 0;
+}
+
 static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
 {
     const uint32_t *buf_size = b->cfg.size;
@@ -255,6 +270,7 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
         return;
     case CBR_OP_RESET: /* aborts a hung tile, as the core's RESET does */
         b->done = b->hung = b->pending = false;
+        b->n_started = 0;
         respond(b, p, 0, NULL, 0);
         return;
     case CBR_OP_RUN:
@@ -262,8 +278,17 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
             b->pending = true; /* held for the end of a tile that never comes */
         else if (++b->starts == b->hang_at)
             b->hung = true, b->done = false;
-        else
-            run_tile(b);
+        else if (!b->cfg.lag)
+            run_tile(b, b->regs);
+        else { /* the core holds a start behind the running tile; a third waits for it */
+            if (b->n_started == 2) {
+                run_tile(b, b->started[0]);
+                memcpy(b->started[0], b->started[1], sizeof b->started[1]);
+                b->n_started = 1;
+            }
+            memcpy(b->started[b->n_started++], b->regs, sizeof b->regs);
+            b->done = false;
+        }
         respond(b, p, 0, NULL, 0);
         return;
     case CBR_OP_REG_WRITE:
@@ -275,6 +300,7 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
     case CBR_OP_REG_READ:
         if (p->arg0 % 4 || (uint64_t)p->arg0 + 4ull * p->arg1 > 256 || 4ull * p->arg1 > MAXP)
             break;
+        run_started(b);
         /* CTRL: idle, done until the next start; hung: busy, maybe a start pending */
         b->regs[0] = b->hung ? (b->pending ? 1u : 0u) : 4u | (b->done ? 2u : 0u);
         b->regs[0x74 / 4] = b->starts;
@@ -625,10 +651,11 @@ static void test_board_faults_give_right_results_or_clean_errors(void **state)
 /* Random chains of layers as networks on a board and on cpu: the device's output (its
  * intermediates kept in the activation buffer where they fit, then all on the host) must
  * equal the golden model's, or (with faults) be a clean error. Returns the clean errors;
- * *kept and *bounds count the intermediates kept and the boundaries. */
+ * *kept and *bounds count the intermediates kept and the boundaries, *ahead the layers whose
+ * first weights went while the layer before them ran (cbr_stats.bytes_ahead). */
 static int compare_chains(uint32_t rows, uint32_t cols, struct fault_rates f, int chains,
                           const struct board_cfg *cfg, unsigned *kept, unsigned *bounds,
-                          unsigned *copies)
+                          unsigned *copies, unsigned *ahead)
 {
     struct board *b = board_new(rows, cols, f, cfg);
     cbr_device *dev, *cpu;
@@ -705,8 +732,18 @@ static int compare_chains(uint32_t rows, uint32_t cols, struct fault_rates f, in
                 *kept += out;
                 *bounds += keep;
             }
-            /* the compulsory bytes leave out a kept tensor, which never crosses the link */
+            /* the compulsory bytes leave out a kept tensor, which never crosses the link;
+             * weights written ahead are of a layer after another on the board, and part of
+             * its bytes to the device */
             for (uint32_t q = 0; q < k; q++) {
+                const bool after = q > 0 && q != on_cpu && q - 1 != on_cpu;
+                if (per[q].bytes_ahead > per[q].bytes_to_device ||
+                    (!after && per[q].bytes_ahead))
+                    fail_msg("seed %llu chain %d layer %u: %llu bytes ahead of %llu to the "
+                             "device", (unsigned long long)seed, i, q,
+                             (unsigned long long)per[q].bytes_ahead,
+                             (unsigned long long)per[q].bytes_to_device);
+                *ahead += per[q].bytes_ahead > 0;
                 cbr_shape os;
                 cbr_layer_output_shape(lc[q], n, &os);
                 uint64_t want = cbr_layer_compulsory_bytes(lc[q], n);
@@ -742,23 +779,40 @@ static void test_network_keeps_intermediates_on_the_board(void **state)
     (void)state;
     rng = seed + 7;
     struct fault_rates none = {0};
-    unsigned kept = 0, bounds = 0, copies = 0;
-    assert_int_equal(compare_chains(4, 4, none, 25, &big, &kept, &bounds, &copies), 0);
-    printf("test_accel: 4x4 board: %u of %u intermediates kept, %u copies\n", kept, bounds,
-           copies);
-    assert_true(kept * 3 > bounds && copies > 0);
-    unsigned tkept = 0, tbounds = 0;
-    assert_int_equal(compare_chains(4, 4, none, 25, &tiny, &tkept, &tbounds, &copies), 0);
-    printf("test_accel: 4x4 tiny board: %u of %u intermediates kept\n", tkept, tbounds);
-    assert_true(tkept > 0 && tkept < tbounds);
+    unsigned kept = 0, bounds = 0, copies = 0, ahead = 0;
+    assert_int_equal(compare_chains(4, 4, none, 25, &big, &kept, &bounds, &copies, &ahead), 0);
+    printf("test_accel: 4x4 board: %u of %u intermediates kept, %u copies; %u layers' weights "
+           "written ahead\n", kept, bounds, copies, ahead);
+    /* a layer after another on the board gets its first weights during that one's last tile
+     * (this board's link cannot say how fast it is: all of them then), unless it is run as
+     * stacked images: most of the 2 x (1..4) such layers a run */
+    assert_true(kept * 3 > bounds && copies > 0 && ahead * 2 > bounds);
+    unsigned tkept = 0, tbounds = 0, tahead = 0;
+    assert_int_equal(compare_chains(4, 4, none, 25, &tiny, &tkept, &tbounds, &copies, &tahead),
+                     0);
+    printf("test_accel: 4x4 tiny board: %u of %u intermediates kept; %u layers' weights written "
+           "ahead\n", tkept, tbounds, tahead);
+    assert_true(tkept > 0 && tkept < tbounds && tahead * 2 > tbounds);
+    /* boards whose tiles run until the next poll: whatever the driver writes while a tile
+     * runs (the next tiles' data, the next layer's weights) must miss what it reads */
+    unsigned lkept = 0, lbounds = 0, lahead = 0;
+    assert_int_equal(compare_chains(4, 4, none, 30, &big_lag, &lkept, &lbounds, &copies, &lahead),
+                     0);
+    assert_int_equal(compare_chains(4, 4, none, 30, &tiny_lag, &lkept, &lbounds, &copies,
+                                    &lahead), 0);
+    printf("test_accel: 4x4 boards whose tiles run until polled: %u of %u intermediates kept; "
+           "%u layers' weights written ahead\n", lkept, lbounds, lahead);
+    assert_true(lkept > 0 && lahead * 2 > lbounds);
     unsigned wkept = 0, wbounds = 0, wcopies = 0;
-    assert_int_equal(compare_chains(4, 8, none, 10, &big, &wkept, &wbounds, &wcopies), 0);
+    assert_int_equal(compare_chains(4, 8, none, 10, &big, &wkept, &wbounds, &wcopies, &ahead),
+                     0);
     assert_true(wkept == 0 && wcopies == 0 && wbounds > 0);
     struct fault_rates f = {.drop_req = 10, .corrupt_req = 10, .drop_resp = 10,
                             .corrupt_resp = 10, .dup_resp = 20};
     int failed = 0;
     for (int round = 0; round < 4; round++)
-        failed += compare_chains(4, 4, f, 6, round % 2 ? &tiny : &big, &kept, &bounds, &copies);
+        failed += compare_chains(4, 4, f, 6, round % 2 ? &tiny : &big, &kept, &bounds, &copies,
+                                 &ahead);
     /* a run is 2..5 layers, each of which a fault may end: fewer recover than of layers */
     printf("test_accel: with faults, %d of 48 network runs ended in a clean error\n", failed);
     assert_true(failed < 40);

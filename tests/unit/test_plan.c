@@ -20,8 +20,8 @@
 #include "testrng.h"
 
 /* The default 16x16 build (rtl/cbr_top.v) and a small one. */
-static const struct cbr_caps caps16 = {16, 16, 524288, 524288, 131072, 2048, 1024, true, 2.0, 0};
-static const struct cbr_caps caps4 = {4, 4, 4096, 4096, 2048, 64, 64, true, 2.0, 0};
+static const struct cbr_caps caps16 = {16, 16, 524288, 524288, 131072, 2048, 1024, true, 2.0, 0, false};
+static const struct cbr_caps caps4 = {4, 4, 4096, 4096, 2048, 64, 64, true, 2.0, 0, false};
 
 static uint64_t seed;
 
@@ -363,7 +363,7 @@ static void test_latency_takes_fewer_tiles(void **state)
 static void test_regions_stay_within_in_h(void **state)
 {
     (void)state;
-    static const struct cbr_caps caps = {4, 4, 524288, 524288, 131072, 2048, 1024, true, 2.0, 0};
+    static const struct cbr_caps caps = {4, 4, 524288, 524288, 131072, 2048, 1024, true, 2.0, 0, false};
     cbr_layer l = make_layer(1, 70000, 1, 3, 3, 1, 1, 1);
     struct cbr_plan *p = plan(&l, &caps);
     uint32_t rows = 0;
@@ -376,7 +376,7 @@ static void test_regions_stay_within_in_h(void **state)
     cbr_plan_free(p);
     /* depthwise: its regions are shared by row tiles too (a buffer where half a bank holds
      * more than 65535 rows) */
-    static const struct cbr_caps big = {4, 4, 1u << 21, 524288, 131072, 2048, 1024, true, 2.0, 0};
+    static const struct cbr_caps big = {4, 4, 1u << 21, 524288, 131072, 2048, 1024, true, 2.0, 0, false};
     l = make_layer(4, 140000, 1, 4, 3, 1, 1, 4);
     assert_true(cbr_plan_dw_eligible(&l, &big));
     p = plan(&l, &big);
@@ -393,7 +393,7 @@ static void test_runs_stay_within_in_c(void **state)
 {
     (void)state;
     static const struct cbr_caps big = {4, 8, 1u << 22, 1u << 22, 1u << 20, 65536, 1024, true,
-                                        2.0, 0};
+                                        2.0, 0, false};
     cbr_layer l = make_layer(65536, 2, 2, 2, 1, 1, 0, 1);
     struct cbr_plan *p = plan(&l, &big);
     for (uint32_t r = 0; r < p->n_regions; r++)
