@@ -175,7 +175,72 @@ module cbr_cmd_rx #(
             wire        take = busy_head && head_magic && hdr_full && hcrc_ok;
             wire        step = busy_head && head_magic && !hdr_full && ({1'b0, si_q} < hn_q);
 
-            assign rdy = in_hdr ? (hn_q != 4'd8) : (state_q != S_JOB);
+            // ---- the job queue ----------------------------------------------------------------
+            // A received packet's job waits in a queue of JQ entries (cbr_cmd_exec takes the
+            // head; with the queue empty, straight from the registers above, as soon as the
+            // packet is in), and the receiver goes on with the next packet: a request without
+            // a payload (a BUF_READ, a poll) holds up neither the link nor a staging bank while
+            // the job before it commits. A payload goes into bank_q once no queued or running
+            // job still reads that bank.
+            localparam JQ = 4;
+            localparam JB = 3 + 8 + 5 * 32 + 2 + IW + 18;   // status .. span, used, bank
+            reg  [JB-1:0] jq_q [0:JQ-1];
+            reg  [1:0]    jq_rd_q, jq_wr_q;
+            reg  [2:0]    jq_n_q;
+            reg           pay_q;      // this packet's payload went into bank_q
+            reg           run_used_q, run_bank_q;  // the job cbr_cmd_exec took last
+            wire [JB-1:0] jq_in = {status_q, opcode_q, seq_q, arg0_q, arg1_q, arg2_q, len_q,
+                                   span, pay_q, bank_q};
+            wire          jq_some = (jq_n_q != 3'd0);
+            wire          job_in = (state_q == S_JOB) && !dv_busy;  // this packet's job
+            wire          direct = job_in && !jq_some && job_ready; // taken at once
+            wire          jq_push = job_in && !jq_some ? !job_ready
+                                                       : job_in && (jq_n_q != JQ[2:0]);
+            wire          jq_pop = jq_some && job_ready;
+            wire          job_out = direct || jq_push;              // the receiver goes on
+            wire [JB-1:0] jq_head = jq_some ? jq_q[jq_rd_q] : jq_in;
+            // bank_q is read by a queued job (qb*_q: queued jobs with a payload, per bank), or
+            // by the running one (cbr_cmd_exec not idle)
+            reg  [2:0]    qb0_q, qb1_q;
+            wire          head_b = jq_head[0], head_used = jq_head[1];
+            wire          bank_used = ((bank_q ? qb1_q : qb0_q) != 3'd0)
+                                      || (run_used_q && !job_ready && (run_bank_q == bank_q));
+            wire          inc0 = jq_push && pay_q && !bank_q, inc1 = jq_push && pay_q && bank_q;
+            wire          dec0 = jq_pop && head_used && !head_b;
+            wire          dec1 = jq_pop && head_used && head_b;
+
+            always @(posedge clk) begin
+                if (jq_push) begin
+                    jq_q[jq_wr_q] <= jq_in;
+                    jq_wr_q <= jq_wr_q + 2'd1;
+                end
+                if (jq_pop || direct) begin
+                    run_used_q <= head_used;
+                    run_bank_q <= head_b;
+                end
+                if (jq_pop)
+                    jq_rd_q <= jq_rd_q + 2'd1;
+                jq_n_q <= jq_n_q + {2'd0, jq_push} - {2'd0, jq_pop};
+                qb0_q <= qb0_q + {2'd0, inc0} - {2'd0, dec0};
+                qb1_q <= qb1_q + {2'd0, inc1} - {2'd0, dec1};
+                if (rst) begin
+                    jq_rd_q <= 2'd0;
+                    jq_wr_q <= 2'd0;
+                    jq_n_q <= 3'd0;
+                    qb0_q <= 3'd0;
+                    qb1_q <= 3'd0;
+                    run_used_q <= 1'b0;
+                end
+            end
+
+            assign job_valid = jq_some || job_in;
+            assign {job_status, job_opcode, job_seq, job_arg0, job_arg1, job_arg2, job_len,
+                    job_span} = jq_head[JB-1:2];
+            assign job_bank = jq_head[0];
+
+            assign rdy = in_hdr ? (hn_q != 4'd8)
+                       : (state_q == S_PAY) ? !bank_used
+                       : (state_q != S_JOB);
 
             // ---- header fields, valid in the cycle of take ---------------------------------
             wire        h_ver_ok = (hw_q[39:32] == 8'd1);
@@ -285,6 +350,7 @@ module cbr_cmd_rx #(
                             wtot_q <= h_words;
                             cnt_q <= {(IW + 1){1'b0}};
                             pad_bad_q <= 1'b0;
+                            pay_q <= 1'b0;
                             if (h_resp) begin
                                 // Not a request: no answer, nothing done. Skip what the header
                                 // says follows, unless that cannot be trusted either.
@@ -304,6 +370,7 @@ module cbr_cmd_rx #(
                                 state_q <= S_TRL;
                             end else begin
                                 state_q <= S_PAY;
+                                pay_q <= 1'b1;
                             end
                         end
                     end
@@ -333,8 +400,9 @@ module cbr_cmd_rx #(
                         end
                     end
                     S_JOB: begin
-                        if (job_ready && !dv_busy) begin
-                            bank_q <= !bank_q;
+                        if (job_out) begin
+                            if (pay_q)
+                                bank_q <= !bank_q;
                             crc_q <= 32'hFFFF_FFFF;
                             state_q <= S_HDR;
                         end
@@ -581,20 +649,22 @@ module cbr_cmd_rx #(
             assign stg_waddr = in_hdr ? {{(IW - 2){1'b0}}, slot_w} : {1'b0, cnt_q[IW-1:0]};
             assign stg_re = rd_win || rd_hcrc || rd_fld || rb_q;
             assign stg_raddr = rb_q ? {1'b0, cnt_q[IW-1:0]} : {{(IW - 2){1'b0}}, slot_r};
+
+            // one job at a time, held in the receiver's registers until job_ready
+            assign job_valid = (state_q == S_JOB) && !dv_busy;
+            assign job_status = status_q;
+            assign job_opcode = opcode_q;
+            assign job_seq = seq_q;
+            assign job_arg0 = arg0_q;
+            assign job_arg1 = arg1_q;
+            assign job_arg2 = arg2_q;
+            assign job_len = len_q;
+            assign job_bank = bank_q;
+            assign job_span = span;
         end
     endgenerate
 
     assign stg_wdata = rx_data;
-    assign job_valid = (state_q == S_JOB) && !dv_busy;
-    assign job_status = status_q;
-    assign job_opcode = opcode_q;
-    assign job_seq = seq_q;
-    assign job_arg0 = arg0_q;
-    assign job_arg1 = arg1_q;
-    assign job_arg2 = arg2_q;
-    assign job_len = len_q;
-    assign job_bank = bank_q;
-    assign job_span = span;
 
 endmodule
 `resetall
