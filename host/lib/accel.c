@@ -56,6 +56,15 @@ enum { CTRL_START = 1, CTRL_DONE = 2, CTRL_IDLE = 4 };
 
 #define WINDOW 16 /* posted requests in flight */
 
+/* An output read not yet posted whole (read_paced): its chunks go between the writes that
+ * follow it, as the device's response queue drains. */
+struct paced {
+    uint32_t id, off, n, done; /* the read; bytes posted so far */
+    uint8_t *dst;
+    uint64_t wrote;            /* request bytes posted behind it */
+    double ratio;              /* device -> host bytes a byte host -> device */
+};
+
 /* A request posted and not yet answered (see "the protocol client"). */
 struct posted {
     uint8_t op;
@@ -75,6 +84,8 @@ struct accel {
     uint32_t copy_bytes;     /* INFO word 15: BUF_COPY's word (0: the device has none) */
     bool duplex;             /* INFO word 14: the device queues a whole BUF_READ answer, so
                                 the requests behind it run while it drains */
+    uint32_t txq;            /* INFO word 14 in bytes: the answers the device queues */
+    struct paced rp;         /* an output read paced with the writes behind it */
     int timeout_ms;          /* for one command's response */
     uint8_t *wire;           /* one encoded request */
     uint8_t *rx;             /* receive chunk */
@@ -223,6 +234,7 @@ static struct posted *oldest(struct accel *a)
 /* Drop the window (after an error the caller resets the board). */
 static void forget_window(struct accel *a)
 {
+    a->rp.n = a->rp.done = 0;
     a->win_head = a->win_n = 0;
     a->resend = false;
 }
@@ -306,14 +318,14 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
 }
 
 /* Complete every posted request. */
+static int pace_reads(struct accel *a, bool all, char *err, size_t len);
+
 static int flush(struct accel *a, char *err, size_t len)
 {
-    while (a->win_n) {
-        int rc = complete_oldest(a, err, len);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    int rc = pace_reads(a, true, err, len); /* a paced read goes whole first */
+    while (rc == 0 && a->win_n)
+        rc = complete_oldest(a, err, len);
+    return rc;
 }
 
 /* Would posting plen more payload bytes exceed what a link without flow control (a UART
@@ -331,8 +343,46 @@ static bool over_budget(const struct accel *a, uint32_t plen)
 
 /* Post an idempotent request (payload copied; a BUF_READ's answer goes to dst when it
  * comes). Completes the oldest first when the window is full. */
+static int post_now(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
+                    const void *payload, uint32_t plen, uint8_t *dst, char *err, size_t len);
+
 static int post(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
                 const void *payload, uint32_t plen, uint8_t *dst, char *err, size_t len)
+{
+    int rc = pace_reads(a, op != CBR_OP_BUF_WRITE, err, len);
+    if (rc == 0)
+        rc = post_now(a, op, arg0, arg1, arg2, payload, plen, dst, err, len);
+    if (rc == 0 && op == CBR_OP_BUF_WRITE && a->rp.done < a->rp.n)
+        a->rp.wrote += cbr_pkt_wire_size(plen);
+    return rc;
+}
+
+#define PACE_MARGIN 1024 /* bytes of the device's response queue left for the writes' answers */
+
+/* Post the paced read's next chunks: all of them, or as many as find room in the device's
+ * response queue when the device reaches them, about: what was read so far less what the
+ * link to the host carried while the writes posted behind it came in. */
+static int pace_reads(struct accel *a, bool all, char *err, size_t len)
+{
+    struct paced *p = &a->rp;
+    const uint32_t most = a->txq / 4 < a->max_payload ? a->txq / 4 : a->max_payload;
+    while (p->done < p->n) {
+        uint32_t chunk = p->n - p->done < most ? p->n - p->done : most;
+        double drained = (double)p->wrote * p->ratio;
+        double backlog = p->done > drained ? p->done - drained : 0;
+        if (!all && backlog + chunk + PACE_MARGIN > a->txq)
+            return 0;
+        int rc = post_now(a, CBR_OP_BUF_READ, p->id, p->off + p->done, chunk, NULL, 0,
+                          p->dst + p->done, err, len);
+        if (rc < 0)
+            return rc;
+        p->done += chunk;
+    }
+    return 0;
+}
+
+static int post_now(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
+                    const void *payload, uint32_t plen, uint8_t *dst, char *err, size_t len)
 {
     while (a->win_n == WINDOW || over_budget(a, plen)) {
         int rc = complete_oldest(a, err, len);
@@ -476,6 +526,26 @@ static int buf_read(struct accel *a, uint32_t id, uint32_t off, uint8_t *data, s
         done += chunk;
     }
     return 0;
+}
+
+/* Read n bytes into data as buf_read does, but post them only as far as the device's response
+ * queue holds them when it reaches them: the rest goes between the writes posted next, so
+ * that the device never waits for the link to the host with the writes behind the read
+ * (INFO word 14, docs/cmd.md) and both directions of the link stay busy. Without such a
+ * queue, buf_read. */
+static int read_paced(struct accel *a, uint32_t id, uint32_t off, uint8_t *data, size_t n,
+                      char *err, size_t len)
+{
+    int rc = pace_reads(a, true, err, len);
+    if (rc < 0 || !a->duplex || a->txq < 4 * PACE_MARGIN)
+        return rc < 0 ? rc : buf_read(a, id, off, data, n, err, len);
+    struct cbr_link_stats st = {0};
+    if (a->tr->ops->stats)
+        a->tr->ops->stats(a->tr, &st);
+    a->rp = (struct paced){.id = id, .off = off, .n = (uint32_t)n, .dst = data,
+                           .ratio = st.h2d_bytes_per_cycle > 0 && st.d2h_bytes_per_cycle > 0
+                                    ? st.d2h_bytes_per_cycle / st.h2d_bytes_per_cycle : 1};
+    return pace_reads(a, false, err, len);
 }
 
 /* Post a device-side copy of n bytes (a multiple of copy_bytes) from buffer src at soff to
@@ -640,6 +710,7 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
     in->clock_khz = w[12];
     a->acc_pixels = w[13];
     a->duplex = w[14] >= a->max_payload / 4;
+    a->txq = w[14] < UINT32_MAX / 4 ? w[14] * 4 : UINT32_MAX;
     a->copy_bytes = (in->features & CBR_FEAT_COPY) ? w[15] : 0;
     if (!in->rows || !in->cols || a->max_payload < 64 || a->max_payload > BOOT_PAYLOAD ||
         !a->acc_pixels) {
@@ -1816,7 +1887,7 @@ static int read_output(struct exec *e, const struct step *s)
         return rc;
     e->out_step = *s;
     e->out_pending = true;
-    return buf_read(e->a, BUF_OUT, s->out_base, e->outbuf, out_bytes(e, run), e->err, e->len);
+    return read_paced(e->a, BUF_OUT, s->out_base, e->outbuf, out_bytes(e, run), e->err, e->len);
 }
 
 static bool link_now(const struct exec *e, uint64_t *now);
@@ -2436,6 +2507,7 @@ static int run_layer(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
                   (unsigned long long)(t1[2] - t0[2]),
                   (unsigned long long)(device_macs * n * bl->groups));
 out_free:
+    a->rp.n = a->rp.done = 0; /* (posted whole by now, or forgotten with the window) */
     free(folded_in);
     free(conv);
     free(e.stage);

@@ -39,13 +39,15 @@ struct board_cfg {
     bool lag;                  /* tiles run when the host next reads a register, not at RUN:
                                   what the host writes meanwhile over what a started tile
                                   reads changes its result, as on a real core */
+    uint32_t txq;              /* INFO word 14: response words queued (0: not reported) */
 };
-/* As the RTL's default build. */
-static const struct board_cfg big = {{524288, 524288, 65536, 131072}, 1024, false};
+/* As the RTL's default build: a response queue of 4 KiB (1024 words) here, where packets
+ * carry 1 KiB, so that output reads longer than 3 KiB go paced between the writes. */
+static const struct board_cfg big = {{524288, 524288, 65536, 131072}, 1024, false, 1024};
 /* Tiny: most layers need many tiles along every dimension, and input-channel chains. */
-static const struct board_cfg tiny = {{2048, 2048, 512, 1024}, 16, false};
-static const struct board_cfg big_lag = {{524288, 524288, 65536, 131072}, 1024, true};
-static const struct board_cfg tiny_lag = {{2048, 2048, 512, 1024}, 16, true};
+static const struct board_cfg tiny = {{2048, 2048, 512, 1024}, 16, false, 0};
+static const struct board_cfg big_lag = {{524288, 524288, 65536, 131072}, 1024, true, 1024};
+static const struct board_cfg tiny_lag = {{2048, 2048, 512, 1024}, 16, true, 0};
 
 struct fault_rates { /* per mille */
     unsigned drop_req, corrupt_req, drop_resp, corrupt_resp, dup_resp;
@@ -64,6 +66,9 @@ struct board {
     uint64_t total[5];         /* TOTAL_* counters */
     unsigned scatters;         /* scatter writes taken */
     unsigned copies;           /* BUF_COPYs done */
+    uint8_t last_op;           /* the opcode of the request before */
+    bool read_after_write;     /* output reads since the last write, and a write before them */
+    unsigned interleaved;      /* output reads between two buffer writes (paced reads) */
     uint64_t act_bytes;        /* payload bytes written to the activation buffer */
     bool done;
     uint32_t starts;
@@ -259,8 +264,18 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
     const uint32_t cw = b->rows == b->cols ? b->cols : 0;
     uint32_t info[16] = {1, b->rows, b->cols, buf_size[0], buf_size[1], buf_size[3],
                          buf_size[2] / 32, MAXP, 11, 4, 8, cw ? 0x87F : 0x7F, 200000,
-                         b->cfg.acc_pixels, 0, cw};
+                         b->cfg.acc_pixels, b->cfg.txq, cw};
     uint8_t resp[MAXP];
+    if (p->opcode == CBR_OP_BUF_WRITE) {
+        b->interleaved += b->last_op == CBR_OP_BUF_READ && b->read_after_write;
+        b->read_after_write = false;
+    } else if (p->opcode == CBR_OP_BUF_READ && p->arg0 == 3) {
+        b->read_after_write = b->last_op == CBR_OP_BUF_WRITE ||
+                              (b->last_op == CBR_OP_BUF_READ && b->read_after_write);
+    } else {
+        b->read_after_write = false;
+    }
+    b->last_op = p->opcode;
     switch (p->opcode) {
     case CBR_OP_NOP: respond(b, p, 0, pl, p->len); return;
     case CBR_OP_INFO:
@@ -980,6 +995,41 @@ static void test_strided_1x1_and_batches_of_small_images_move_less(void **state)
     close_pair(b, dev, cpu);
 }
 
+/* An output tile longer than the board's response queue holds is read in pieces between the
+ * writes of the next tiles (read_paced), so that the device never stops taking writes while
+ * its answers drain; a board that reports no such queue gets each read whole. Both right. */
+static void test_output_reads_go_between_writes(void **state)
+{
+    (void)state;
+    /* activations of 16 KiB: the input goes in regions, written while earlier tiles run */
+    static const struct board_cfg queue = {{16384, 524288, 65536, 131072}, 1024, false, 1024};
+    static const struct board_cfg no_queue = {{16384, 524288, 65536, 131072}, 1024, false, 0};
+    const struct board_cfg *cfgs[2] = {&queue, &no_queue};
+    for (int t = 0; t < 2; t++) {
+        cbr_device *dev, *cpu;
+        struct board *b = open_pair(cfgs[t], false, &dev, &cpu);
+        struct rand_layer r;
+        cbr_layer *ld, *lc;
+        /* 8 -> 64 channels on 64x64: tiles of several KiB of output, and input to write
+         * between them */
+        const cbr_layer_desc *d = plain_layer(&r, 8, 8, 64, 3, 64, dev, cpu, &ld, &lc);
+        cbr_stats st;
+        run_against_cpu(dev, d, ld, lc, 1, &st);
+        printf("test_accel: %s: %u tiles, %u output reads between writes\n",
+               t == 0 ? "response queue of 4 KiB" : "no response queue", st.tiles,
+               b->interleaved);
+        assert_true(st.tiles > 2);
+        if (t == 0)
+            assert_true(b->interleaved >= st.tiles / 2);
+        else
+            assert_int_equal(b->interleaved, 0);
+        cbr_layer_destroy(ld);
+        cbr_layer_destroy(lc);
+        free_layer(&r);
+        close_pair(b, dev, cpu);
+    }
+}
+
 /* A core that takes a start and never ends the tile (an X in Icarus, a stuck board) still
  * answers every poll: the driver must give up after the tile's deadline in device cycles,
  * with CBR_ETIMEDOUT naming the tile, not after RUN_TIMEOUT_MS of wall time. The first,
@@ -1065,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_layer_beyond_any_tiling_is_refused_naming_the_limit),
         cmocka_unit_test(test_reduction_at_the_limit_runs_chained),
         cmocka_unit_test(test_strided_1x1_and_batches_of_small_images_move_less),
+        cmocka_unit_test(test_output_reads_go_between_writes),
         cmocka_unit_test(test_hung_core_fails_the_run_in_device_cycles),
         cmocka_unit_test(test_board_that_never_answers_fails_open_with_etimedout),
     };
