@@ -317,9 +317,9 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
     }
 }
 
-/* Complete every posted request. */
 static int pace_reads(struct accel *a, bool all, char *err, size_t len);
 
+/* Complete every posted request. */
 static int flush(struct accel *a, char *err, size_t len)
 {
     int rc = pace_reads(a, true, err, len); /* a paced read goes whole first */
@@ -341,11 +341,12 @@ static bool over_budget(const struct accel *a, uint32_t plen)
     return bytes > a->max_in_flight;
 }
 
-/* Post an idempotent request (payload copied; a BUF_READ's answer goes to dst when it
- * comes). Completes the oldest first when the window is full. */
 static int post_now(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
                     const void *payload, uint32_t plen, uint8_t *dst, char *err, size_t len);
 
+/* Post an idempotent request (payload copied; a BUF_READ's answer goes to dst when it
+ * comes), after what it may of a paced read (all of it, unless the request is a buffer
+ * write). Completes the oldest first when the window is full. */
 static int post(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
                 const void *payload, uint32_t plen, uint8_t *dst, char *err, size_t len)
 {
@@ -381,6 +382,7 @@ static int pace_reads(struct accel *a, bool all, char *err, size_t len)
     return 0;
 }
 
+/* post, without the paced read */
 static int post_now(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
                     const void *payload, uint32_t plen, uint8_t *dst, char *err, size_t len)
 {
