@@ -93,6 +93,9 @@ struct accel {
     uint32_t win_head, win_n;
     uint64_t resent;         /* posted requests sent again */
     uint64_t sent;           /* bytes handed to the transport */
+    uint64_t owed;           /* bytes of the answers to what was sent (all of them, since the
+                                last flush that found the window empty: then what the device
+                                had sent) */
     bool resend;             /* a posted request did not go out: send the window again */
     uint32_t max_in_flight;  /* posted request bytes the link may hold at once (0: any) */
     double link_rate;        /* bytes to the device a device cycle, for estimates (want_fold,
@@ -197,6 +200,13 @@ static int check_response(const struct cbr_pkt *resp, uint8_t op, uint32_t seq, 
     return 0;
 }
 
+/* Bytes of the answer a request gets on the wire (of the payloads, a BUF_READ's and a
+ * REG_READ's; others carry none the driver waits on). */
+static size_t answer_size(uint8_t op, uint32_t arg1, uint32_t arg2)
+{
+    return cbr_pkt_wire_size(op == CBR_OP_BUF_READ ? arg2 : op == CBR_OP_REG_READ ? 4 * arg1 : 0);
+}
+
 /* Send one request; returns 0 with its response, or an error. No retry here. */
 static int request_once(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1,
                         uint32_t arg2, const void *payload, uint32_t plen, int timeout_ms,
@@ -206,6 +216,7 @@ static int request_once(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg
                         .arg2 = arg2, .len = plen};
     size_t n = cbr_pkt_encode(&p, payload, a->wire);
     a->sent += n;
+    a->owed += answer_size(op, arg1, arg2);
     int rc = a->tr->ops->send(a->tr, a->wire, n, timeout_ms, err, len);
     if (rc < 0)
         return rc;
@@ -223,6 +234,7 @@ static int send_posted(struct accel *a, struct posted *q, char *err, size_t len)
     q->seq = p.seq;
     size_t n = cbr_pkt_encode(&p, q->data, a->wire);
     a->sent += n;
+    a->owed += answer_size(q->op, q->arg1, q->arg2);
     return a->tr->ops->send(a->tr, a->wire, n, a->timeout_ms, err, len);
 }
 
@@ -325,6 +337,12 @@ static int flush(struct accel *a, char *err, size_t len)
     int rc = pace_reads(a, true, err, len); /* a paced read goes whole first */
     while (rc == 0 && a->win_n)
         rc = complete_oldest(a, err, len);
+    if (rc == 0 && a->tr->ops->stats) {
+        /* every answer is in: count from here (answers lost or sent twice do not add up) */
+        struct cbr_link_stats st;
+        a->tr->ops->stats(a->tr, &st);
+        a->owed = st.bytes_in;
+    }
     return rc;
 }
 
@@ -1942,10 +1960,29 @@ static uint64_t link_busy_until(const struct exec *e)
     return st.cycles + st.latency_cycles + (uint64_t)((double)backlog / st.h2d_bytes_per_cycle);
 }
 
+/*
+ * When the device -> host link will have carried the answers owed so far and the rest of a
+ * paced read, about (a device cycle; 0 when the transport cannot tell). The next poll is
+ * answered after them, whatever goes to the device meanwhile.
+ */
+static uint64_t answers_busy_until(const struct exec *e)
+{
+    struct cbr_link_stats st;
+    const struct accel *a = e->a;
+    if (!a->tr->ops->stats || !a->tr->ops->idle)
+        return 0;
+    a->tr->ops->stats(a->tr, &st);
+    if (st.d2h_bytes_per_cycle <= 0)
+        return 0;
+    uint64_t backlog = (a->owed > st.bytes_in ? a->owed - st.bytes_in : 0) + (a->rp.n - a->rp.done);
+    return st.cycles + st.latency_cycles + (uint64_t)((double)backlog / st.d2h_bytes_per_cycle);
+}
+
 /* How many bytes may be written ahead now: what the link carries, after what it holds
- * already, before the tile queued last ends (less a margin for the output read and the
- * next tile's registers). False when the transport cannot tell: then the count of steps
- * (LOOKAHEAD) is the only limit. */
+ * already, before the tile queued last ends or, when later, the answers owed are back (less
+ * a margin for the output read and the next tile's registers): the next poll waits for
+ * both. False when the transport cannot tell: then the count of steps (LOOKAHEAD) is the
+ * only limit. */
 static bool ahead_budget(const struct exec *e, uint64_t *bytes)
 {
     struct cbr_link_stats st;
@@ -1956,8 +1993,10 @@ static bool ahead_budget(const struct exec *e, uint64_t *bytes)
         return false;
     uint64_t busy = link_busy_until(e) +
                     (e->a->duplex ? WRITE_AHEAD_MARGIN_DUPLEX : WRITE_AHEAD_MARGIN);
-    *bytes = e->est_last > busy
-                 ? (uint64_t)((double)(e->est_last - busy) * st.h2d_bytes_per_cycle) : 0;
+    uint64_t until = e->est_last, back = answers_busy_until(e);
+    if (back > until)
+        until = back;
+    *bytes = until > busy ? (uint64_t)((double)(until - busy) * st.h2d_bytes_per_cycle) : 0;
     return true;
 }
 
