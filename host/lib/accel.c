@@ -1328,7 +1328,7 @@ static int start_core(struct accel *a, uint32_t runs_before, char *err, size_t l
 struct slot {
     int64_t id;              /* -1: nothing */
     uint32_t base, bytes;
-    uint32_t progress;       /* written so far: rows of a region, bytes of a weight set,
+    uint32_t progress;       /* written so far: pixels of a region (row-major), bytes of a weight set,
                                 output blocks of its parameters */
 };
 
@@ -1493,26 +1493,29 @@ static int64_t wset_id(const struct exec *e, uint32_t g, uint32_t w)
     return (int64_t)g * e->p->n_wsets + w;
 }
 
-/* Rows [y0, y1) (region-relative) of channel block cb of region rg of job (b, g): nch
- * channels, `lanes` bytes per pixel (lanes = R: the device layout, padding lanes zero;
- * lanes = nch: packed for a scatter write). */
-static void pack_rows(const struct exec *e, uint32_t b, uint32_t g, const struct plan_region *rg,
-                      uint32_t cb, uint32_t nch, uint32_t lanes, uint32_t y0, uint32_t y1,
-                      uint8_t *dst)
+/* Pixels [p0, p1) (region-relative, row-major: y * cols + x) of channel block cb of region rg
+ * of job (b, g): nch channels, `lanes` bytes per pixel (lanes = R: the device layout,
+ * padding lanes zero; lanes = nch: packed for a scatter write). */
+static void pack_px(const struct exec *e, uint32_t b, uint32_t g, const struct plan_region *rg,
+                    uint32_t cb, uint32_t nch, uint32_t lanes, uint32_t p0, uint32_t p1,
+                    uint8_t *dst)
 {
     const cbr_layer_desc *d = &e->l->desc;
     const uint32_t cols = rg->ix1 - rg->ix0;
     const size_t plane = (size_t)d->in_h * d->in_w;
     if (lanes != nch)
-        memset(dst, 0, (size_t)(y1 - y0) * cols * lanes);
+        memset(dst, 0, (size_t)(p1 - p0) * lanes);
     for (uint32_t c = 0; c < nch; c++) {
         const int8_t *src = e->input + ((size_t)b * d->in_c + (size_t)g * e->p->cin + rg->c0 +
                                          (size_t)cb * e->R + c) * plane;
-        for (uint32_t y = y0; y < y1; y++) {
-            const int8_t *sp = src + (size_t)(rg->iy0 + y) * d->in_w + rg->ix0;
-            uint8_t *t = dst + (size_t)(y - y0) * cols * lanes + c;
-            for (uint32_t x = 0; x < cols; x++)
+        for (uint32_t p = p0; p < p1;) {
+            const uint32_t y = p / cols, x0 = p % cols;
+            const uint32_t n = cols - x0 < p1 - p ? cols - x0 : p1 - p;
+            const int8_t *sp = src + (size_t)(rg->iy0 + y) * d->in_w + rg->ix0 + x0;
+            uint8_t *t = dst + (size_t)(p - p0) * lanes + c;
+            for (uint32_t x = 0; x < n; x++)
                 t[(size_t)x * lanes] = (uint8_t)sp[x];
+            p += n;
         }
     }
 }
@@ -1541,8 +1544,9 @@ static int write_region_rows_dw(struct exec *e, uint32_t b, uint32_t r, uint32_t
             for (uint32_t cb = 0; cb < rg->n_cb; cb++) {
                 uint32_t nch = rg->nc - cb * R < R ? rg->nc - cb * R : R;
                 for (uint32_t q = q0; q < q1; q++)
-                    pack_rows(e, b, 0, rg, cb, nch, R, q * NG + k, q * NG + k + 1,
-                              e->stage + cb * blk + (size_t)(q - q0) * cols * R);
+                    pack_px(e, b, 0, rg, cb, nch, R, (q * NG + k) * cols,
+                            (q * NG + k + 1) * cols,
+                            e->stage + cb * blk + (size_t)(q - q0) * cols * R);
             }
             int rc = buf_scatter(e->a, BUF_ACT, k * bank + base + q0 * cols * R, e->stage,
                                  blk * rg->n_cb, (uint32_t)blk, pitch, e->err, e->len);
@@ -1562,8 +1566,8 @@ static int write_region_rows_dw(struct exec *e, uint32_t b, uint32_t r, uint32_t
             uint8_t *st = e->stage;
             memset(st, 0, (size_t)(q1 - q0) * cols * R);
             for (uint32_t q = q0; q < q1; q++)
-                pack_rows(e, b, 0, rg, cb, nch, R, q * NG + k, q * NG + k + 1,
-                          st + (size_t)(q - q0) * cols * R);
+                pack_px(e, b, 0, rg, cb, nch, R, (q * NG + k) * cols, (q * NG + k + 1) * cols,
+                        st + (size_t)(q - q0) * cols * R);
             int rc = buf_write(e->a, BUF_ACT, off, st, (size_t)(q1 - q0) * cols * R, e->err,
                                e->len);
             if (rc < 0)
@@ -1576,37 +1580,37 @@ static int write_region_rows_dw(struct exec *e, uint32_t b, uint32_t r, uint32_t
 /* Write rows [y0, y1) of region r of job (b, g), whose copy starts at base. A partial
  * last channel block goes as a scatter write when the device takes them: its padding lanes
  * never cross the link (their weights are zero, so whatever they hold adds nothing). */
-static int write_region_rows(struct exec *e, uint32_t b, uint32_t g, uint32_t r,
-                             uint32_t base, uint32_t y0, uint32_t y1)
+static int write_region_px(struct exec *e, uint32_t b, uint32_t g, uint32_t r,
+                           uint32_t base, uint32_t p0, uint32_t p1)
 {
     const struct plan_region *rg = &e->p->regions[r];
     const uint32_t R = e->R, rows = rg->iy1 - rg->iy0, cols = rg->ix1 - rg->ix0;
-    if (y1 <= y0 || !cols)
+    if (p1 <= p0 || !cols)
         return 0;
-    if (e->p->depthwise)
-        return write_region_rows_dw(e, b, r, base, y0, y1);
-    const uint32_t pitch = rows * cols * R, px = (y1 - y0) * cols;
-    /* The rows of every channel block in one scatter write (CHUNK = the rows of one block,
+    if (e->p->depthwise) /* whole rows (load_region) */
+        return write_region_rows_dw(e, b, r, base, p0 / cols, p1 / cols);
+    const uint32_t pitch = rows * cols * R, px = p1 - p0;
+    /* The pixels of every channel block in one scatter write (CHUNK = those of one block,
      * PITCH = the region's block pitch): a few packets instead of one or more per block, so
      * the link carries fewer headers and acknowledgements. Only when every block is full
-     * (a partial one goes as its own lane scatter) and the rows fit a packet. */
+     * (a partial one goes as its own lane scatter) and the pixels fit a packet. */
     if (e->scatter && rg->n_cb > 1 && rg->nc % R == 0 && pitch <= 0xFFFF &&
         (size_t)px * R <= e->a->max_payload) {
         for (uint32_t cb = 0; cb < rg->n_cb; cb++)
-            pack_rows(e, b, g, rg, cb, R, R, y0, y1, e->stage + (size_t)cb * px * R);
-        return buf_scatter(e->a, BUF_ACT, base + y0 * cols * R, e->stage,
+            pack_px(e, b, g, rg, cb, R, R, p0, p1, e->stage + (size_t)cb * px * R);
+        return buf_scatter(e->a, BUF_ACT, base + p0 * R, e->stage,
                            (size_t)rg->n_cb * px * R, px * R, pitch, e->err, e->len);
     }
     for (uint32_t cb = 0; cb < rg->n_cb; cb++) {
         uint32_t nch = rg->nc - cb * R < R ? rg->nc - cb * R : R;
-        uint32_t off = base + cb * pitch + y0 * cols * R;
+        uint32_t off = base + cb * pitch + p0 * R;
         int rc;
         if (nch < R && e->scatter) {
-            pack_rows(e, b, g, rg, cb, nch, nch, y0, y1, e->stage);
+            pack_px(e, b, g, rg, cb, nch, nch, p0, p1, e->stage);
             rc = buf_scatter(e->a, BUF_ACT, off, e->stage, (size_t)px * nch, nch, R, e->err,
                              e->len);
         } else {
-            pack_rows(e, b, g, rg, cb, nch, R, y0, y1, e->stage);
+            pack_px(e, b, g, rg, cb, nch, R, p0, p1, e->stage);
             rc = buf_write(e->a, BUF_ACT, off, e->stage, (size_t)px * R, e->err, e->len);
         }
         if (rc < 0)
@@ -1649,8 +1653,16 @@ static uint32_t rows_needed(const struct exec *e, const struct plan_run *run)
     return end > rg->iy0 ? (uint32_t)(end - rg->iy0) : 0;
 }
 
+/* Least bytes of a region a write ahead sends as a piece of a row, and rows of no more go
+ * whole: smaller pieces would cost more in packet headers and answers than they let the
+ * link carry earlier (MobileNetV1 conv0 and conv1.pw, rows of 3.5 KB, lose 0.6-0.9% in
+ * pieces). */
+#define REGION_PIECE_MIN 4096
+
 /* The region part of load_step: place the step's region, write its rows up to those the
- * step reads (as far as *budget allows, when given). */
+ * step reads (as far as *budget allows, when given: whole rows in depthwise mode, where rows
+ * go to banks; else down to pieces of rows, so that the link carries what fits before the
+ * next poll instead of holding a row back whole). */
 static int load_region(struct exec *e, struct step *s, const struct prot *pr, uint64_t *budget,
                        bool *blocked)
 {
@@ -1667,19 +1679,25 @@ static int load_region(struct exec *e, struct step *s, const struct prot *pr, ui
         hit = occupy(&e->act, rid, base, rg->bytes);
     }
     s->act_base = hit->base;
-    uint32_t need = rows_needed(e, run);
+    const uint32_t cols = rg->ix1 - rg->ix0;
+    uint32_t need = rows_needed(e, run) * cols; /* pixels, as the slot's progress */
     if (budget && need > hit->progress) {
-        /* every channel block of a row, in the device layout (scatter writes send less) */
-        uint64_t row = (uint64_t)rg->n_cb * (rg->ix1 - rg->ix0) * e->R;
-        uint64_t fit = row ? *budget / row : need;
+        /* every channel block of a pixel, in the device layout (scatter writes send less) */
+        const uint64_t pxb = (uint64_t)rg->n_cb * e->R;
+        uint64_t fit = *budget / pxb;
+
         if (hit->progress + fit < need) {
+            if (e->p->depthwise || cols * pxb <= REGION_PIECE_MIN)
+                fit -= (hit->progress + fit) % cols; /* whole rows */
+            else if (fit * pxb < REGION_PIECE_MIN)
+                fit = 0;
             need = hit->progress + (uint32_t)fit;
             *blocked = true;
         }
-        *budget -= row * (need - hit->progress);
+        *budget -= pxb * (need - hit->progress);
     }
     if (need > hit->progress) {
-        int rc = write_region_rows(e, s->b, s->g, run->region, hit->base, hit->progress, need);
+        int rc = write_region_px(e, s->b, s->g, run->region, hit->base, hit->progress, need);
         if (rc < 0)
             return rc;
         hit->progress = need;
