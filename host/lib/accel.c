@@ -2432,6 +2432,13 @@ static int run_schedule(struct exec *e, uint32_t n)
         return rc;
     if (e->out_dev)
         return flush(e->a, e->err, e->len); /* the copies are done, and went well */
+    /* The layer is done: while its last output comes back, more of what the next layer's
+     * first tile needs goes the other way, as far as that read lasts (nothing of this layer
+     * is in the way now) */
+    uint64_t budget;
+    struct prot none = {0};
+    if (ahead_budget(e, &budget) && (rc = prefetch_next(e, &none, &budget, true)) < 0)
+        return rc;
     return finish_output(e);
 }
 
