@@ -81,6 +81,11 @@ struct board {
     uint32_t act_row;          /* when set: bytes of an input row of one channel block ... */
     unsigned act_pieces;       /* ... and activation writes of a part of a row, */
     unsigned act_pieces_scattered; /* those of every channel block in one scatter write */
+    bool dones;                /* the core counts finished tiles (FEATURES bit 9, DONES) */
+    bool clock_bytes;          /* the clock also counts the link's bytes, 2 a cycle, one
+                                  direction after the other */
+    uint32_t out_next;         /* offset where a BUF_READ of the output continues the one before */
+    unsigned reads_in_a_row;   /* output reads that start right behind another one */
     struct fault_rates f;
     unsigned faults;
     bool closed;
@@ -100,6 +105,8 @@ static void emit(struct board *b, const uint8_t *bytes, size_t n)
     memcpy(b->out + b->out_len, bytes, n);
     b->out_len += n;
     b->sent += n;
+    if (b->clock_bytes)
+        b->cycles += n / 2;
 }
 
 static void respond(struct board *b, const struct cbr_pkt *req, uint8_t status,
@@ -268,8 +275,13 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
     /* BUF_COPY (FEATURES bit 11, INFO word 15) on square arrays, as cbr_top has it */
     const uint32_t cw = b->rows == b->cols ? b->cols : 0;
     uint32_t info[16] = {1, b->rows, b->cols, buf_size[0], buf_size[1], buf_size[3],
-                         buf_size[2] / 32, MAXP, 11, 4, 8, cw ? 0x87F : 0x7F, 200000,
+                         buf_size[2] / 32, MAXP, 11, 4, 8,
+                         (cw ? 0x87Fu : 0x7Fu) | (b->dones ? 0x200u : 0), 200000,
                          b->cfg.acc_pixels, b->cfg.txq, cw};
+    if (p->opcode == CBR_OP_BUF_READ && p->arg0 == 3) {
+        b->reads_in_a_row += b->last_op == CBR_OP_BUF_READ && p->arg1 != b->out_next;
+        b->out_next = p->arg1 + p->arg2;
+    }
     uint8_t resp[MAXP];
     if (p->opcode == CBR_OP_BUF_WRITE) {
         b->interleaved += b->last_op == CBR_OP_BUF_READ && b->read_after_write;
@@ -324,6 +336,7 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
         /* CTRL: idle, done until the next start; hung: busy, maybe a start pending */
         b->regs[0] = b->hung ? (b->pending ? 1u : 0u) : 4u | (b->done ? 2u : 0u);
         b->regs[0x74 / 4] = b->starts;
+        b->regs[0x7C / 4] = b->starts - b->n_started - (b->hung ? 1 : 0); /* DONES */
         respond(b, p, 0, (uint8_t *)b->regs + p->arg0, 4 * p->arg1);
         return;
     case CBR_OP_BUF_WRITE:
@@ -387,6 +400,8 @@ static int board_send(struct cbr_transport *t, const void *buf, size_t n, int ti
     (void)timeout_ms, (void)err, (void)len;
     struct board *b = (struct board *)t;
     b->got += n;
+    if (b->clock_bytes)
+        b->cycles += n / 2; /* the link's 2 bytes a cycle */
     uint8_t *copy = malloc(n);
     memcpy(copy, buf, n);
     if (rnd(1000) < b->f.drop_req) {
@@ -1093,6 +1108,42 @@ static void test_rows_written_ahead_in_pieces(void **state)
     }
 }
 
+/* Where reading a tile's output takes longer than the tile after it (4 input channels, 64
+ * output: 16 bytes back a beat), the link is the limit, and a tile is done by the time the
+ * next start is queued: on a core that counts finished tiles (DONES) the driver then reads
+ * it at once, behind the output before it (done_by_now). Results stay exact; without DONES
+ * no output read follows another directly. */
+static void test_tiles_read_as_soon_as_done(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++) {
+        struct fault_rates none = {0};
+        struct board *b = board_new(4, 4, none, &big);
+        b->t.ops = &board_linked_ops;
+        b->dones = t == 0;
+        b->clock_bytes = true;
+        cbr_device *dev, *cpu;
+        assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:linked"), 0);
+        assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
+        struct rand_layer r;
+        cbr_layer *ld, *lc;
+        const cbr_layer_desc *d = plain_layer(&r, 10, 4, 64, 1, 64, dev, cpu, &ld, &lc);
+        cbr_stats st;
+        run_against_cpu(dev, d, ld, lc, 1, &st);
+        printf("test_accel: %s: %u tiles, %u output reads right behind another\n",
+               t == 0 ? "DONES" : "no DONES", st.tiles, b->reads_in_a_row);
+        assert_true(st.tiles > 2);
+        if (t == 0)
+            assert_true(b->reads_in_a_row > 0);
+        else
+            assert_int_equal(b->reads_in_a_row, 0);
+        cbr_layer_destroy(ld);
+        cbr_layer_destroy(lc);
+        free_layer(&r);
+        close_pair(b, dev, cpu);
+    }
+}
+
 /* A core that takes a start and never ends the tile (an X in Icarus, a stuck board) still
  * answers every poll: the driver must give up after the tile's deadline in device cycles,
  * with CBR_ETIMEDOUT naming the tile, not after RUN_TIMEOUT_MS of wall time. The first,
@@ -1180,6 +1231,7 @@ int main(void)
         cmocka_unit_test(test_strided_1x1_and_batches_of_small_images_move_less),
         cmocka_unit_test(test_output_reads_go_between_writes),
         cmocka_unit_test(test_rows_written_ahead_in_pieces),
+        cmocka_unit_test(test_tiles_read_as_soon_as_done),
         cmocka_unit_test(test_hung_core_fails_the_run_in_device_cycles),
         cmocka_unit_test(test_board_that_never_answers_fails_open_with_etimedout),
     };
