@@ -943,6 +943,14 @@ static const cbr_layer_desc *strided_layer(struct rand_layer *r, uint64_t salt, 
 
 /* A fault-free 4x4 software board as dev (with a device clock when clocked), and the cpu
  * device. */
+/* dev on board b (from board_new, with its options set: the driver reads INFO now), and
+ * cpu. */
+static void open_on(struct board *b, const char *uri, cbr_device **dev, cbr_device **cpu)
+{
+    assert_int_equal(cbr_device_open_transport(dev, &b->t, uri), 0);
+    assert_int_equal(cbr_device_open(cpu, "cpu"), 0);
+}
+
 static struct board *open_pair(const struct board_cfg *cfg, bool clocked, cbr_device **dev,
                                cbr_device **cpu)
 {
@@ -950,9 +958,7 @@ static struct board *open_pair(const struct board_cfg *cfg, bool clocked, cbr_de
     struct board *b = board_new(4, 4, none, cfg);
     if (clocked)
         b->t.ops = &board_clocked_ops;
-    assert_int_equal(cbr_device_open_transport(dev, &b->t, clocked ? "board:clocked"
-                                                                   : "board:test"), 0);
-    assert_int_equal(cbr_device_open(cpu, "cpu"), 0);
+    open_on(b, clocked ? "board:clocked" : "board:test", dev, cpu);
     return b;
 }
 
@@ -978,6 +984,20 @@ static void run_against_cpu(cbr_device *dev, const cbr_layer_desc *d, cbr_layer 
         fail_msg("seed %llu: %s", (unsigned long long)seed, cbr_errmsg(dev));
     assert_memory_equal(yd, yc, no);
     free(x), free(yd), free(yc);
+}
+
+/* plain_layer(salt, c_in, c_out, k, hw) on dev and on cpu, one image: the outputs must be
+ * equal. The layers are freed. */
+static void run_plain(cbr_device *dev, cbr_device *cpu, uint64_t salt, uint32_t c_in,
+                      uint32_t c_out, uint32_t k, uint32_t hw, cbr_stats *st)
+{
+    struct rand_layer r;
+    cbr_layer *ld, *lc;
+    const cbr_layer_desc *d = plain_layer(&r, salt, c_in, c_out, k, hw, dev, cpu, &ld, &lc);
+    run_against_cpu(dev, d, ld, lc, 1, st);
+    cbr_layer_destroy(ld);
+    cbr_layer_destroy(lc);
+    free_layer(&r);
 }
 
 /* A reduction at the API's limit runs, chained over many runs, and is right. */
@@ -1048,13 +1068,10 @@ static void test_output_reads_go_between_writes(void **state)
     for (int t = 0; t < 2; t++) {
         cbr_device *dev, *cpu;
         struct board *b = open_pair(cfgs[t], false, &dev, &cpu);
-        struct rand_layer r;
-        cbr_layer *ld, *lc;
         /* 8 -> 64 channels on 64x64: tiles of several KiB of output, and input to write
          * between them */
-        const cbr_layer_desc *d = plain_layer(&r, 8, 8, 64, 3, 64, dev, cpu, &ld, &lc);
         cbr_stats st;
-        run_against_cpu(dev, d, ld, lc, 1, &st);
+        run_plain(dev, cpu, 8, 8, 64, 3, 64, &st);
         printf("test_accel: %s: %u tiles, %u output reads between writes\n",
                t == 0 ? "response queue of 4 KiB" : "no response queue", st.tiles,
                b->interleaved);
@@ -1063,9 +1080,6 @@ static void test_output_reads_go_between_writes(void **state)
             assert_true(b->interleaved >= st.tiles / 2);
         else
             assert_int_equal(b->interleaved, 0);
-        cbr_layer_destroy(ld);
-        cbr_layer_destroy(lc);
-        free_layer(&r);
         close_pair(b, dev, cpu);
     }
 }
@@ -1081,15 +1095,11 @@ static void test_rows_written_ahead_in_pieces(void **state)
         struct fault_rates none = {0};
         struct board *b = board_new(4, 4, none, &big);
         b->t.ops = t == 0 ? &board_linked_ops : &board_clocked_ops;
+        b->act_row = 64 * 4; /* a row of one channel block of the 4-row array */
         cbr_device *dev, *cpu;
-        assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:linked"), 0);
-        assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
-        struct rand_layer r;
-        cbr_layer *ld, *lc;
-        const cbr_layer_desc *d = plain_layer(&r, 9, 128, 4, 1, 64, dev, cpu, &ld, &lc);
-        b->act_row = d->in_w * 4; /* a row of one channel block of the 4-row array */
+        open_on(b, "board:linked", &dev, &cpu);
         cbr_stats st;
-        run_against_cpu(dev, d, ld, lc, 1, &st);
+        run_plain(dev, cpu, 9, 128, 4, 1, 64, &st);
         printf("test_accel: %s: %u tiles, activation writes of part of a row: %u a channel "
                "block at a time, %u of every block in one scatter write\n",
                t == 0 ? "link of 2 bytes a cycle" : "no link figures", st.tiles, b->act_pieces,
@@ -1101,9 +1111,6 @@ static void test_rows_written_ahead_in_pieces(void **state)
         } else {
             assert_int_equal(b->act_pieces + b->act_pieces_scattered, 0);
         }
-        cbr_layer_destroy(ld);
-        cbr_layer_destroy(lc);
-        free_layer(&r);
         close_pair(b, dev, cpu);
     }
 }
@@ -1123,13 +1130,9 @@ static void test_tiles_read_as_soon_as_done(void **state)
         b->dones = t == 0;
         b->clock_bytes = true;
         cbr_device *dev, *cpu;
-        assert_int_equal(cbr_device_open_transport(&dev, &b->t, "board:linked"), 0);
-        assert_int_equal(cbr_device_open(&cpu, "cpu"), 0);
-        struct rand_layer r;
-        cbr_layer *ld, *lc;
-        const cbr_layer_desc *d = plain_layer(&r, 10, 4, 64, 1, 64, dev, cpu, &ld, &lc);
+        open_on(b, "board:linked", &dev, &cpu);
         cbr_stats st;
-        run_against_cpu(dev, d, ld, lc, 1, &st);
+        run_plain(dev, cpu, 10, 4, 64, 1, 64, &st);
         printf("test_accel: %s: %u tiles, %u output reads right behind another\n",
                t == 0 ? "DONES" : "no DONES", st.tiles, b->reads_in_a_row);
         assert_true(st.tiles > 2);
@@ -1137,9 +1140,6 @@ static void test_tiles_read_as_soon_as_done(void **state)
             assert_true(b->reads_in_a_row > 0);
         else
             assert_int_equal(b->reads_in_a_row, 0);
-        cbr_layer_destroy(ld);
-        cbr_layer_destroy(lc);
-        free_layer(&r);
         close_pair(b, dev, cpu);
     }
 }
