@@ -1328,8 +1328,8 @@ static int start_core(struct accel *a, uint32_t runs_before, char *err, size_t l
 struct slot {
     int64_t id;              /* -1: nothing */
     uint32_t base, bytes;
-    uint32_t progress;       /* written so far: pixels of a region (row-major), bytes of a weight set,
-                                output blocks of its parameters */
+    uint32_t progress;       /* written so far: pixels of a region (row-major), bytes of a
+                                weight set, output blocks of its parameters */
 };
 
 struct residency {
@@ -1578,9 +1578,10 @@ static int write_region_rows_dw(struct exec *e, uint32_t b, uint32_t r, uint32_t
     return 0;
 }
 
-/* Write rows [y0, y1) of region r of job (b, g), whose copy starts at base. A partial
- * last channel block goes as a scatter write when the device takes them: its padding lanes
- * never cross the link (their weights are zero, so whatever they hold adds nothing). */
+/* Write pixels [p0, p1) (row-major; whole rows in depthwise mode) of region r of job (b, g),
+ * whose copy starts at base. A partial last channel block goes as a scatter write when the
+ * device takes them: its padding lanes never cross the link (their weights are zero, so
+ * whatever they hold adds nothing). */
 static int write_region_px(struct exec *e, uint32_t b, uint32_t g, uint32_t r,
                            uint32_t base, uint32_t p0, uint32_t p1)
 {
@@ -1686,7 +1687,6 @@ static int load_region(struct exec *e, struct step *s, const struct prot *pr, ui
         /* every channel block of a pixel, in the device layout (scatter writes send less) */
         const uint64_t pxb = (uint64_t)rg->n_cb * e->R;
         uint64_t fit = *budget / pxb;
-
         if (hit->progress + fit < need) {
             if (e->p->depthwise || cols * pxb <= REGION_PIECE_MIN)
                 fit -= (hit->progress + fit) % cols; /* whole rows */
@@ -1968,59 +1968,42 @@ static bool link_now(const struct exec *e, uint64_t *now)
     return true;
 }
 
-/*
- * When the host -> device link will have carried what the host has sent so far, about (a
- * device cycle; 0 when the transport cannot tell). Written-ahead data sits in the link
- * before the next start, so it must be through before the tile queued last ends.
- */
-static uint64_t link_busy_until(const struct exec *e)
+/* The device cycle by which a link direction of `rate` bytes a cycle will have carried
+ * `backlog` bytes more, about (st: the transport's figures now). */
+static uint64_t drained_at(const struct cbr_link_stats *st, uint64_t backlog, double rate)
 {
-    struct cbr_link_stats st;
-    if (!e->a->tr->ops->stats || !e->a->tr->ops->idle)
-        return 0;
-    e->a->tr->ops->stats(e->a->tr, &st);
-    if (st.h2d_bytes_per_cycle <= 0)
-        return 0;
-    uint64_t backlog = e->a->sent > st.bytes_out ? e->a->sent - st.bytes_out : 0;
-    return st.cycles + st.latency_cycles + (uint64_t)((double)backlog / st.h2d_bytes_per_cycle);
+    return st->cycles + st->latency_cycles + (uint64_t)((double)backlog / rate);
 }
 
 /*
- * When the device -> host link will have carried the answers owed so far and the rest of a
- * paced read, about (a device cycle; 0 when the transport cannot tell). The next poll is
- * answered after them, whatever goes to the device meanwhile.
+ * How many bytes may be written ahead now: what the host -> device link carries, after what
+ * it holds already, until the tile queued last ends or, when later, until the device -> host
+ * link has carried the answers owed so far and the rest of a paced read (the next poll is
+ * answered after them, whatever goes to the device meanwhile), less a margin for the output
+ * read and the next tile's registers. Written-ahead data sits in the link before the next
+ * start. False when the transport cannot tell: then the count of steps (LOOKAHEAD) is the
+ * only limit.
  */
-static uint64_t answers_busy_until(const struct exec *e)
+static bool ahead_budget(const struct exec *e, uint64_t *bytes)
 {
     struct cbr_link_stats st;
     const struct accel *a = e->a;
     if (!a->tr->ops->stats || !a->tr->ops->idle)
-        return 0;
-    a->tr->ops->stats(a->tr, &st);
-    if (st.d2h_bytes_per_cycle <= 0)
-        return 0;
-    uint64_t backlog = (a->owed > st.bytes_in ? a->owed - st.bytes_in : 0) + (a->rp.n - a->rp.done);
-    return st.cycles + st.latency_cycles + (uint64_t)((double)backlog / st.d2h_bytes_per_cycle);
-}
-
-/* How many bytes may be written ahead now: what the link carries, after what it holds
- * already, before the tile queued last ends or, when later, the answers owed are back (less
- * a margin for the output read and the next tile's registers): the next poll waits for
- * both. False when the transport cannot tell: then the count of steps (LOOKAHEAD) is the
- * only limit. */
-static bool ahead_budget(const struct exec *e, uint64_t *bytes)
-{
-    struct cbr_link_stats st;
-    if (!e->a->tr->ops->stats || !e->a->tr->ops->idle)
         return false;
-    e->a->tr->ops->stats(e->a->tr, &st);
+    a->tr->ops->stats(a->tr, &st);
     if (st.h2d_bytes_per_cycle <= 0)
         return false;
-    uint64_t busy = link_busy_until(e) +
-                    (e->a->duplex ? WRITE_AHEAD_MARGIN_DUPLEX : WRITE_AHEAD_MARGIN);
-    uint64_t until = e->est_last, back = answers_busy_until(e);
-    if (back > until)
-        until = back;
+    const uint64_t to_dev = a->sent > st.bytes_out ? a->sent - st.bytes_out : 0;
+    const uint64_t busy = drained_at(&st, to_dev, st.h2d_bytes_per_cycle) +
+                          (a->duplex ? WRITE_AHEAD_MARGIN_DUPLEX : WRITE_AHEAD_MARGIN);
+    uint64_t until = e->est_last;
+    if (st.d2h_bytes_per_cycle > 0) {
+        const uint64_t owed = (a->owed > st.bytes_in ? a->owed - st.bytes_in : 0) +
+                              (a->rp.n - a->rp.done);
+        const uint64_t back = drained_at(&st, owed, st.d2h_bytes_per_cycle);
+        if (back > until)
+            until = back;
+    }
     *bytes = until > busy ? (uint64_t)((double)(until - busy) * st.h2d_bytes_per_cycle) : 0;
     return true;
 }
@@ -2256,8 +2239,8 @@ static struct step step_at(const struct exec *e, uint64_t i)
 #define LOOKAHEAD 8 /* steps whose data is written ahead while the running tile lasts */
 
 /*
- * Whether the layer's first `count` tiles are done and every start queued is taken, asked
- * right after a start was queued, when the estimates say that the last of those tiles has
+ * Whether step s, the layer's tile `count`, and those before it are done and every start
+ * queued is taken, asked right after a start was queued, when the estimates say that s has
  * ended: where the link is the limit, a tile's start waits for the data of the one after it,
  * and the tile is done by the time that start is queued. Then its output goes at once,
  * behind the one before it, instead of after the next poll, which would come behind the data
@@ -2266,7 +2249,7 @@ static struct step step_at(const struct exec *e, uint64_t i)
  * 147.0 k). Only on cores that count finished tiles (DONES), over a link that counts
  * cycles, and for outputs that go to the host.
  */
-static int done_by_now(struct exec *e, uint32_t count, bool *done)
+static int done_by_now(struct exec *e, const struct step *s, uint32_t count, bool *done)
 {
     uint64_t now;
     *done = false;
@@ -2278,9 +2261,8 @@ static int done_by_now(struct exec *e, uint32_t count, bool *done)
      * where both take 7 k cycles: 304.8 k -> 313.0 k cycles with the early read) */
     struct cbr_link_stats st;
     e->a->tr->ops->stats(e->a->tr, &st);
-    const struct plan_run *run = &e->p->runs[step_at(e, count - 1).k];
     if (st.d2h_bytes_per_cycle <= 0 ||
-        (double)out_bytes(e, run) / st.d2h_bytes_per_cycle < (double)e->last_len)
+        (double)out_bytes(e, &e->p->runs[s->k]) / st.d2h_bytes_per_cycle < (double)e->last_len)
         return 0;
     uint32_t rd[3];
     int rc = reg_read(e->a, REG_RUNS, rd, 3, e->err, e->len); /* RUNS, ACT_CB_PITCH, DONES */
@@ -2388,7 +2370,7 @@ static int run_schedule(struct exec *e, uint32_t n)
         e->started++;
         estimate_tile(e, &next);
         bool cur_done = false;
-        if (!cur_read && (rc = done_by_now(e, e->started - 1, &cur_done)) < 0)
+        if (!cur_read && (rc = done_by_now(e, &cur, e->started - 1, &cur_done)) < 0)
             return rc;
         if (have_prev && (rc = read_output(e, &prev)) < 0)
             return rc;
