@@ -12,7 +12,7 @@
 // a job -> cbr_cmd_exec (check opcode/length/range, commit, issue the response) ->
 // cbr_cmd_tx (response CRCs, a 4-word queue, or TX_DEPTH words of block RAM). The staging RAM (cbr_cmd_ram) has two banks of
 // MAX_PAYLOAD bytes: the next request streams in while the previous one is committed and
-// answered. A request is executed only after its last word passed every check, so a bad
+// answered; a BUF_READ's payload is read out while the BUF_WRITE behind it is committed. A request is executed only after its last word passed every check, so a bad
 // packet changes nothing; nothing is written outside REG_BYTES or a buffer.
 //
 // COMPACT = 1 selects the area-optimised variant for slow links (a UART delivers a word
@@ -65,14 +65,19 @@ module cbr_cmd #(
     output wire [11:0] reg_addr,
     output wire [31:0] reg_wdata,
     input  wire [31:0] reg_rdata,
-    // buffer port: same timing; buf_id selects the buffer; byte address, word-aligned;
-    // buf_wstrb: the bytes of the word a write changes
+    // buffer port: same timing, a write side and a read side; *_wid / *_rid select the
+    // buffer; byte addresses, word-aligned; buf_wstrb: the bytes of the word a write changes.
+    // COMPACT = 0: a BUF_READ's payload is read while the next BUF_WRITE, to another buffer,
+    // is committed, so buf_we and buf_re can be high in one cycle, never for one buffer.
+    // COMPACT = 1: never both; buf_rid/buf_raddr then equal buf_wid/buf_waddr.
     output wire        buf_we,
-    output wire        buf_re,
-    output wire [1:0]  buf_id,
-    output wire [31:0] buf_addr,
+    output wire [1:0]  buf_wid,
+    output wire [31:0] buf_waddr,
     output wire [31:0] buf_wdata,
     output wire [3:0]  buf_wstrb,
+    output wire        buf_re,
+    output wire [1:0]  buf_rid,
+    output wire [31:0] buf_raddr,
     input  wire [31:0] buf_rdata,
     // control of the core
     output wire        core_start,   // one-cycle pulse: RUN
@@ -207,11 +212,13 @@ module cbr_cmd #(
         .reg_wdata(reg_wdata),
         .reg_rdata(reg_rdata),
         .buf_we(buf_we),
-        .buf_re(buf_re),
-        .buf_id(buf_id),
-        .buf_addr(buf_addr),
+        .buf_wid(buf_wid),
+        .buf_waddr(buf_waddr),
         .buf_wdata(buf_wdata),
         .buf_wstrb(buf_wstrb),
+        .buf_re(buf_re),
+        .buf_rid(buf_rid),
+        .buf_raddr(buf_raddr),
         .buf_rdata(buf_rdata),
         .core_start(core_start),
         .core_reset(core_reset),

@@ -13,7 +13,10 @@
 // is read) -> COMMIT (REG_WRITE / BUF_WRITE with status OK: one write a cycle) -> RESP
 // (header, payload, CRC; one word a cycle while cbr_cmd_tx has room). Read ports have one
 // cycle of latency: a word issued in cycle t (reg_re / buf_re / staging read / a constant)
-// reaches cbr_cmd_tx in t+1, through the p_* stage.
+// reaches cbr_cmd_tx in t+1, through the p_* stage. A BUF_READ's payload and CRC are issued
+// by the reader (g_reader) once RESP has issued its header: the next job, if it is a
+// BUF_WRITE to another buffer, is checked and committed meanwhile (docs/cmd.md, "Reads
+// beside writes"); any other waits, and so does every RESP, so responses keep their order.
 //
 // The commit is a byte stream from the staging bank to destination pieces. A piece is the
 // part of one chunk (a scatter BUF_WRITE's CHUNK bytes; the whole payload otherwise) that
@@ -85,11 +88,13 @@ module cbr_cmd_exec #(
     output wire [31:0]   reg_wdata,
     input  wire [31:0]   reg_rdata,
     output wire          buf_we,
-    output wire          buf_re,
-    output wire [1:0]    buf_id,
-    output wire [31:0]   buf_addr,
+    output wire [1:0]    buf_wid,
+    output wire [31:0]   buf_waddr,
     output wire [31:0]   buf_wdata,
     output wire [3:0]    buf_wstrb,
+    output wire          buf_re,
+    output wire [1:0]    buf_rid,
+    output wire [31:0]   buf_raddr,
     input  wire [31:0]   buf_rdata,
     output wire          core_start,
     output wire          core_reset,
@@ -280,7 +285,7 @@ module cbr_cmd_exec #(
     wire [1:0]  doff = addr_q[1:0];
     wire [2:0]  pl;          // piece bytes, 1..4 (g_commit_*)
     wire        go;          // the piece moves this cycle
-    wire [31:0] port_addr;   // reg_addr / buf_addr
+    wire [31:0] port_addr;   // reg_addr / buf_waddr (COMPACT: also buf_raddr)
     wire        rd_more;     // read the next staged word
     wire        p_last = (brem_q == {{(LW - 3){1'b0}}, pl});
     wire        c_end = sc && (crem_q == {13'd0, pl});  // the piece ends its chunk
@@ -321,38 +326,53 @@ module cbr_cmd_exec #(
     // COMPACT: out_level is 0 (idle) or 4 (a word in cbr_cmd_tx)
     wire       room = (COMPACT != 0) ? (out_level == 3'd0 && !p_valid_q)
                                      : ({1'b0, out_level} + {3'd0, p_valid_q}) < 4'd4;
-    wire       issue = in_resp && room;
+    // the reader (g_reader) has a BUF_READ's payload or CRC to issue; RESP waits for it
+    wire       rd_busy;
+    wire       rd_block;   // the offered job must wait for the reader
+    wire       rd_issue;   // the reader issues a word this cycle
+    wire       rd_crc;     // ... its CRC word
+    wire [3:0] rd_mask;
+    wire       fg_issue = in_resp && room && !rd_busy;
+    wire       issue = fg_issue || rd_issue;
     wire       pay = (ph_q == PH_PAY);
     wire       k_last = (k_q == nw_q - 1'b1);
     // RESP moves to the next word: at the issue, or (COMPACT) a cycle later, with the word
-    wire       resp_step = (COMPACT != 0) ? p_valid_q : issue;
-    wire       i_first = (ph_q == PH_HDR) && (hi_q == 3'd0);
-    wire [3:0] i_mask = (pay && k_last) ? tail_mask(rlen_q[1:0]) : 4'b1111;
+    wire       resp_step = (COMPACT != 0) ? p_valid_q : fg_issue;
+    // RESP hands a BUF_READ's payload to the reader with its header's last word, and is done
+    wire       hand_off = (COMPACT == 0) && fg_issue && (ph_q == PH_HDR) && (hi_q == 3'd7)
+                          && (op_q == OP_BUF_READ) && (nw_q != {(IW + 1){1'b0}});
+    wire       i_first = !rd_busy && (ph_q == PH_HDR) && (hi_q == 3'd0);
+    wire [3:0] i_mask = rd_busy ? rd_mask
+                        : (pay && k_last) ? tail_mask(rlen_q[1:0]) : 4'b1111;
 
     reg [2:0]  i_src;
     reg [31:0] i_const;
     always @(*) begin
         i_src = SRC_CONST;
         i_const = 32'd0;
-        case (ph_q)
-            PH_HDR:
-                case (hi_q)
-                    3'd0: i_const = MAGIC;
-                    3'd1: i_const = {5'd0, status_q, 8'h01, op_q, 8'h01};
-                    3'd2: i_const = seq_q;
-                    3'd6: i_const = {{(32 - LW){1'b0}}, rlen_q};
-                    3'd7: i_src = SRC_CRC;
-                    default: i_const = 32'd0;  // args 0..2
-                endcase
-            PH_PAY:
-                case (op_q)
-                    OP_NOP: i_src = SRC_STG;
-                    OP_REG_READ: i_src = SRC_REG;
-                    OP_BUF_READ: i_src = SRC_BUF;
-                    default: i_const = info_word;  // INFO: no other opcode has a payload
-                endcase
-            default: i_src = SRC_CRC;
-        endcase
+        if (rd_busy) begin
+            i_src = rd_crc ? SRC_CRC : SRC_BUF;
+        end else begin
+            case (ph_q)
+                PH_HDR:
+                    case (hi_q)
+                        3'd0: i_const = MAGIC;
+                        3'd1: i_const = {5'd0, status_q, 8'h01, op_q, 8'h01};
+                        3'd2: i_const = seq_q;
+                        3'd6: i_const = {{(32 - LW){1'b0}}, rlen_q};
+                        3'd7: i_src = SRC_CRC;
+                        default: i_const = 32'd0;  // args 0..2
+                    endcase
+                PH_PAY:
+                    case (op_q)
+                        OP_NOP: i_src = SRC_STG;
+                        OP_REG_READ: i_src = SRC_REG;
+                        OP_BUF_READ: i_src = SRC_BUF;
+                        default: i_const = info_word;  // INFO: no other opcode has a payload
+                    endcase
+                default: i_src = SRC_CRC;
+            endcase
+        end
     end
 
     always @(posedge clk) begin
@@ -362,7 +382,7 @@ module cbr_cmd_exec #(
 
         case (state_q)
             E_IDLE:
-                if (job_valid) begin
+                if (job_valid && !rd_block) begin
                     k_q <= {(IW + 1){1'b0}};  // CHECK reads staged word 0
                     state_q <= E_CHECK;
                     if (COMPACT != 0) begin   // the walk starts where the commit will
@@ -423,6 +443,8 @@ module cbr_cmd_exec #(
                             hi_q <= hi_q + 3'd1;
                             if (hi_q == 3'd7)
                                 ph_q <= (nw_q == {(IW + 1){1'b0}}) ? PH_CRC : PH_PAY;
+                            if (hand_off)
+                                state_q <= E_IDLE;
                         end
                         PH_PAY: begin
                             k_q <= k_q + 1'b1;
@@ -713,7 +735,7 @@ module cbr_cmd_exec #(
             reg          bank_r;
             reg [IW+17:0] span_r;
             always @(posedge clk)
-                if (state_q == E_IDLE && job_valid) begin
+                if (state_q == E_IDLE && job_valid && !rd_block) begin
                     span_r <= job_span;
                     op_r <= job_opcode;
                     seq_r <= job_seq;
@@ -726,7 +748,7 @@ module cbr_cmd_exec #(
                 end
             assign {op_q, seq_q, arg0_q, arg1_q, arg2_q, len_q, pre_q, bank_q, span_q} =
                 {op_r, seq_r, arg0_r, arg1_r, arg2_r, len_r, pre_r, bank_r, span_r};
-            assign job_ready = (state_q == E_IDLE);
+            assign job_ready = (state_q == E_IDLE) && !rd_block;
         end else begin : g_job_wires
             assign {op_q, seq_q, arg0_q, arg1_q, arg2_q, len_q, pre_q, bank_q, span_q} =
                 {job_opcode, job_seq, job_arg0, job_arg1, job_arg2, job_len, job_status,
@@ -754,18 +776,74 @@ module cbr_cmd_exec #(
         end
     endgenerate
 
+    // ---- the reader: a BUF_READ's payload and CRC (COMPACT = 0) --------------------------
+    // RESP issues a BUF_READ's header and hands the rest to the reader with its last word
+    // (hand_off), then is done: the next job may be taken while the payload is read out,
+    // if it is a BUF_WRITE to another buffer (rd_block), so a write is committed while a
+    // read drains. Any other job waits for the reader, and so does every response (RESP
+    // issues nothing while rd_busy): responses leave in request order. The reader issues a
+    // word whenever there is room, as RESP would, through the same p_* stage.
+    generate
+        if (COMPACT == 0) begin : g_reader
+            reg          busy_q, crc_q;  // a word to issue: payload, then (crc_q) its CRC
+            reg [IW:0]   left_q;         // payload words after this one
+            reg [31:0]   ra_q;           // byte address of this payload word
+            reg [1:0]    id_q;
+            reg [1:0]    tail_q;         // payload length mod 4
+            wire         last = (left_q == {(IW + 1){1'b0}});
+            assign rd_busy = busy_q;
+            assign rd_issue = busy_q && room;
+            assign rd_crc = crc_q;
+            assign rd_mask = (!crc_q && last) ? tail_mask(tail_q) : 4'b1111;
+            assign rd_block = busy_q && !(job_opcode == OP_BUF_WRITE && job_arg0[1:0] != id_q);
+            assign buf_re = rd_issue && !crc_q;
+            assign buf_rid = id_q;
+            assign buf_raddr = ra_q;
+            always @(posedge clk) begin
+                if (hand_off) begin
+                    busy_q <= 1'b1;
+                    crc_q <= 1'b0;
+                    left_q <= nw_q - 1'b1;
+                    ra_q <= addr_q;
+                    id_q <= arg0_q[1:0];
+                    tail_q <= rlen_q[1:0];
+                end
+                if (rd_issue) begin
+                    if (crc_q) begin
+                        busy_q <= 1'b0;
+                    end else begin
+                        ra_q <= ra_q + 32'd4;
+                        left_q <= left_q - 1'b1;
+                        crc_q <= last;
+                    end
+                end
+                if (rst)
+                    busy_q <= 1'b0;
+            end
+        end else begin : g_no_reader
+            // one packet at a time: RESP reads a BUF_READ's payload itself, at port_addr
+            assign rd_busy = 1'b0;
+            assign rd_issue = 1'b0;
+            assign rd_crc = 1'b0;
+            assign rd_mask = 4'b1111;
+            assign rd_block = 1'b0;
+            assign buf_re = fg_issue && pay && (op_q == OP_BUF_READ);
+            assign buf_rid = arg0_q[1:0];
+            assign buf_raddr = port_addr;
+        end
+    endgenerate
+
     // Staging reads: the commit's source, or a NOP's echo.
-    assign stg_re = (state_q == E_CHECK) || rd_more || (issue && pay && op_q == OP_NOP);
+    assign stg_re = (state_q == E_CHECK) || rd_more || (fg_issue && pay && op_q == OP_NOP);
     assign stg_raddr = {bank_q, k_q[IW-1:0]};
 
     assign reg_we = wr_valid_q && !wr_buf_q;
-    assign reg_re = issue && pay && (op_q == OP_REG_READ);
+    assign reg_re = fg_issue && pay && (op_q == OP_REG_READ);
     assign reg_addr = port_addr[11:0];
     assign reg_wdata = wr_data_q;
     assign buf_we = wr_valid_q && wr_buf_q;
-    assign buf_re = issue && pay && (op_q == OP_BUF_READ);
-    assign buf_id = arg0_q[1:0];
-    assign buf_addr = port_addr;
+    assign buf_wid = arg0_q[1:0];
+    assign buf_waddr = port_addr;
     assign buf_wdata = wr_data_q;
     assign buf_wstrb = wr_strb_q;
     assign core_start = start_q;

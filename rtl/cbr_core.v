@@ -49,13 +49,16 @@ module cbr_core #(
     input  wire [11:0] reg_addr,
     input  wire [31:0] reg_wdata,
     output wire [31:0] reg_rdata,
-    // buffer port (cbr_cmd): read data the cycle after buf_re
+    // buffer port (cbr_cmd): a write side and a read side, read data the cycle after buf_re;
+    // a write and a read may come in one cycle, to different buffers
     input  wire        buf_we,
-    input  wire        buf_re,
-    input  wire [1:0]  buf_id,
-    input  wire [31:0] buf_addr,
+    input  wire [1:0]  buf_wid,
+    input  wire [31:0] buf_waddr,
     input  wire [31:0] buf_wdata,
     input  wire [3:0]  buf_wstrb,
+    input  wire        buf_re,
+    input  wire [1:0]  buf_rid,
+    input  wire [31:0] buf_raddr,
     output wire [31:0] buf_rdata,
     // copy port (cbr_cmd's BUF_COPY, square arrays: words of ROWS = COLS bytes; ignored
     // otherwise): read the word at byte address cp_raddr of buffer cp_rid (0, 1 or 3) in the
@@ -207,16 +210,30 @@ module cbr_core #(
         end
     endgenerate
 
+    // The host side of buffer i: the write if it is for i, else the read (never both).
+    wire [3:0]  h_we_i, h_re_i;
+    wire [31:0] h_addr_i [0:3];
+    genvar bi;
+    generate
+        for (bi = 0; bi < 4; bi = bi + 1) begin : g_hport
+            assign h_we_i[bi] = buf_we && buf_wid == bi;
+            assign h_re_i[bi] = buf_re && buf_rid == bi;
+            assign h_addr_i[bi] = h_we_i[bi] ? buf_waddr : buf_raddr;
+        end
+    endgenerate
+
     // The activation buffer: NG banks of 2^AW_B words, bank k = word addresses k*2^AW_B ..
     wire [32*NG-1:0]   h_rd0k;
     reg  [LGW-1:0]     h_bank_q;
-    wire [LGW-1:0]     h_bank = NG > 1 ? buf_addr[$clog2(ROWS) + AW_B +: LGW] : {LGW{1'b0}};
+    wire [LGW-1:0]     h_bank = NG > 1 ? h_addr_i[0][$clog2(ROWS) + AW_B +: LGW]
+                                       : {LGW{1'b0}};
     genvar bk;
     generate
         for (bk = 0; bk < NG; bk = bk + 1) begin : g_act
             cbr_core_buf #(.WB(ROWS), .AW(AW_B)) u_act (
-                .clk(clk), .h_sel(buf_id == 2'd0 && h_bank == bk), .h_we(buf_we),
-                .h_re(buf_re), .h_addr(buf_addr), .h_wdata(buf_wdata), .h_wstrb(buf_wstrb),
+                .clk(clk), .h_sel(h_bank == bk), .h_we(h_we_i[0]),
+                .h_re(h_re_i[0]), .h_addr(h_addr_i[0]), .h_wdata(buf_wdata),
+                .h_wstrb(buf_wstrb),
                 .h_rdata(h_rd0k[32*bk +: 32]),
                 .x_re(x_re0[bk]), .x_we(x_we0[bk]), .x_addr(x_addr0[AW_B*bk +: AW_B]),
                 .x_wdata(x_wd0), .x_rdata(x_rd0[8*ROWS*bk +: 8*ROWS]),
@@ -225,26 +242,26 @@ module cbr_core #(
         end
     endgenerate
     always @(posedge clk)
-        if (buf_re)
+        if (h_re_i[0])
             h_bank_q <= h_bank;
     assign h_rd0 = h_rd0k[32*h_bank_q +: 32];
 
     cbr_core_buf #(.WB(COLS), .AW(AW_W)) u_wgt (
-        .clk(clk), .h_sel(buf_id == 2'd1), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
+        .clk(clk), .h_sel(1'b1), .h_we(h_we_i[1]), .h_re(h_re_i[1]), .h_addr(h_addr_i[1]),
         .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd1),
         .x_re(x_re1), .x_we(x_we1), .x_addr(x_addr1), .x_wdata(x_wd13), .x_rdata(x_rd1),
         .c_en(w_en), .c_we({COLS{1'b0}}), .c_addr(w_addr), .c_wdata({(8*COLS){1'b0}}),
         .c_rdata(w_rdata));
 
     cbr_core_buf #(.WB(4), .AW(AW_P)) u_par (
-        .clk(clk), .h_sel(buf_id == 2'd2), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
+        .clk(clk), .h_sel(1'b1), .h_we(h_we_i[2]), .h_re(h_re_i[2]), .h_addr(h_addr_i[2]),
         .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd2),
         .x_re(1'b0), .x_we(1'b0), .x_addr({AW_P{1'b0}}), .x_wdata(32'd0),
         .x_rdata(unused_x_rd2),
         .c_en(p_en), .c_we(4'd0), .c_addr(p_addr), .c_wdata(32'd0), .c_rdata(p_rdata));
 
     cbr_core_buf #(.WB(COLS), .AW(AW_O)) u_out (
-        .clk(clk), .h_sel(buf_id == 2'd3), .h_we(buf_we), .h_re(buf_re), .h_addr(buf_addr),
+        .clk(clk), .h_sel(1'b1), .h_we(h_we_i[3]), .h_re(h_re_i[3]), .h_addr(h_addr_i[3]),
         .h_wdata(buf_wdata), .h_wstrb(buf_wstrb), .h_rdata(h_rd3),
         .x_re(x_re3), .x_we(x_we3), .x_addr(x_addr3), .x_wdata(x_wd13), .x_rdata(x_rd3),
         .c_en(o_en), .c_we({COLS{o_en}}), .c_addr(o_addr), .c_wdata(o_wdata),
@@ -253,7 +270,7 @@ module cbr_core #(
     reg [1:0] buf_id_q;
     always @(posedge clk)
         if (buf_re)
-            buf_id_q <= buf_id;
+            buf_id_q <= buf_rid;
     assign buf_rdata = buf_id_q == 2'd0 ? h_rd0 : buf_id_q == 2'd1 ? h_rd1 :
                        buf_id_q == 2'd2 ? h_rd2 : h_rd3;
 

@@ -48,8 +48,8 @@ module cbr_top #(
 
     wire        reg_we, reg_re, buf_we, buf_re, core_start, core_reset;
     wire [11:0] reg_addr;
-    wire [31:0] reg_wdata, reg_rdata, buf_addr, buf_wdata, buf_rdata;
-    wire [1:0]  buf_id;
+    wire [31:0] reg_wdata, reg_rdata, buf_waddr, buf_raddr, buf_wdata, buf_rdata;
+    wire [1:0]  buf_wid, buf_rid;
     wire [3:0]  buf_wstrb;
     wire        cp_re, cp_we;
     wire [1:0]  cp_rid, cp_wid;
@@ -89,11 +89,13 @@ module cbr_top #(
         .reg_wdata(reg_wdata),
         .reg_rdata(reg_rdata),
         .buf_we(buf_we),
-        .buf_re(buf_re),
-        .buf_id(buf_id),
-        .buf_addr(buf_addr),
+        .buf_wid(buf_wid),
+        .buf_waddr(buf_waddr),
         .buf_wdata(buf_wdata),
         .buf_wstrb(buf_wstrb),
+        .buf_re(buf_re),
+        .buf_rid(buf_rid),
+        .buf_raddr(buf_raddr),
         .buf_rdata(buf_rdata),
         .core_start(core_start),
         .core_reset(core_reset),
@@ -122,11 +124,13 @@ module cbr_top #(
         .reg_wdata(reg_wdata),
         .reg_rdata(reg_rdata),
         .buf_we(buf_we),
-        .buf_re(buf_re),
-        .buf_id(buf_id),
-        .buf_addr(buf_addr),
+        .buf_wid(buf_wid),
+        .buf_waddr(buf_waddr),
         .buf_wdata(buf_wdata),
         .buf_wstrb(buf_wstrb),
+        .buf_re(buf_re),
+        .buf_rid(buf_rid),
+        .buf_raddr(buf_raddr),
         .buf_rdata(buf_rdata),
         .core_start(core_start),
         .core_reset(core_reset),

@@ -79,8 +79,8 @@ module cbr_icebreaker_top #(
             wire        reg_we, reg_re, buf_we, buf_re, unused_start, unused_reset;
             wire [69:0] unused_cp;   // no BUF_COPY (COPY_BYTES 0): the copy port stays idle
             wire [11:0] reg_addr;
-            wire [31:0] reg_wdata, buf_addr, buf_wdata;
-            wire [1:0]  buf_id;
+            wire [31:0] reg_wdata, buf_waddr, buf_raddr, buf_wdata;
+            wire [1:0]  buf_wid, buf_rid;
             wire [3:0]  buf_wstrb;
             reg  [31:0] reg_rdata, buf_rdata;
 
@@ -95,27 +95,30 @@ module cbr_icebreaker_top #(
                 .tx_data(tx_data), .tx_valid(tx_valid), .tx_ready(tx_ready),
                 .reg_we(reg_we), .reg_re(reg_re), .reg_addr(reg_addr),
                 .reg_wdata(reg_wdata), .reg_rdata(reg_rdata),
-                .buf_we(buf_we), .buf_re(buf_re), .buf_id(buf_id), .buf_addr(buf_addr),
-                .buf_wdata(buf_wdata), .buf_wstrb(buf_wstrb), .buf_rdata(buf_rdata),
+                .buf_we(buf_we), .buf_wid(buf_wid), .buf_waddr(buf_waddr),
+                .buf_wdata(buf_wdata), .buf_wstrb(buf_wstrb), .buf_re(buf_re),
+                .buf_rid(buf_rid), .buf_raddr(buf_raddr), .buf_rdata(buf_rdata),
                 .core_start(unused_start), .core_reset(unused_reset),
                 .cp_re(unused_cp[0]), .cp_rid(unused_cp[2:1]), .cp_raddr(unused_cp[34:3]),
                 .cp_we(unused_cp[35]), .cp_wid(unused_cp[37:36]), .cp_waddr(unused_cp[69:38]));
 
-            // 4 buffers x 1 KiB in one RAM: word address {buf_id, addr[9:2]}.
-            // no_rw_check: cbr_cmd never reads a word in the cycle it writes it, so yosys
-            // needs no read-first bypass around the block RAM
+            // 4 buffers x 1 KiB in one RAM: word address {buffer, addr[9:2]}, a write port
+            // and a read port. no_rw_check: cbr_cmd never reads a word in the cycle it
+            // writes it (a read and a write in one cycle are for different buffers), so
+            // yosys needs no read-first bypass around the block RAM
             (* no_rw_check *)
             reg  [31:0] bmem [0:1023];
-            wire [9:0]  ba = {buf_id, buf_addr[9:2]};
+            wire [9:0]  bwa = {buf_wid, buf_waddr[9:2]};
+            wire [9:0]  bra = {buf_rid, buf_raddr[9:2]};
             genvar i;
             for (i = 0; i < 4; i = i + 1) begin : g_byte
                 always @(posedge CLK)
                     if (buf_we && buf_wstrb[i])
-                        bmem[ba][8*i +: 8] <= buf_wdata[8*i +: 8];
+                        bmem[bwa][8*i +: 8] <= buf_wdata[8*i +: 8];
             end
             always @(posedge CLK)
                 if (buf_re)
-                    buf_rdata <= bmem[ba];
+                    buf_rdata <= bmem[bra];
 
             (* no_rw_check *)
             reg [31:0] rmem [0:63];
@@ -125,8 +128,8 @@ module cbr_icebreaker_top #(
                 if (reg_re)
                     reg_rdata <= rmem[reg_addr[7:2]];
             end
-            wire [29:0] unused_addr = {reg_addr[11:8], reg_addr[1:0], buf_addr[31:10],
-                                       buf_addr[1:0]};
+            wire [53:0] unused_addr = {reg_addr[11:8], reg_addr[1:0], buf_waddr[31:10],
+                                       buf_waddr[1:0], buf_raddr[31:10], buf_raddr[1:0]};
         end
     endgenerate
 

@@ -34,8 +34,8 @@ module cbr_top_tiny #(
 
     wire        reg_we, reg_re, buf_we, buf_re, core_start, core_reset;
     wire [11:0] reg_addr;
-    wire [31:0] reg_wdata, reg_rdata, buf_addr, buf_wdata, buf_rdata;
-    wire [1:0]  buf_id;
+    wire [31:0] reg_wdata, reg_rdata, buf_waddr, buf_raddr, buf_wdata, buf_rdata;
+    wire [1:0]  buf_wid, buf_rid;
     wire [3:0]  buf_wstrb;
     wire [69:0] unused_cp;   // no BUF_COPY (COPY_BYTES 0): the copy port stays idle
 
@@ -61,8 +61,9 @@ module cbr_top_tiny #(
         .tx_data(tx_data), .tx_valid(tx_valid), .tx_ready(tx_ready),
         .reg_we(reg_we), .reg_re(reg_re), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
         .reg_rdata(reg_rdata),
-        .buf_we(buf_we), .buf_re(buf_re), .buf_id(buf_id), .buf_addr(buf_addr),
-        .buf_wdata(buf_wdata), .buf_wstrb(buf_wstrb), .buf_rdata(buf_rdata),
+        .buf_we(buf_we), .buf_wid(buf_wid), .buf_waddr(buf_waddr), .buf_wdata(buf_wdata),
+        .buf_wstrb(buf_wstrb), .buf_re(buf_re), .buf_rid(buf_rid), .buf_raddr(buf_raddr),
+        .buf_rdata(buf_rdata),
         .core_start(core_start), .core_reset(core_reset),
         .cp_re(unused_cp[0]), .cp_rid(unused_cp[2:1]), .cp_raddr(unused_cp[34:3]),
         .cp_we(unused_cp[35]), .cp_wid(unused_cp[37:36]), .cp_waddr(unused_cp[69:38]));
@@ -71,7 +72,9 @@ module cbr_top_tiny #(
         .clk(clk), .rst(rst),
         .reg_we(reg_we), .reg_re(reg_re), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
         .reg_rdata(reg_rdata),
-        .buf_we(buf_we), .buf_re(buf_re), .buf_id(buf_id), .buf_addr(buf_addr),
+        // COMPACT: a read and a write never come in one cycle, so one address serves both
+        .buf_we(buf_we), .buf_re(buf_re), .buf_id(buf_re ? buf_rid : buf_wid),
+        .buf_addr(buf_re ? buf_raddr : buf_waddr),
         .buf_wdata(buf_wdata), .buf_wstrb(buf_wstrb), .buf_rdata(buf_rdata),
         .core_start(core_start), .core_reset(core_reset));
 

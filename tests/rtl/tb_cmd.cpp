@@ -64,6 +64,7 @@ struct Bench {
     std::vector<uint64_t> *acc = nullptr; // when set: the cycle of each accepted word
     std::vector<uint64_t> *txc = nullptr; // when set: the cycle of each sent word
     std::vector<uint64_t> *wrc = nullptr; // when set: the cycle of each buffer write
+    std::vector<uint64_t> *rdc = nullptr; // when set: the cycle of each buffer read
     std::vector<uint64_t> *cpc = nullptr; // when set: the cycle of each copy-port write
     // the copy port: the word read in the previous cycle (cp_re), which cp_we writes now
     bool cp_read = false;
@@ -149,7 +150,7 @@ struct Bench {
             cnt.reads++;
         }
         if (m->buf_we) {
-            uint32_t id = m->buf_id, a = m->buf_addr;
+            uint32_t id = m->buf_wid, a = m->buf_waddr;
             if (a % 4 || (uint64_t)a + 4 > BUF_BYTES[id])
                 fatal("buffer %u write outside the buffer: addr 0x%x at cycle %" PRIu64, id, a,
                       cyc);
@@ -165,14 +166,24 @@ struct Bench {
         const bool br = m->buf_re;
         uint32_t brv = 0;
         if (br) {
-            uint32_t id = m->buf_id, a = m->buf_addr;
+            uint32_t id = m->buf_rid, a = m->buf_raddr;
             if (a % 4 || (uint64_t)a + 4 > BUF_BYTES[id])
                 fatal("buffer %u read outside the buffer: addr 0x%x", id, a);
             brv = rd32(&mem.buf[id][a]);
             cnt.reads++;
+            if (rdc)
+                rdc->push_back(cyc);
         }
-        if ((int)m->reg_we + m->reg_re + m->buf_we + m->buf_re > 1)
-            CHECK(false, "more than one of reg_we/reg_re/buf_we/buf_re in cycle %" PRIu64, cyc);
+        // one access a cycle, except a buffer read beside a write to another buffer (a read
+        // drains while the next write commits; not COMPACT)
+        if (m->buf_we && m->buf_re) {
+            cnt.both++;
+            if (COMPACT || m->buf_wid == m->buf_rid)
+                CHECK(false, "buf_we with buf_re (buffer %u, %u) in cycle %" PRIu64,
+                      (unsigned)m->buf_wid, (unsigned)m->buf_rid, cyc);
+        }
+        if ((int)m->reg_we + m->reg_re + (m->buf_we || m->buf_re) > 1)
+            CHECK(false, "more than one of reg_we/reg_re/buffer access in cycle %" PRIu64, cyc);
         // The copy port: the write of the word read in the previous cycle, then this cycle's
         // read (a RAM read returns the word as it was at the edge). The buffer port is idle.
         if (m->cp_we) {
@@ -1389,37 +1400,52 @@ static void test_throughput(Bench &b) {
 }
 
 // A BUF_READ's answer and a BUF_WRITE behind it, to a host that takes a response word about
-// one cycle in four: with a block-RAM response queue (TX_DEPTH > 4) the answer is queued at a
-// word a cycle, so the write is committed while the answer still drains (the link busy both
-// ways); with the 4-word queue the write waits for all but the last few words of it.
+// one cycle in four. COMPACT = 0: the read's payload is read out while the write, to another
+// buffer, is committed (buf_re and buf_we in the same cycles), so the write is done before the
+// answer has left, with the 4-word queue as with a block-RAM one (which also queues the answer
+// at a word a cycle); a write to the read's own buffer waits for the read, and the answer is
+// the data from before it. COMPACT: one packet at a time, the write after the answer. With a
+// block-RAM queue two reads go first: the first fills the queue, the second is read out
+// beside the write as the queue drains.
 static void test_full_duplex(Bench &b) {
     Test t(b, "reads drain while writes run");
     const uint32_t fit = TB_TX_DEPTH > 4 ? 4 * (TB_TX_DEPTH - 12) : MAXP;
-    const uint32_t n = fit < MAXP ? fit : MAXP, words = 8 + n / 4 + 1;
-    std::vector<uint64_t> wr, tx;
-    b.wrc = &wr;
-    b.txc = &tx;
-    b.bp_p = 0.75;  // tx_ready low 3 cycles in 4
-    b.bp_max = 1;
-    t.send(req(CBR_OP_BUF_READ, 0, 0, n));
-    t.send(req(CBR_OP_BUF_WRITE, 1, 0, 0, rand_bytes(b.rng, n)));
-    b.run_quiet();
-    b.bp_p = 0;
-    b.wrc = nullptr;
-    b.txc = nullptr;
-    if (CHECK(tx.size() >= words && wr.size() == n / 4, "%zu response words, %zu buffer "
-              "writes", tx.size(), wr.size())) {
+    const uint32_t n = fit < MAXP ? fit : MAXP, nr = TB_TX_DEPTH > 4 ? 2 : 1;
+    const uint32_t words = nr * (8 + n / 4 + 1);
+    for (uint32_t wid : {1u, 0u}) {
+        std::vector<uint64_t> wr, tx, rd;
+        const uint64_t both0 = b.cnt.both;
+        b.wrc = &wr;
+        b.txc = &tx;
+        b.rdc = &rd;
+        b.bp_p = 0.75;  // tx_ready low 3 cycles in 4
+        b.bp_max = 1;
+        for (uint32_t i = 0; i < nr; i++)
+            t.send(req(CBR_OP_BUF_READ, 0, 0, n));
+        t.send(req(CBR_OP_BUF_WRITE, wid, 0, 0, rand_bytes(b.rng, n)));
+        b.run_quiet();
+        b.bp_p = 0;
+        b.wrc = nullptr;
+        b.txc = nullptr;
+        b.rdc = nullptr;
+        const uint64_t both = b.cnt.both - both0;
+        if (!CHECK(tx.size() >= words && wr.size() == n / 4 && rd.size() == nr * n / 4, "%zu "
+                   "response words, %zu buffer writes, %zu reads", tx.size(), wr.size(),
+                   rd.size()))
+            continue;
         const uint64_t last_rd = tx[words - 1];
-        printf("  BUF_READ of %u bytes, then BUF_WRITE: the write committed %s cycle %" PRIu64
-               ", the read's last word out at %" PRIu64 "\n", n,
-               wr.back() < last_rd ? "by" : "at", wr.back() - tx[0], last_rd - tx[0]);
-        if (TB_TX_DEPTH > 4)
-            CHECK(wr.back() < last_rd, "TX_DEPTH %u: the BUF_WRITE waited for the read's "
-                  "answer to leave", TB_TX_DEPTH);
+        printf("  %u BUF_READ of %u bytes from buffer 0, then BUF_WRITE to buffer %u: the write "
+               "committed %s cycle %" PRIu64 ", the answer's last word out at %" PRIu64 ", %"
+               PRIu64 " cycles with both\n", nr, n, wid, wr.back() < last_rd ? "by" : "at",
+               wr.back() - tx[0], last_rd - tx[0], both);
+        if (COMPACT || wid == 0)
+            CHECK(both == 0 && wr.front() > rd.back(), "%s: the BUF_WRITE to buffer %u was "
+                  "committed while the read's payload was read (first write at %" PRIu64
+                  ", last read at %" PRIu64 ")", COMPACT ? "COMPACT" : "same buffer", wid,
+                  wr.front(), rd.back());
         else
-            CHECK(wr.front() + 8 > tx[words - 8], "4-word queue: the BUF_WRITE was committed "
-                  "before the read's answer left (cycle %" PRIu64 ", answer to %" PRIu64 ")",
-                  wr.front(), last_rd);
+            CHECK(wr.back() < last_rd && both > 0, "the BUF_WRITE to another buffer waited "
+                  "for the read's answer to leave (%" PRIu64 " cycles with both)", both);
     }
     t.finish();
 }

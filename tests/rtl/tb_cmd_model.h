@@ -127,6 +127,7 @@ struct Counts {
     uint64_t starts = 0, resets = 0;
     uint64_t writes = 0, reads = 0;  // reg_we/buf_we and reg_re/buf_re cycles
     uint64_t copies = 0;             // copy-port writes (words of COPY_BYTES)
+    uint64_t both = 0;               // cycles with buf_we and buf_re (timing, not compared)
     bool operator==(const Counts &o) const {
         return starts == o.starts && resets == o.resets && writes == o.writes
                && reads == o.reads && copies == o.copies;

@@ -158,8 +158,8 @@ struct Dut {
     }
     void buf_write_word(int id, uint32_t addr, uint32_t v, uint32_t strb = 0xF) {
         m->buf_we = 1;
-        m->buf_id = id;
-        m->buf_addr = addr;
+        m->buf_wid = id;
+        m->buf_waddr = addr;
         m->buf_wdata = v;
         m->buf_wstrb = strb;
         tick();
@@ -167,8 +167,8 @@ struct Dut {
     }
     uint32_t buf_read_word(int id, uint32_t addr) {
         m->buf_re = 1;
-        m->buf_id = id;
-        m->buf_addr = addr;
+        m->buf_rid = id;
+        m->buf_raddr = addr;
         tick();
         m->buf_re = 0;
         return m->buf_rdata;
