@@ -118,7 +118,9 @@ module cbr_cmd_exec #(
                      OP_REG_READ = 8'h11, OP_BUF_WRITE = 8'h20, OP_BUF_READ = 8'h21,
                      OP_BUF_COPY = 8'h22, OP_RUN = 8'h30;
     localparam [2:0] ST_OK = 3'd0, ST_BAD_LENGTH = 3'd2, ST_BAD_OPCODE = 3'd3,
-                     ST_BAD_ADDRESS = 3'd4;
+                     ST_BAD_ADDRESS = 3'd4, ST_REFUSED = 3'd7;
+    // INFO word 11: this block's own feature bit, a checked RUN (g_run_check)
+    localparam [31:0] FEAT_RUN_CHECK = (COMPACT == 0) ? 32'h1000 : 32'h0;
     // The limits as 35-bit numbers, like the sums they are compared with.
     function [34:0] wide;
         input [31:0] v;
@@ -217,6 +219,7 @@ module cbr_cmd_exec #(
     // BUF_COPY (g_copy): the opcode is one (0 without the copy), its args are bad, the
     // commit's last write is in this cycle, N != 0
     wire op_cp, cp_bad, cp_done, cp_any;
+    wire run_refuse;  // a checked RUN that must not run (g_run_check)
 
     reg [2:0]    c_st;
     reg [LW-1:0] c_rlen;
@@ -233,6 +236,7 @@ module cbr_cmd_exec #(
                     else c_rlen = INFO_LEN;
                 OP_RESET, OP_RUN:
                     if (len_q != 32'd0) c_st = ST_BAD_LENGTH;
+                    else if (op_q == OP_RUN && run_refuse) c_st = ST_REFUSED;
                 OP_REG_WRITE:
                     if (len_q == 32'd0 || len_q[1:0] != 2'd0) c_st = ST_BAD_LENGTH;
                     else if (arg0_q[1:0] != 2'd0 || gt_rw) c_st = ST_BAD_ADDRESS;
@@ -313,7 +317,7 @@ module cbr_cmd_exec #(
             4'd8: info_word = INFO_MAX_KERNEL;
             4'd9: info_word = INFO_MAX_STRIDE;
             4'd10: info_word = INFO_MAX_DILATION;
-            4'd11: info_word = INFO_FEATURES;
+            4'd11: info_word = INFO_FEATURES | FEAT_RUN_CHECK;
             4'd12: info_word = INFO_CLOCK_KHZ;
             4'd13: info_word = INFO_ACC_PIXELS;
             4'd14: info_word = INFO_TX_WORDS;
@@ -773,6 +777,47 @@ module cbr_cmd_exec #(
             assign {o_first, o_src, o_const, o_mask} = {p_first_q, p_src_q, p_const_q, p_mask_q};
         end else begin : g_p_wires
             assign {o_first, o_src, o_const, o_mask} = {i_first, i_src, i_const, i_mask};
+        end
+    endgenerate
+
+    // ---- a checked RUN (COMPACT = 0; docs/protocol.md, "RUN") -----------------------------
+    // A RUN with arg1 bit 0 set runs only if no request was lost on the way since the last
+    // plain RUN or RESET - every packet that passed its CRCs since then carried the sequence
+    // number after the one before - and arg0 is the number of RUNs run since the RESET; else
+    // it is answered REFUSED and starts nothing. A host may then post it like a write: a RUN
+    // behind a lost write is refused, and a RUN sent again (go-back-N) after it ran is too.
+    // A plain RUN (the host completed every request before it) clears the gap and sets the
+    // count to arg0 + 1.
+    generate
+        if (COMPACT == 0) begin : g_run_check
+            reg [31:0] seq_next_q;   // the sequence number the next packet should carry
+            reg [31:0] runs_q;       // RUNs run since RESET (a plain RUN: its arg0 + 1)
+            reg        gap_q;        // a packet was lost since the last plain RUN or RESET
+            wire       gap = gap_q || (seq_q != seq_next_q);
+            wire       checked = arg1_q[0];
+            assign run_refuse = checked && (gap || arg0_q != runs_q);
+            always @(posedge clk) begin
+                if (state_q == E_CHECK && pre_q == ST_OK) begin
+                    seq_next_q <= seq_q + 32'd1;
+                    gap_q <= gap;
+                    if (c_st == ST_OK && op_q == OP_RESET) begin
+                        gap_q <= 1'b0;
+                        runs_q <= 32'd0;
+                    end
+                    if (c_st == ST_OK && op_q == OP_RUN) begin
+                        runs_q <= arg0_q + 32'd1;
+                        if (!checked)
+                            gap_q <= 1'b0;
+                    end
+                end
+                if (rst) begin
+                    seq_next_q <= 32'd0;
+                    runs_q <= 32'd0;
+                    gap_q <= 1'b1;
+                end
+            end
+        end else begin : g_no_run_check
+            assign run_refuse = 1'b0;  // every RUN runs; INFO does not set the bit
         end
     endgenerate
 

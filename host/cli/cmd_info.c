@@ -13,7 +13,8 @@ static void print_info(const cbr_device_info *in)
         {CBR_FEAT_DILATION, "dilation"}, {CBR_FEAT_COUNTERS, "counters"},
         {CBR_FEAT_SCATTER, "scatter"}, {CBR_FEAT_DWMODE, "depthwise-mode"},
         {CBR_FEAT_CYCLES, "cycle-counters"}, {CBR_FEAT_DONES, "overlapped-tiles"},
-        {CBR_FEAT_QUEUE2, "start-queue-2"},
+        {CBR_FEAT_QUEUE2, "start-queue-2"}, {CBR_FEAT_COPY, "buffer-copy"},
+        {CBR_FEAT_RUN_CHECK, "checked-run"},
     };
     printf("device:          %s\n", in->uri);
     printf("kind:            %s\n", in->name);

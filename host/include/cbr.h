@@ -89,6 +89,8 @@ enum cbr_feature {
                                        accepted (STARTS register) */
     CBR_FEAT_COPY = 1u << 11,     /**< the device copies between its buffers (BUF_COPY): a
                                        network keeps intermediates on the device */
+    CBR_FEAT_RUN_CHECK = 1u << 12, /**< RUN may be posted: a checked RUN runs only if no
+                                        request was lost before it and it is not a replay */
 };
 
 /** What a device is and what it can do, as it reports itself. */

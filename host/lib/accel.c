@@ -73,6 +73,7 @@ struct posted {
     int tries;               /* times it was sent again */
     uint8_t *data;           /* its payload (max_payload bytes of room) */
     uint8_t *dst;            /* a BUF_READ's destination */
+    uint32_t runs_before;    /* a checked RUN: the core's RUNS before it (start_core) */
 };
 
 struct accel {
@@ -85,6 +86,13 @@ struct accel {
     bool duplex;             /* INFO word 14: the device queues a whole BUF_READ answer, so
                                 the requests behind it run while it drains */
     uint32_t txq;            /* INFO word 14 in bytes: the answers the device queues */
+    bool run_check;          /* CBR_FEAT_RUN_CHECK: RUN is posted, checked (start_core) */
+    uint32_t runs;           /* RUNs the device ran since the RESET, as it counts them: a
+                                checked RUN's arg0 */
+    uint32_t run_posted;     /* checked RUNs posted and not answered (0 or 1) */
+    bool run_refused;        /* one was answered REFUSED: run_again before anything else */
+    uint32_t refused_count, refused_before; /* its arg0 and the core's RUNS before it */
+    uint64_t refusals;       /* checked RUNs refused (tests) */
     struct paced rp;         /* an output read paced with the writes behind it */
     int timeout_ms;          /* for one command's response */
     uint8_t *wire;           /* one encoded request */
@@ -249,6 +257,8 @@ static void forget_window(struct accel *a)
     a->rp.n = a->rp.done = 0;
     a->win_head = a->win_n = 0;
     a->resend = false;
+    a->run_posted = 0;
+    a->run_refused = false;
 }
 
 /* A posted request the transport could not send (a stalled endpoint, cleared; a timeout)
@@ -286,6 +296,13 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
             if (!lost)
                 continue; /* stale: an answer to a request sent again since */
         }
+        /* A checked RUN refused: a request before it was lost, or it ran before and this is
+         * a replay. What it did is found out and put right (run_again) before anything else
+         * is sent that it could miss, while the registers still hold its tile's arguments. */
+        bool refused = rc == 0 && !lost && q->op == CBR_OP_RUN &&
+                       resp.status == CBR_ST_REFUSED;
+        if (refused)
+            resp.status = CBR_ST_OK;
         if (rc == 0 && !lost) {
             rc = check_response(&resp, q->op, q->seq, err, len);
             if (rc == 0 && q->op == CBR_OP_BUF_READ && resp.len != q->arg2)
@@ -299,6 +316,14 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
             } else {
                 if (q->dst)
                     memcpy(q->dst, pl, resp.len);
+                if (q->op == CBR_OP_RUN)
+                    a->run_posted--;
+                if (refused) {
+                    a->run_refused = true;
+                    a->refused_count = q->arg0;
+                    a->refused_before = q->runs_before;
+                    a->refusals++;
+                }
                 a->win_head = (a->win_head + 1) % WINDOW;
                 a->win_n--;
                 return 0;
@@ -330,8 +355,9 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
 }
 
 static int pace_reads(struct accel *a, bool all, char *err, size_t len);
+static int run_again(struct accel *a, char *err, size_t len);
 
-/* Complete every posted request. */
+/* Complete every posted request (and put right a checked RUN refused among them). */
 static int flush(struct accel *a, char *err, size_t len)
 {
     int rc = pace_reads(a, true, err, len); /* a paced read goes whole first */
@@ -343,6 +369,20 @@ static int flush(struct accel *a, char *err, size_t len)
         a->tr->ops->stats(a->tr, &st);
         a->owed = st.bytes_in;
     }
+    if (rc == 0 && a->run_refused)
+        rc = run_again(a, err, len);
+    return rc;
+}
+
+/* Complete the posted checked RUN, if any, and put it right if it was refused: before a
+ * register write (the next tile's arguments) or another RUN goes out. */
+static int settle_run(struct accel *a, char *err, size_t len)
+{
+    int rc = 0;
+    while (rc == 0 && a->run_posted)
+        rc = complete_oldest(a, err, len);
+    if (rc == 0 && a->run_refused)
+        rc = run_again(a, err, len);
     return rc;
 }
 
@@ -368,7 +408,9 @@ static int post_now(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, u
 static int post(struct accel *a, uint8_t op, uint32_t arg0, uint32_t arg1, uint32_t arg2,
                 const void *payload, uint32_t plen, uint8_t *dst, char *err, size_t len)
 {
-    int rc = pace_reads(a, op != CBR_OP_BUF_WRITE, err, len);
+    int rc = op == CBR_OP_REG_WRITE || op == CBR_OP_RUN ? settle_run(a, err, len) : 0;
+    if (rc == 0)
+        rc = pace_reads(a, op != CBR_OP_BUF_WRITE, err, len);
     if (rc == 0)
         rc = post_now(a, op, arg0, arg1, arg2, payload, plen, dst, err, len);
     if (rc == 0 && op == CBR_OP_BUF_WRITE && a->rp.done < a->rp.n)
@@ -440,6 +482,7 @@ static void reset_board(struct accel *a)
     cbr_reader_reset(&a->rd);
     request_once(a, CBR_OP_RESET, 0, 0, 0, NULL, 0, a->timeout_ms, &resp, &pl, ignore,
                  sizeof ignore);
+    a->runs = 0; /* the device's count of RUNs (a lost RESET: the next plain RUN sets it) */
 }
 
 /*
@@ -495,7 +538,10 @@ static int reg_read(struct accel *a, uint32_t addr, uint32_t *v, uint32_t n, cha
  * commits a write once all of it is in, so the RUN after it (which waits for every write's
  * answer, or a lost one would go unnoticed) waits for the commit of the last one; a 16 KiB
  * packet takes 4096 cycles to commit on a 32-bit buffer port, a 4 KiB one 1024. The header
- * costs 36 bytes each way per packet, under 1 % of 4 KiB. */
+ * costs 36 bytes each way per packet, under 1 % of 4 KiB. A posted RUN (CBR_FEAT_RUN_CHECK)
+ * waits for nothing, but the answers behind a long packet still come later, and 4 KiB is
+ * still the best measured (MobileNetV1 conv3.pw on sim:16x16: 289.8 k cycles, 292.0 k with
+ * 8 KiB, 341.2 k with 16 KiB). */
 static uint32_t write_packet(const struct accel *a)
 {
     return a->max_payload < WRITE_PACKET ? a->max_payload : WRITE_PACKET;
@@ -735,6 +781,7 @@ int cbr_board_open(cbr_device *dev, struct cbr_transport *tr, const char *uri, c
     a->duplex = w[14] >= a->max_payload / 4;
     a->txq = w[14] < UINT32_MAX / 4 ? w[14] * 4 : UINT32_MAX;
     a->copy_bytes = (in->features & CBR_FEAT_COPY) ? w[15] : 0;
+    a->run_check = (in->features & CBR_FEAT_RUN_CHECK) != 0;
     if (!in->rows || !in->cols || a->max_payload < 64 || a->max_payload > BOOT_PAYLOAD ||
         !a->acc_pixels) {
         rc = cbr_errf(err, len, CBR_EPROTO, "INFO is implausible: array %ux%u, max payload %u, "
@@ -1301,30 +1348,80 @@ static int make_stack(cbr_device *dev, const cbr_layer *l, struct board_layer *b
 }
 
 /*
- * RUN is the one command never sent twice blindly. When its answer is lost, CTRL and RUNS say
- * whether it reached the core: a start still pending, or RUNS moved on. Otherwise RUN is sent
- * again. A RUN sent while a tile runs is held by the core and taken when it finishes.
+ * A plain RUN, the one command never sent twice blindly: every request before it is
+ * completed first, so the tile's data and registers are in place. When its answer is lost,
+ * CTRL and RUNS say whether it reached the core: a start still pending, or RUNS moved on.
+ * Otherwise RUN is sent again. A RUN sent while a tile runs is held by the core and taken
+ * when it finishes. count: the device's count of RUNs before it (its arg0, protocol.md).
  */
-static int start_core(struct accel *a, uint32_t runs_before, char *err, size_t len)
+static int plain_run(struct accel *a, uint32_t count, uint32_t runs_before, char *err,
+                     size_t len)
 {
     struct cbr_pkt resp;
     const uint8_t *pl;
-    int rc = flush(a, err, len); /* the tile's data and registers are in place first */
+    int rc = flush(a, err, len);
     for (int attempt = 0; rc == 0 && attempt <= RETRIES; attempt++) {
-        rc = request_once(a, CBR_OP_RUN, 0, 0, 0, NULL, 0, a->timeout_ms, &resp, &pl, err,
+        rc = request_once(a, CBR_OP_RUN, count, 0, 0, NULL, 0, a->timeout_ms, &resp, &pl, err,
                           len);
         if (rc == 0 || (rc != CBR_ETIMEDOUT && rc != CBR_EBADMSG && rc != CBR_EIO))
-            return rc;
+            break;
         uint32_t ctrl, now;
         int rc2 = reg_read(a, REG_CTRL, &ctrl, 1, err, len);
         if (rc2 == 0)
             rc2 = reg_read(a, REG_RUNS, &now, 1, err, len);
         if (rc2 < 0)
             return rc2;
-        if ((ctrl & CTRL_START) || now != runs_before)
-            return 0;
+        if ((ctrl & CTRL_START) || now != runs_before) {
+            rc = 0;
+            break;
+        }
     }
+    if (rc == 0)
+        a->runs = count + 1;
     return rc;
+}
+
+/* A checked RUN came back REFUSED (complete_oldest): everything before it is completed
+ * (requests lost on the way are sent again), then CTRL and RUNS say whether it had run
+ * before (a replay is refused too); if not, a plain RUN starts the tile. */
+static int run_again(struct accel *a, char *err, size_t len)
+{
+    a->run_refused = false;
+    int rc = flush(a, err, len);
+    uint32_t ctrl, now;
+    if (rc == 0)
+        rc = reg_read(a, REG_CTRL, &ctrl, 1, err, len);
+    if (rc == 0)
+        rc = reg_read(a, REG_RUNS, &now, 1, err, len);
+    if (rc < 0)
+        return rc;
+    if ((ctrl & CTRL_START) || now != a->refused_before) {
+        a->runs = a->refused_count + 1;
+        return 0;
+    }
+    return plain_run(a, a->refused_count, a->refused_before, err, len);
+}
+
+/*
+ * Start the core on the tile whose data and registers were just sent. Where the device
+ * checks RUNs (CBR_FEAT_RUN_CHECK), the RUN is posted like a write, without completing what
+ * is before it: the device runs it only if no request was lost before it and it is not a
+ * replay (arg0, its count of RUNs, matches), and the host puts a refusal right before the
+ * next register write or RUN (settle_run). Otherwise a plain RUN. runs_before: the core's
+ * RUNS before this start, to tell after a lost answer whether it started.
+ */
+static int start_core(struct accel *a, uint32_t runs_before, char *err, size_t len)
+{
+    if (!a->run_check)
+        return plain_run(a, a->runs, runs_before, err, len);
+    int rc = post(a, CBR_OP_RUN, a->runs, CBR_RUN_CHECKED, 0, NULL, 0, NULL, err, len);
+    if (rc < 0)
+        return rc;
+    /* post_now put it last in the window */
+    a->win[(a->win_head + a->win_n - 1) % WINDOW].runs_before = runs_before;
+    a->run_posted++;
+    a->runs++;
+    return 0;
 }
 
 /* What one buffer holds: up to two resident pieces (the halves, or one whole). */

@@ -377,7 +377,9 @@ struct rect {
 #define RECT_TILE_LINK_CYCLES 1536
 
 /* Round trips of the link's latency the driver waits for a tile: the poll that sees the tile
- * before it taken, the answers to its registers (its RUN waits for them) and to its RUN. With
+ * before it taken, the answers to its registers (its RUN waits for them) and to its RUN.
+ * Where the RUN is posted (CBR_FEAT_RUN_CHECK) only the poll is left, but three still plan
+ * better there (one: MobileNetV1 conv7.pw 305.8 k instead of 290.4 k cycles at 5 us). With
  * a latency they dominate small tiles (sim:16x16 at 5 us each way: ResNet-18 layer2.0.conv1
  * 54.7% -> 71.0% utilization with them in the model, which then takes fewer, larger tiles;
  * MobileNetV1 conv5.pw 47.9% -> 67.1%; docs/bench.md, "Link latency"). */

@@ -62,6 +62,7 @@ const char *cbr_status_name(uint8_t status)
     case CBR_ST_BAD_ADDRESS: return "BAD_ADDRESS";
     case CBR_ST_BAD_VERSION: return "BAD_VERSION";
     case CBR_ST_BUSY: return "BUSY";
+    case CBR_ST_REFUSED: return "REFUSED";
     default: return "?";
     }
 }

@@ -42,7 +42,13 @@ enum cbr_status {
     CBR_ST_BAD_ADDRESS = 4,
     CBR_ST_BAD_VERSION = 5,
     CBR_ST_BUSY = 6,
+    CBR_ST_REFUSED = 7, /* a checked RUN that did not run (protocol.md, "RUN") */
 };
+
+/* RUN arg1 bit 0: a checked RUN (CBR_FEAT_RUN_CHECK): arg0 is the number of RUNs the device
+ * ran since RESET; it runs only if that matches and no request was lost since the last plain
+ * RUN or RESET. */
+#define CBR_RUN_CHECKED 1u
 
 struct cbr_pkt {
     uint8_t version, opcode, flags, status;

@@ -581,6 +581,43 @@ static void test_reset_run(Bench &b) {
     t.finish();
 }
 
+// A checked RUN (arg1 bit 0, docs/protocol.md "RUN"): runs once per count, never behind a
+// lost packet until a plain RUN or RESET; COMPACT runs every one (it does not set the
+// feature bit). The model's status and start count for each, and the device's, must agree.
+static void test_checked_run(Bench &b) {
+    Test t(b, "checked RUN: once, and not behind a loss");
+    t.send(req(CBR_OP_RUN, 0, 1));          // after reset, before any RESET: refused
+    t.send(req(CBR_OP_RESET));
+    t.send(req(CBR_OP_RUN, 0, 1));          // start 0: runs
+    t.send(req(CBR_OP_RUN, 0, 1));          // the same again (a replay): refused
+    t.send(req(CBR_OP_RUN, 1, 1));          // start 1: runs
+    t.send(req(CBR_OP_RUN, 7, 1));          // a count the device is not at: refused
+    t.send(req(CBR_OP_BUF_WRITE, 1, 64, 0, rand_bytes(b.rng, 32)));
+    t.send(req(CBR_OP_RUN, 2, 1));          // runs
+    Req lost = req(CBR_OP_BUF_WRITE, 1, 0, 0, rand_bytes(b.rng, 40));
+    lost.bad_crc = true;                    // answered BAD_CRC: lost on the way
+    t.send(lost);
+    t.send(req(CBR_OP_REG_WRITE, 0, 0, 0, rand_bytes(b.rng, 8)));
+    t.send(req(CBR_OP_RUN, 3, 1));          // behind the loss: refused
+    t.send(req(CBR_OP_RUN, 3, 1));          // and still
+    t.send(req(CBR_OP_RUN, 3, 0));          // a plain RUN: runs, ends the gap, count 4
+    t.send(req(CBR_OP_RUN, 4, 1));          // runs
+    Req skip = req(CBR_OP_NOP, 0, 0, 0, rand_bytes(b.rng, 4));
+    skip.h.seq += 1000;                     // a packet the device never saw before it
+    g_seq = skip.h.seq + 1;
+    t.send(skip);
+    t.send(req(CBR_OP_RUN, 5, 1));          // refused
+    t.send(req(CBR_OP_RESET));
+    t.send(req(CBR_OP_RUN, 0, 1));          // runs
+    Req hdr = req(CBR_OP_NOP, 0, 0, 0, rand_bytes(b.rng, 8));
+    hdr.bad_hcrc = true;                    // dropped without an answer
+    t.send(hdr);
+    t.send(req(CBR_OP_RUN, 1, 1));          // refused
+    t.finish();
+    CHECK(t.mc.starts == (COMPACT ? 13u : 6u), "checked RUN: the model ran %" PRIu64 " RUNs",
+          t.mc.starts);
+}
+
 static void test_regs(Bench &b) {
     Test t(b, "REG_WRITE/REG_READ good");
     for (uint32_t a = 0; a < REG_BYTES; a += REG_CHUNK) { // all of them, as few packets as fit
@@ -1619,6 +1656,7 @@ int main(int argc, char **argv) {
         test_nop(b);
         test_info(b);
         test_reset_run(b);
+        test_checked_run(b);
         test_regs(b);
         test_regs_bad(b);
         test_bufs(b);

@@ -13,6 +13,7 @@
 #include <vector>
 
 extern "C" {
+#include "cbr.h"
 #include "proto.h"
 }
 
@@ -101,8 +102,10 @@ static const uint32_t C_COPY_LAT = TB_TX_DEPTH > 4 ? 8 : 6;
 static const uint32_t INFO_BLOCK[16] = {
     1, TB_INFO_ROWS, TB_INFO_COLS, TB_BUF0_BYTES, TB_BUF1_BYTES, TB_BUF3_BYTES,
     TB_INFO_PARAM_ENTRIES, TB_MAX_PAYLOAD, TB_INFO_MAX_KERNEL, TB_INFO_MAX_STRIDE,
-    TB_INFO_MAX_DILATION, TB_INFO_FEATURES, TB_INFO_CLOCK_KHZ, TB_INFO_ACC_PIXELS,
-    TB_COMPACT ? 1u : (uint32_t)TB_TX_DEPTH, TB_COPY_BYTES};
+    // word 11: the checked RUN's bit (CBR_FEAT_RUN_CHECK) is cbr_cmd's own, COMPACT = 0
+    TB_INFO_MAX_DILATION, (uint32_t)TB_INFO_FEATURES | (TB_COMPACT ? 0u : CBR_FEAT_RUN_CHECK),
+    TB_INFO_CLOCK_KHZ, TB_INFO_ACC_PIXELS, TB_COMPACT ? 1u : (uint32_t)TB_TX_DEPTH,
+    TB_COPY_BYTES};
 
 // The register space and the four buffers, as bytes.
 struct Mem {
@@ -128,6 +131,12 @@ struct Counts {
     uint64_t writes = 0, reads = 0;  // reg_we/buf_we and reg_re/buf_re cycles
     uint64_t copies = 0;             // copy-port writes (words of COPY_BYTES)
     uint64_t both = 0;               // cycles with buf_we and buf_re (timing, not compared)
+    // the checked RUN's state (COMPACT = 0; model only, not compared): the sequence number
+    // the next good packet should carry, a packet lost since the last plain RUN or RESET,
+    // the RUNs run since RESET
+    uint32_t seq_next = 0;
+    bool gap = true;
+    uint32_t runs = 0;
     bool operator==(const Counts &o) const {
         return starts == o.starts && resets == o.resets && writes == o.writes
                && reads == o.reads && copies == o.copies;
@@ -198,6 +207,9 @@ inline uint8_t execute(const cbr_pkt &h, const std::vector<uint8_t> &pl, Mem &m,
                        std::vector<uint8_t> &out) {
     out.clear();
     const uint64_t len = h.len, a0 = h.arg0, a1 = h.arg1, a2 = h.arg2;
+    const bool gap = c.gap || h.seq != c.seq_next; // every good packet counts
+    c.seq_next = h.seq + 1;
+    c.gap = gap;
     switch (h.opcode) {
     case CBR_OP_NOP:
         out = pl;
@@ -213,10 +225,19 @@ inline uint8_t execute(const cbr_pkt &h, const std::vector<uint8_t> &pl, Mem &m,
     case CBR_OP_RUN:
         if (len)
             return CBR_ST_BAD_LENGTH;
-        if (h.opcode == CBR_OP_RUN)
-            c.starts++;
-        else
+        if (h.opcode == CBR_OP_RESET) {
             c.resets++;
+            c.gap = false;
+            c.runs = 0;
+            return CBR_ST_OK;
+        }
+        // a checked RUN (arg1 bit 0) runs only with nothing lost and the right count
+        if (!COMPACT && (a1 & 1) && (gap || a0 != c.runs))
+            return CBR_ST_REFUSED;
+        c.starts++;
+        c.runs = (uint32_t)a0 + 1;
+        if (!(a1 & 1))
+            c.gap = false;
         return CBR_ST_OK;
     case CBR_OP_REG_WRITE:
         if (len == 0 || len % 4)

@@ -40,14 +40,18 @@ struct board_cfg {
                                   what the host writes meanwhile over what a started tile
                                   reads changes its result, as on a real core */
     uint32_t txq;              /* INFO word 14: response words queued (0: not reported) */
+    bool run_check;            /* FEATURES bit 12: checked RUNs (the host posts them) */
 };
 /* As the RTL's default build: a response queue of 4 KiB (1024 words) here, where packets
- * carry 1 KiB, so that output reads longer than 3 KiB go paced between the writes. */
-static const struct board_cfg big = {{524288, 524288, 65536, 131072}, 1024, false, 1024};
-/* Tiny: most layers need many tiles along every dimension, and input-channel chains. */
-static const struct board_cfg tiny = {{2048, 2048, 512, 1024}, 16, false, 0};
-static const struct board_cfg big_lag = {{524288, 524288, 65536, 131072}, 1024, true, 1024};
-static const struct board_cfg tiny_lag = {{2048, 2048, 512, 1024}, 16, true, 0};
+ * carry 1 KiB, so that output reads longer than 3 KiB go paced between the writes; RUNs
+ * checked, so posted. */
+static const struct board_cfg big = {{524288, 524288, 65536, 131072}, 1024, false, 1024, true};
+/* Tiny: most layers need many tiles along every dimension, and input-channel chains; plain
+ * RUNs, as the COMPACT builds have. */
+static const struct board_cfg tiny = {{2048, 2048, 512, 1024}, 16, false, 0, false};
+static const struct board_cfg big_lag = {{524288, 524288, 65536, 131072}, 1024, true, 1024,
+                                         true};
+static const struct board_cfg tiny_lag = {{2048, 2048, 512, 1024}, 16, true, 0, false};
 
 struct fault_rates { /* per mille */
     unsigned drop_req, corrupt_req, drop_resp, corrupt_resp, dup_resp;
@@ -86,6 +90,13 @@ struct board {
                                   direction after the other */
     uint32_t out_next;         /* offset where a BUF_READ of the output continues the one before */
     unsigned reads_in_a_row;   /* output reads that start right behind another one */
+    uint32_t seq_next;         /* cfg.run_check: the sequence number the next packet should
+                                  carry, */
+    bool gap;                  /* a packet lost since the last plain RUN or RESET, */
+    uint32_t runs;             /* RUNs run since RESET (a plain one: its arg0 + 1) */
+    unsigned checked_runs, refused; /* checked RUNs taken, and of them refused */
+    unsigned lose_write_at;    /* once this many checked RUNs came: lose the next BUF_WRITE */
+    unsigned lose_run_answer;  /* lose the answer to this checked RUN (from 1), which runs */
     struct fault_rates f;
     unsigned faults;
     bool closed;
@@ -112,6 +123,12 @@ static void emit(struct board *b, const uint8_t *bytes, size_t n)
 static void respond(struct board *b, const struct cbr_pkt *req, uint8_t status,
                     const void *payload, uint32_t len)
 {
+    if (req->opcode == CBR_OP_RUN && (req->arg1 & 1) && status == CBR_ST_OK &&
+        b->checked_runs == b->lose_run_answer) {
+        b->lose_run_answer = 0;
+        b->faults++;
+        return;
+    }
     if (rnd(1000) < b->f.drop_resp) {
         b->faults++;
         return;
@@ -276,8 +293,13 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
     const uint32_t cw = b->rows == b->cols ? b->cols : 0;
     uint32_t info[16] = {1, b->rows, b->cols, buf_size[0], buf_size[1], buf_size[3],
                          buf_size[2] / 32, MAXP, 11, 4, 8,
-                         (cw ? 0x87Fu : 0x7Fu) | (b->dones ? 0x200u : 0), 200000,
-                         b->cfg.acc_pixels, b->cfg.txq, cw};
+                         (cw ? 0x87Fu : 0x7Fu) | (b->dones ? 0x200u : 0) |
+                             (b->cfg.run_check ? CBR_FEAT_RUN_CHECK : 0),
+                         200000, b->cfg.acc_pixels, b->cfg.txq, cw};
+    /* every packet that arrived whole counts for the checked RUN (protocol.md, "RUN") */
+    const bool gap = b->gap || p->seq != b->seq_next;
+    b->seq_next = p->seq + 1;
+    b->gap = gap;
     if (p->opcode == CBR_OP_BUF_READ && p->arg0 == 3) {
         b->reads_in_a_row += b->last_op == CBR_OP_BUF_READ && p->arg1 != b->out_next;
         b->out_next = p->arg1 + p->arg2;
@@ -303,9 +325,24 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
     case CBR_OP_RESET: /* aborts a hung tile, as the core's RESET does */
         b->done = b->hung = b->pending = false;
         b->n_started = 0;
+        b->gap = false;
+        b->runs = 0;
         respond(b, p, 0, NULL, 0);
         return;
     case CBR_OP_RUN:
+        if (b->cfg.run_check && (p->arg1 & 1)) {
+            b->checked_runs++;
+            if (gap || p->arg0 != b->runs) {
+                b->refused++;
+                respond(b, p, CBR_ST_REFUSED, NULL, 0);
+                return;
+            }
+        }
+        if (b->cfg.run_check) {
+            b->runs = p->arg0 + 1;
+            if (!(p->arg1 & 1))
+                b->gap = false;
+        }
         if (b->hung)
             b->pending = true; /* held for the end of a tile that never comes */
         else if (++b->starts == b->hang_at)
@@ -404,6 +441,13 @@ static int board_send(struct cbr_transport *t, const void *buf, size_t n, int ti
         b->cycles += n / 2; /* the link's 2 bytes a cycle */
     uint8_t *copy = malloc(n);
     memcpy(copy, buf, n);
+    if (b->lose_write_at && b->checked_runs >= b->lose_write_at && n > 5 &&
+        copy[5] == CBR_OP_BUF_WRITE) { /* header byte 5: the opcode */
+        b->lose_write_at = 0;
+        b->faults++;
+        free(copy);
+        return 0;
+    }
     if (rnd(1000) < b->f.drop_req) {
         b->faults++;
         free(copy);
@@ -500,6 +544,7 @@ static struct board *board_new(uint32_t rows, uint32_t cols, struct fault_rates 
     b->cols = cols;
     b->f = f;
     b->cfg = *cfg;
+    b->gap = true; /* until the host's RESET */
     cbr_reader_init(&b->rd, MAXP);
     for (int i = 0; i < 4; i++)
         b->buf[i] = calloc(1, cfg->size[i]);
@@ -527,6 +572,19 @@ struct rand_layer {
 };
 
 static uint32_t layer_scale = 1; /* planes and channels up to this many times larger */
+static unsigned checked_total, refused_total; /* checked RUNs the boards took, and refused */
+
+/* After a board's runs: without faults, a board with checked RUNs took them (the host
+ * posted every RUN) and refused none; with plain RUNs it saw no checked one. */
+static void count_runs(const struct board *b, struct fault_rates f)
+{
+    checked_total += b->checked_runs;
+    refused_total += b->refused;
+    if (!f.drop_req && !f.corrupt_req && !f.drop_resp && !f.corrupt_resp) {
+        assert_int_equal(b->refused, 0);
+        assert_true(b->cfg.run_check ? b->checked_runs > 0 : b->checked_runs == 0);
+    }
+}
 
 static void make_layer(struct rand_layer *r)
 {
@@ -645,6 +703,7 @@ static int compare_layers(uint32_t rows, uint32_t cols, struct fault_rates f, in
         free_layer(&r);
     }
     *faults = b->faults;
+    count_runs(b, f);
     if (!f.drop_req && layers >= 30)
         assert_true(b->scatters > 0); /* partial channel blocks were sent without padding */
     if (cfg == &tiny && !f.drop_req)
@@ -693,14 +752,18 @@ static void test_board_faults_give_right_results_or_clean_errors(void **state)
                             .corrupt_resp = 10, .dup_resp = 20};
     unsigned faults = 0, total = 0;
     int failed = 0;
+    checked_total = refused_total = 0;
     for (int round = 0; round < 6; round++) {
         failed += compare_layers(4, 4, f, 15, &faults, round % 2 ? &tiny : &big);
         total += faults;
     }
-    printf("test_accel: %u faults injected, %d of 90 runs ended in a clean error\n", total,
-           failed);
+    printf("test_accel: %u faults injected, %d of 90 runs ended in a clean error; %u posted "
+           "RUNs, %u refused (a loss before them, or sent again)\n", total, failed,
+           checked_total, refused_total);
     assert_true(total >= 20); /* the faults really happened */
     assert_true(failed < 45); /* retries recover most */
+    /* the big board's RUNs were posted, and losses before them were caught */
+    assert_true(checked_total > 0 && refused_total > 0);
 }
 
 /* Random chains of layers as networks on a board and on cpu: the device's output (its
@@ -819,6 +882,7 @@ static int compare_chains(uint32_t rows, uint32_t cols, struct fault_rates f, in
         }
     }
     *copies += b->copies;
+    count_runs(b, f);
     cbr_device_close(dev);
     cbr_device_close(cpu);
     board_free(b);
@@ -1062,8 +1126,10 @@ static void test_output_reads_go_between_writes(void **state)
 {
     (void)state;
     /* activations of 16 KiB: the input goes in regions, written while earlier tiles run */
-    static const struct board_cfg queue = {{16384, 524288, 65536, 131072}, 1024, false, 1024};
-    static const struct board_cfg no_queue = {{16384, 524288, 65536, 131072}, 1024, false, 0};
+    static const struct board_cfg queue = {{16384, 524288, 65536, 131072}, 1024, false, 1024,
+                                           true};
+    static const struct board_cfg no_queue = {{16384, 524288, 65536, 131072}, 1024, false, 0,
+                                              false};
     const struct board_cfg *cfgs[2] = {&queue, &no_queue};
     for (int t = 0; t < 2; t++) {
         cbr_device *dev, *cpu;
@@ -1080,6 +1146,36 @@ static void test_output_reads_go_between_writes(void **state)
             assert_true(b->interleaved >= st.tiles / 2);
         else
             assert_int_equal(b->interleaved, 0);
+        close_pair(b, dev, cpu);
+    }
+}
+
+/* A posted RUN is put right when something goes wrong around it: a write lost before it
+ * (the device refuses the RUN; the host sends the write again, then a plain RUN), and an
+ * answer to it lost (the host sends it again with the window; the device refuses the replay
+ * and the host, seeing RUNS moved on, does not start the tile twice). Bit-exact, and exactly
+ * one start a tile. */
+static void test_posted_run_put_right(void **state)
+{
+    (void)state;
+    static const struct board_cfg cfg = {{16384, 524288, 65536, 131072}, 1024, false, 1024,
+                                         true};
+    for (int t = 0; t < 2; t++) {
+        cbr_device *dev, *cpu;
+        struct board *b = open_pair(&cfg, false, &dev, &cpu);
+        if (t == 0)
+            b->lose_write_at = 3;
+        else
+            b->lose_run_answer = 3;
+        cbr_stats st;
+        run_plain(dev, cpu, 8, 8, 64, 3, 64, &st);
+        printf("test_accel: %s: %u tiles, %u starts, %u posted RUNs, %u refused\n",
+               t == 0 ? "a write lost after RUN 3" : "the answer to RUN 3 lost", st.tiles,
+               b->starts, b->checked_runs, b->refused);
+        assert_true(st.tiles > 4);
+        assert_int_equal(b->faults, 1);
+        assert_true(b->refused >= 1);
+        assert_int_equal(b->starts, st.tiles);
         close_pair(b, dev, cpu);
     }
 }
@@ -1230,6 +1326,7 @@ int main(void)
         cmocka_unit_test(test_reduction_at_the_limit_runs_chained),
         cmocka_unit_test(test_strided_1x1_and_batches_of_small_images_move_less),
         cmocka_unit_test(test_output_reads_go_between_writes),
+        cmocka_unit_test(test_posted_run_put_right),
         cmocka_unit_test(test_rows_written_ahead_in_pieces),
         cmocka_unit_test(test_tiles_read_as_soon_as_done),
         cmocka_unit_test(test_hung_core_fails_the_run_in_device_cycles),
