@@ -2237,8 +2237,18 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
         t0 = now;
         due = all ? e->due_last : e->due_take;
         margin = hang_margin(e);
-        if (target > now)
+        /* The link's idle stops at an answer: take those of the posted requests as they
+         * come, and idle on to the estimate. Polling there instead (a posted RUN leaves more
+         * answers owed here) polled about ten times a tile on VGG-16 conv1_2. */
+        while (target > now) {
             e->a->tr->ops->idle(e->a->tr, target - now);
+            if (!e->a->win_n || !link_now(e, &now) || now >= target)
+                break;
+            int rc = complete_oldest(e->a, e->err, e->len);
+            if (rc < 0)
+                return rc;
+            link_now(e, &now);
+        }
     }
     for (bool first = true;; first = false) {
         if (!first && clocked) {
