@@ -92,7 +92,6 @@ struct accel {
     uint32_t run_posted;     /* checked RUNs posted and not answered (0 or 1) */
     bool run_refused;        /* one was answered REFUSED: run_again before anything else */
     uint32_t refused_count, refused_before; /* its arg0 and the core's RUNS before it */
-    uint64_t refusals;       /* checked RUNs refused (tests) */
     struct paced rp;         /* an output read paced with the writes behind it */
     int timeout_ms;          /* for one command's response */
     uint8_t *wire;           /* one encoded request */
@@ -322,7 +321,6 @@ static int complete_oldest(struct accel *a, char *err, size_t len)
                     a->run_refused = true;
                     a->refused_count = q->arg0;
                     a->refused_before = q->runs_before;
-                    a->refusals++;
                 }
                 a->win_head = (a->win_head + 1) % WINDOW;
                 a->win_n--;
@@ -1347,6 +1345,20 @@ static int make_stack(cbr_device *dev, const cbr_layer *l, struct board_layer *b
     return 0;
 }
 
+/* Whether the start after `runs_before` reached the core: a start still pending in CTRL, or
+ * RUNS moved on. */
+static int core_started(struct accel *a, uint32_t runs_before, bool *yes, char *err,
+                        size_t len)
+{
+    uint32_t ctrl, now;
+    int rc = reg_read(a, REG_CTRL, &ctrl, 1, err, len);
+    if (rc == 0)
+        rc = reg_read(a, REG_RUNS, &now, 1, err, len);
+    if (rc == 0)
+        *yes = (ctrl & CTRL_START) || now != runs_before;
+    return rc;
+}
+
 /*
  * A plain RUN, the one command never sent twice blindly: every request before it is
  * completed first, so the tile's data and registers are in place. When its answer is lost,
@@ -1365,13 +1377,11 @@ static int plain_run(struct accel *a, uint32_t count, uint32_t runs_before, char
                           len);
         if (rc == 0 || (rc != CBR_ETIMEDOUT && rc != CBR_EBADMSG && rc != CBR_EIO))
             break;
-        uint32_t ctrl, now;
-        int rc2 = reg_read(a, REG_CTRL, &ctrl, 1, err, len);
-        if (rc2 == 0)
-            rc2 = reg_read(a, REG_RUNS, &now, 1, err, len);
+        bool started;
+        int rc2 = core_started(a, runs_before, &started, err, len);
         if (rc2 < 0)
             return rc2;
-        if ((ctrl & CTRL_START) || now != runs_before) {
+        if (started) {
             rc = 0;
             break;
         }
@@ -1387,15 +1397,13 @@ static int plain_run(struct accel *a, uint32_t count, uint32_t runs_before, char
 static int run_again(struct accel *a, char *err, size_t len)
 {
     a->run_refused = false;
+    bool started = false;
     int rc = flush(a, err, len);
-    uint32_t ctrl, now;
     if (rc == 0)
-        rc = reg_read(a, REG_CTRL, &ctrl, 1, err, len);
-    if (rc == 0)
-        rc = reg_read(a, REG_RUNS, &now, 1, err, len);
+        rc = core_started(a, a->refused_before, &started, err, len);
     if (rc < 0)
         return rc;
-    if ((ctrl & CTRL_START) || now != a->refused_before) {
+    if (started) {
         a->runs = a->refused_count + 1;
         return 0;
     }
