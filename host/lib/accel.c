@@ -1574,6 +1574,10 @@ struct exec {
     uint32_t dones0;         /* DONES when the layer started */
     uint64_t last_len;       /* the last started tile's cycles, about (estimate_tile) */
     uint64_t est_prev, est_last; /* device cycle when the last two started tiles end, about */
+    uint64_t arr_prev, arr_last; /* the same, counting a posted RUN from when it reaches the
+                                    device, behind the data written ahead of it: where the
+                                    waits start polling (the write-ahead budget, which counts
+                                    from est_last, wrote more ahead and took longer) */
     uint64_t due_take, due_last; /* device cycle by which the start queued last is taken and
                                     that tile ends at the latest, on any core (tile_bound) */
     uint32_t clock_khz;      /* INFO's core clock: tile_bound in wall time where the link
@@ -2171,6 +2175,14 @@ static void estimate_tile(struct exec *e, const struct step *s)
     e->est_prev = e->est_last;
     e->last_len = beats + px + 64;
     e->est_last = (e->est_last > now ? e->est_last : now) + e->last_len;
+    uint64_t arrives = now;
+    struct cbr_link_stats st;
+    e->a->tr->ops->stats(e->a->tr, &st);
+    if (e->a->run_check && st.h2d_bytes_per_cycle > 0)
+        arrives = drained_at(&st, e->a->sent > st.bytes_out ? e->a->sent - st.bytes_out : 0,
+                             st.h2d_bytes_per_cycle);
+    e->arr_prev = e->arr_last;
+    e->arr_last = (e->arr_last > arrives ? e->arr_last : arrives) + e->last_len;
     /* RUN has been answered, so the start is pending in the core now: it is taken once
      * the tile before has ended. */
     e->due_take = e->due_last > now ? e->due_last : now;
@@ -2242,6 +2254,8 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
     }
     if (clocked) {
         uint64_t target = all ? e->est_last : e->est_prev;
+        const uint64_t arrived = all ? e->arr_last : e->arr_prev;
+        target = arrived > target ? arrived : target;
         t0 = now;
         due = all ? e->due_last : e->due_take;
         margin = hang_margin(e);
