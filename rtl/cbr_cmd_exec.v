@@ -780,7 +780,7 @@ module cbr_cmd_exec #(
         end
     endgenerate
 
-    // ---- a checked RUN (COMPACT = 0; docs/protocol.md, "RUN") -----------------------------
+    // ---- a checked RUN (COMPACT = 0; docs/protocol.md, "Checked RUN") ---------------------
     // A RUN with arg1 bit 0 set runs only if no request was lost on the way since the last
     // plain RUN or RESET - every packet that passed its CRCs since then carried the sequence
     // number after the one before - and arg0 is the number of RUNs run since the RESET; else

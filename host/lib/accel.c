@@ -2176,15 +2176,19 @@ static void estimate_tile(struct exec *e, const struct step *s)
     e->last_len = beats + px + 64;
     e->est_last = (e->est_last > now ? e->est_last : now) + e->last_len;
     uint64_t arrives = now;
-    struct cbr_link_stats st;
-    e->a->tr->ops->stats(e->a->tr, &st);
-    if (e->a->run_check && st.h2d_bytes_per_cycle > 0)
-        arrives = drained_at(&st, e->a->sent > st.bytes_out ? e->a->sent - st.bytes_out : 0,
-                             st.h2d_bytes_per_cycle);
+    if (e->a->run_check) { /* the RUN was posted: it arrives behind what the link holds */
+        struct cbr_link_stats st;
+        e->a->tr->ops->stats(e->a->tr, &st);
+        if (st.h2d_bytes_per_cycle > 0)
+            arrives = drained_at(&st, e->a->sent > st.bytes_out ? e->a->sent - st.bytes_out
+                                                                : 0,
+                                 st.h2d_bytes_per_cycle);
+    }
     e->arr_prev = e->arr_last;
     e->arr_last = (e->arr_last > arrives ? e->arr_last : arrives) + e->last_len;
-    /* RUN has been answered, so the start is pending in the core now: it is taken once
-     * the tile before has ended. */
+    /* The start is pending in the core (RUN answered) or on its way (posted: the hang bound
+     * then counts from a little early, well inside its margin): it is taken once the tile
+     * before has ended. */
     e->due_take = e->due_last > now ? e->due_last : now;
     e->due_last = e->due_take + tile_bound(e, run, beats, px);
 }
