@@ -2306,6 +2306,8 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
             link_now(e, &now);
         }
     }
+    /* the poll that sees the queued tile taken also says when (anchor_tile) */
+    const bool anchor = clocked && !all && e->dones && e->tile_cycles;
     for (bool first = true;; first = false) {
         if (!first && clocked) {
             e->a->tr->ops->idle(e->a->tr, backoff);
@@ -2313,7 +2315,6 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
         }
         /* CTRL only when waiting for the end (RUNS, and DONES, say a tile was taken) */
         uint32_t ctrl = 0, rd[4] = {0, 0, 0, 0};
-        const bool anchor = clocked && !all && e->dones && e->tile_cycles;
         int rc = all ? reg_read(e->a, REG_CTRL, &ctrl, 1, e->err, e->len) : 0;
         if (rc == 0) /* RUNS, ACT_CB_PITCH, DONES, CYCLES_LO */
             rc = reg_read(e->a, REG_RUNS, rd, anchor ? 4 : e->dones ? 3 : 1, e->err, e->len);
