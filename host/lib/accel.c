@@ -2194,9 +2194,9 @@ static void estimate_tile(struct exec *e, const struct step *s)
 }
 
 /*
- * A poll answered at device cycle `now` saw the start queued last taken: time the end of its
- * tile from when it was taken, which the same read gives (CYCLES_LO: the cycles since, when
- * the read was done; the answer then crossed the link). Timed from the answer, as before,
+ * A poll just answered saw the start queued last taken: time the end of its tile from when
+ * it was taken, which the same read gives (CYCLES_LO: the cycles since, when the read was
+ * done; the answer then crossed the link). Timed from the answer, as before,
  * each end came out late by however long after the take the poll came, the next wait polled
  * that much later, and the lag grew tile by tile until the next start went out too late: on
  * ResNet-18 layer1.0.conv1 (sim:16x16) the host learnt of a take 11 k cycles after it by the
@@ -2206,10 +2206,11 @@ static void estimate_tile(struct exec *e, const struct step *s)
  * MobileNetV1 67.2% instead of 69.4%). running: that tile had not finished (a finished
  * tile's CYCLES stopped at its end; it is over by now).
  */
-static void anchor_tile(struct exec *e, uint64_t now, uint32_t cycles, bool running)
+static void anchor_tile(struct exec *e, uint32_t cycles, bool running)
 {
     struct cbr_link_stats st;
     e->a->tr->ops->stats(e->a->tr, &st);
+    const uint64_t now = st.cycles;
     uint64_t back = st.latency_cycles; /* the answer: a header, 4 words and a CRC */
     if (st.d2h_bytes_per_cycle > 0)
         back += (uint64_t)((CBR_PROTO_HDR + 4 + 16) / st.d2h_bytes_per_cycle);
@@ -2329,8 +2330,8 @@ static int wait_runs(struct exec *e, uint32_t count, bool all)
              * length estimated long (conv0 of MobileNetV1: 10.1 k cycles for 9.1 k) would
              * otherwise push every later one further out, and the waits, reads and writes
              * ahead timed by them with it (conv0 15.9% -> 16.5% utilization on sim:16x16). */
-            if (anchor && link_now(e, &now))
-                anchor_tile(e, now, rd[3], took == count && done < count);
+            if (anchor)
+                anchor_tile(e, rd[3], took == count && done < count);
             else if (clocked && !all && link_now(e, &now) && now + e->last_len < e->est_last)
                 e->est_last = now + e->last_len;
             return 0;
