@@ -1443,6 +1443,8 @@ struct slot {
 struct residency {
     struct slot s[2];
     uint32_t size;
+    struct slot retired;     /* a region whose room the next one took while its last tiles
+                                were still to run (load_region): found, never written */
 };
 
 static struct slot *find(struct residency *rs, int64_t id)
@@ -1450,7 +1452,7 @@ static struct slot *find(struct residency *rs, int64_t id)
     for (int i = 0; i < 2; i++)
         if (rs->s[i].id == id)
             return &rs->s[i];
-    return NULL;
+    return rs->retired.id == id && id >= 0 ? &rs->retired : NULL;
 }
 
 static bool overlap(uint32_t b0, uint32_t n0, uint32_t b1, uint32_t n1)
@@ -1463,6 +1465,13 @@ static bool overlap(uint32_t b0, uint32_t n0, uint32_t b1, uint32_t n1)
 struct prot {
     uint32_t n[3];
     uint32_t base[3][6], bytes[3][6];
+    /* Of the activation buffer, the rows those tiles read: in each of n channel blocks,
+     * `bytes` at base + block * pitch (dense regions; a new region that takes the whole
+     * buffer may go beside them, load_region). Where a tile's rows are not here (depthwise,
+     * or no room), its whole region stands for them: whole_act. */
+    uint32_t n_rows;
+    struct prot_rows { uint32_t base, bytes, n, pitch; } rows[12];
+    bool whole_act;
 };
 enum { P_ACT, P_WGT, P_PAR };
 
@@ -1482,6 +1491,24 @@ static bool prot_hits(const struct prot *p, int buf, uint32_t base, uint32_t byt
     for (uint32_t i = 0; p && i < p->n[buf]; i++)
         if (overlap(base, bytes, p->base[buf][i], p->bytes[buf][i]))
             return true;
+    return false;
+}
+
+/* Whether `bytes` at base + block * pitch, for n channel blocks, meet a row the protected
+ * tiles read (true when those rows are not known one by one: whole_act). */
+static bool prot_hits_rows(const struct prot *p, uint32_t base, uint32_t bytes, uint32_t n,
+                           uint32_t pitch)
+{
+    if (!p || !bytes)
+        return false;
+    if (p->whole_act)
+        return true;
+    for (uint32_t i = 0; i < p->n_rows; i++)
+        for (uint32_t a = 0; a < p->rows[i].n; a++)
+            for (uint32_t b = 0; b < n; b++)
+                if (overlap(base + b * pitch, bytes, p->rows[i].base + a * p->rows[i].pitch,
+                            p->rows[i].bytes))
+                    return true;
     return false;
 }
 
@@ -1518,6 +1545,9 @@ static bool place(const struct residency *rs, uint32_t bytes, const struct prot 
 static struct slot *occupy(struct residency *rs, int64_t id, uint32_t base, uint32_t bytes)
 {
     int free_i = -1;
+    if (rs->retired.id >= 0 && overlap(base, bytes ? bytes : 1, rs->retired.base,
+                                       rs->retired.bytes ? rs->retired.bytes : 1))
+        rs->retired.id = -1;
     for (int i = 0; i < 2; i++) {
         if (rs->s[i].id >= 0 && overlap(base, bytes ? bytes : 1, rs->s[i].base,
                                         rs->s[i].bytes ? rs->s[i].bytes : 1))
@@ -1698,12 +1728,12 @@ static int write_region_px(struct exec *e, uint32_t b, uint32_t g, uint32_t r,
                            uint32_t base, uint32_t p0, uint32_t p1)
 {
     const struct plan_region *rg = &e->p->regions[r];
-    const uint32_t R = e->R, rows = rg->iy1 - rg->iy0, cols = rg->ix1 - rg->ix0;
+    const uint32_t R = e->R, cols = rg->ix1 - rg->ix0;
     if (p1 <= p0 || !cols)
         return 0;
     if (e->p->depthwise) /* whole rows (load_region) */
         return write_region_rows_dw(e, b, r, base, p0 / cols, p1 / cols);
-    const uint32_t pitch = rows * cols * R, px = p1 - p0;
+    const uint32_t pitch = rg->pitch, px = p1 - p0;
     /* The pixels of every channel block in one scatter write (CHUNK = those of one block,
      * PITCH = the region's block pitch): a few packets instead of one or more per block, so
      * the link carries fewer headers and acknowledgements. Only when every block is full
@@ -1767,6 +1797,39 @@ static uint32_t rows_needed(const struct exec *e, const struct plan_run *run)
     return end > rg->iy0 ? (uint32_t)(end - rg->iy0) : 0;
 }
 
+/*
+ * Whether step s's region, which takes the whole buffer, may go in now although the region
+ * before still has tiles queued or written ahead: only the rows those tiles read are
+ * protected (pr's rows, one range a channel block; the regions share their block pitch,
+ * plan_dense), and s's first `need` pixels must miss them. Its later rows are checked as
+ * they are written (load_region). The region before must have no tile after s (the tiles
+ * between are all protected, having been prepared in order); it stays findable for them
+ * (*keep: its slot, or -1) until the next region takes its place. VGG-16 conv2_2 on
+ * sim:16x16: the core waited about 90 k cycles at each of its three changes of region.
+ */
+static bool beside(const struct exec *e, const struct step *s, const struct prot *pr,
+                   uint32_t need, int *keep)
+{
+    const struct plan_region *rg = &e->p->regions[e->p->runs[s->k].region];
+    const int64_t job = (int64_t)s->b * e->bl->groups + s->g;
+    *keep = -1;
+    for (int i = 0; i < 2; i++) {
+        const struct slot *o = &e->act.s[i];
+        if (o->id < 0)
+            continue;
+        if (o->id / e->p->n_regions == job) {
+            const uint32_t r = (uint32_t)(o->id % e->p->n_regions);
+            for (uint32_t k = s->k + 1; k < e->p->n_runs; k++)
+                if (e->p->runs[k].region == r)
+                    return false; /* it is needed again later */
+        }
+        if (*keep >= 0 && o->id < e->act.s[*keep].id)
+            continue; /* of two, the later region keeps its tiles findable */
+        *keep = i;
+    }
+    return !prot_hits_rows(pr, 0, need * e->R, rg->n_cb, rg->pitch);
+}
+
 /* Least bytes of a region a write ahead sends as a piece of a row, and rows of no more go
  * whole: smaller pieces would cost more in packet headers and answers than they let the
  * link carry earlier (MobileNetV1 conv0 and conv1.pw, rows of 3.5 KB, lose 0.6-0.9% in
@@ -1783,18 +1846,28 @@ static int load_region(struct exec *e, struct step *s, const struct prot *pr, ui
     const struct plan_run *run = &e->p->runs[s->k];
     const struct plan_region *rg = &e->p->regions[run->region];
     int64_t rid = region_id(e, s->b, s->g, run->region);
-    struct slot *hit;
-    if (!(hit = find(&e->act, rid))) {
-        uint32_t base;
-        if (!place(&e->act, rg->bytes, pr, P_ACT, &base)) {
-            *blocked = true;
-            return 0;
-        }
-        hit = occupy(&e->act, rid, base, rg->bytes);
-    }
-    s->act_base = hit->base;
     const uint32_t cols = rg->ix1 - rg->ix0;
     uint32_t need = rows_needed(e, run) * cols; /* pixels, as the slot's progress */
+    struct slot *hit = find(&e->act, rid);
+    if (hit == &e->act.retired && need > hit->progress)
+        hit = NULL; /* never so (its rows were all written before it retired); place it anew */
+    if (!hit) {
+        uint32_t base;
+        int keep = -1; /* a slot whose region still has tiles to run, before this one */
+        if (!e->p->depthwise && rg->bytes > e->act.size / 2 &&
+            beside(e, s, pr, need, &keep)) {
+            struct slot old = keep >= 0 ? e->act.s[keep] : (struct slot){.id = -1};
+            hit = occupy(&e->act, rid, 0, rg->bytes);
+            e->act.retired = old;
+        } else {
+            if (!place(&e->act, rg->bytes, pr, P_ACT, &base)) {
+                *blocked = true;
+                return 0;
+            }
+            hit = occupy(&e->act, rid, base, rg->bytes);
+        }
+    }
+    s->act_base = hit->base;
     if (budget && need > hit->progress) {
         /* every channel block of a pixel, in the device layout (scatter writes send less) */
         const uint64_t pxb = (uint64_t)rg->n_cb * e->R;
@@ -1808,6 +1881,12 @@ static int load_region(struct exec *e, struct step *s, const struct prot *pr, ui
             *blocked = true;
         }
         *budget -= pxb * (need - hit->progress);
+    }
+    if (need > hit->progress && e->act.retired.id >= 0 &&
+        prot_hits_rows(pr, hit->base + hit->progress * e->R, (need - hit->progress) * e->R,
+                       rg->n_cb, rg->pitch)) {
+        *blocked = true; /* rows a tile of the region before still reads: after it */
+        return 0;
     }
     if (need > hit->progress) {
         int rc = write_region_px(e, s->b, s->g, run->region, hit->base, hit->progress, need);
@@ -1959,7 +2038,7 @@ static int write_regs(struct exec *e, const struct step *s)
         s->par_base + (run->ob0 - ws->ob0) * C * PARAM_BYTES, p->depthwise ? oc : rg->nc, oc,
         0, /* RUNS: read-only, the write is ignored; it lets one packet carry the pitch too */
         p->depthwise ? (rg->iy1 - rg->iy0 + p->ng - 1) / p->ng * cols * R
-        : rg->n_cb > 1 ? (rg->iy1 - rg->iy0) * cols * R : 0,
+        : rg->n_cb > 1 ? rg->pitch : 0,
     };
     _Static_assert(sizeof regs == N_TILE_REGS * sizeof(uint32_t), "one value per register");
     return reg_write(e->a, REG_IN_H, regs, N_TILE_REGS, e->err, e->len);
@@ -2396,7 +2475,20 @@ static void prot_step(const struct exec *e, struct prot *p, const struct step *t
 {
     const struct plan_run *run = &e->p->runs[t->k];
     const struct plan_wset *ws = &e->p->wsets[run->wset];
-    prot_add(p, P_ACT, t->act_base, e->p->regions[run->region].bytes);
+    const struct plan_region *rg = &e->p->regions[run->region];
+    prot_add(p, P_ACT, t->act_base, rg->bytes);
+    if (e->p->depthwise || e->in_dev || p->n_rows == sizeof p->rows / sizeof p->rows[0]) {
+        p->whole_act = true;
+    } else {
+        const cbr_layer_desc *d = &e->l->desc;
+        const uint32_t row_bytes = (rg->ix1 - rg->ix0) * e->R;
+        int64_t a = (int64_t)run->cy0 * d->stride_h - d->pad_top - rg->iy0;
+        uint32_t r0 = a > 0 ? (uint32_t)a : 0, r1 = rows_needed(e, run);
+        if (r1 > r0)
+            p->rows[p->n_rows++] = (struct prot_rows){t->act_base + r0 * row_bytes,
+                                                       (r1 - r0) * row_bytes, rg->n_cb,
+                                                       rg->pitch};
+    }
     prot_add(p, P_WGT, t->wgt_base, ws->bytes);
     prot_add(p, P_PAR, t->par_base, ws->param_bytes);
 }
@@ -2645,6 +2737,7 @@ static void exec_init(struct exec *e, cbr_device *dev, const cbr_layer *l,
     };
     for (int i = 0; i < 2; i++)
         e->act.s[i].id = e->wgt.s[i].id = e->par.s[i].id = -1;
+    e->act.retired.id = e->wgt.retired.id = e->par.retired.id = -1;
 }
 
 static int accel_run(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8_t *input,

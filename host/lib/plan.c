@@ -158,7 +158,8 @@ static int add_region(struct ctx *c, uint32_t py0, uint32_t py1, uint32_t px0, u
     r->c0 = c0;
     r->nc = nc;
     r->n_cb = div_up(nc, c->caps->rows);
-    r->bytes = r->n_cb * (r->iy1 - r->iy0) * (r->ix1 - r->ix0) * c->caps->rows;
+    r->pitch = (r->iy1 - r->iy0) * (r->ix1 - r->ix0) * c->caps->rows;
+    r->bytes = r->n_cb * r->pitch;
     return 0;
 }
 
@@ -649,9 +650,10 @@ static int plan_dense(struct ctx *c)
     /* Regions: per column strip, consecutive row tiles while they fit half the buffer (the
      * next region is written into the other half while this one is computed). When the
      * weights are not resident and sent once per region, whole-buffer regions can move
-     * fewer bytes: fewer regions, each weight set sent fewer times, at the price of a
-     * wait at each change of region (the driver writes the next region's first rows when
-     * the last tile of the one before is done). Take whichever moves fewer bytes. */
+     * fewer bytes: fewer regions, each weight set sent fewer times (they share a block
+     * pitch, below, so that the driver writes the next region's first rows beside the last
+     * tiles of the one before; they used to cost a wait at each change of region). Take
+     * whichever moves fewer bytes. */
     uint32_t ny = div_up(c->y.pooled, pth), nx = div_up(c->x.pooled, ptw);
     uint32_t *reg_first = calloc((size_t)ny * nx + 1, sizeof *reg_first); /* first row tile */
     uint32_t *reg_last = calloc((size_t)ny * nx + 1, sizeof *reg_last);
@@ -848,6 +850,19 @@ static int plan_dense(struct ctx *c)
                 }
             }
             free(ord);
+        }
+    }
+    /* Regions that take the whole buffer in turn (one column strip) share the tallest one's
+     * block pitch, so that row r of every channel block is at the same place in all of them:
+     * the next region's first rows then land on rows the last tiles of the one before no
+     * longer read, and go while those tiles run (accel.c, load_region). */
+    if (act_cap == k->act_bytes && p->n_regions > 1 && nx == 1) {
+        uint32_t most = 0;
+        for (uint32_t r = 0; r < p->n_regions; r++)
+            most = p->regions[r].pitch > most ? p->regions[r].pitch : most;
+        for (uint32_t r = 0; r < p->n_regions; r++) {
+            p->regions[r].pitch = most;
+            p->regions[r].bytes = p->regions[r].n_cb * most;
         }
     }
     free(reg_first);

@@ -64,7 +64,10 @@ struct plan_region {
     uint32_t c0, nc;             /* input channels of the job: c0 .. c0+nc-1 */
     uint32_t n_cb;               /* channel blocks stored: nc / rows, rounded up */
     uint32_t bytes;              /* n_cb * rows * columns * ROWS (depthwise: per bank,
-                                    ceil(rows / NG) rows) */
+                                    ceil(rows / NG) rows); n_cb * pitch where that is larger */
+    uint32_t pitch;              /* dense: bytes between its channel blocks in the buffer,
+                                    rows * columns * ROWS, or the tallest region's rows where
+                                    regions take the whole buffer in turn (plan_dense) */
 };
 
 struct plan_wset {

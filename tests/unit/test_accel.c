@@ -90,6 +90,7 @@ struct board {
                                   direction after the other */
     uint32_t out_next;         /* offset where a BUF_READ of the output continues the one before */
     unsigned reads_in_a_row;   /* output reads that start right behind another one */
+    unsigned ctrl_reads;       /* REG_READs that include CTRL */
     uint32_t seq_next;         /* cfg.run_check: the sequence number the next packet should
                                   carry, */
     bool gap;                  /* a packet lost since the last plain RUN or RESET, */
@@ -370,6 +371,7 @@ static void execute(struct board *b, const struct cbr_pkt *p, const uint8_t *pl)
         if (p->arg0 % 4 || (uint64_t)p->arg0 + 4ull * p->arg1 > 256 || 4ull * p->arg1 > MAXP)
             break;
         run_started(b);
+        b->ctrl_reads += p->arg0 == 0;
         /* CTRL: idle, done until the next start; hung: busy, maybe a start pending */
         b->regs[0] = b->hung ? (b->pending ? 1u : 0u) : 4u | (b->done ? 2u : 0u);
         b->regs[0x74 / 4] = b->starts;
@@ -1211,6 +1213,33 @@ static void test_rows_written_ahead_in_pieces(void **state)
     }
 }
 
+/* A layer whose input goes in regions that each take the whole activation buffer (16
+ * channels of 16x16 on the tiny board: 4 KiB against 2 KiB): the next region's first rows go
+ * beside the rows the last tiles of the one before still read, while they run, instead of
+ * after the core has gone idle (the regions share their block pitch). On a board whose tiles
+ * run late, on what the buffers hold by then, the results stay exact; and the driver waits
+ * for the core to go idle (a REG_READ of CTRL) only at the layer's end. */
+static void test_next_region_goes_beside_the_last_tiles(void **state)
+{
+    (void)state;
+    cbr_device *dev, *cpu;
+    struct board *b = open_pair(&tiny_lag, true, &dev, &cpu);
+    struct rand_layer r;
+    cbr_layer *ld, *lc;
+    const cbr_layer_desc *d = plain_layer(&r, 7, 16, 16, 3, 16, dev, cpu, &ld, &lc);
+    cbr_stats st;
+    run_against_cpu(dev, d, ld, lc, 1, &st);
+    printf("test_accel: regions of the whole buffer: %u tiles, %llu activation bytes sent "
+           "(the input is 4096), CTRL read %u times\n", st.tiles,
+           (unsigned long long)b->act_bytes, b->ctrl_reads);
+    assert_true(b->act_bytes > 4096 && b->act_bytes < 2 * 4096); /* regions, halos, once */
+    assert_int_equal(b->ctrl_reads, 1);
+    cbr_layer_destroy(ld);
+    cbr_layer_destroy(lc);
+    free_layer(&r);
+    close_pair(b, dev, cpu);
+}
+
 /* Where reading a tile's output takes longer than the tile after it (4 input channels, 64
  * output: 16 bytes back a beat), the link is the limit, and a tile is done by the time the
  * next start is queued: on a core that counts finished tiles (DONES) the driver then reads
@@ -1329,6 +1358,7 @@ int main(void)
         cmocka_unit_test(test_posted_run_put_right),
         cmocka_unit_test(test_rows_written_ahead_in_pieces),
         cmocka_unit_test(test_tiles_read_as_soon_as_done),
+        cmocka_unit_test(test_next_region_goes_beside_the_last_tiles),
         cmocka_unit_test(test_hung_core_fails_the_run_in_device_cycles),
         cmocka_unit_test(test_board_that_never_answers_fails_open_with_etimedout),
     };

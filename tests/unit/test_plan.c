@@ -146,6 +146,41 @@ static void test_depthwise_tiles_share_their_regions(void **state)
     }
 }
 
+/* Regions that take the whole activation buffer in turn (VGG-16 conv2_2 on the 16x16 build:
+ * 128 channels of 112x112, 3.2 MB, in regions of rows of all channels) share the tallest
+ * one's block pitch, so row r of every channel block is at the same place in each: the next
+ * region's first rows can then go beside the rows the last tiles of the one before read. */
+static void test_whole_buffer_regions_share_their_pitch(void **state)
+{
+    (void)state;
+    cbr_layer l = make_layer(128, 112, 112, 128, 3, 1, 1, 1);
+    struct cbr_plan *p = plan(&l, &caps16);
+    check_coverage(p);
+    assert_true(p->n_regions >= 3);
+    uint32_t most = 0;
+    for (uint32_t r = 0; r < p->n_regions; r++) {
+        const struct plan_region *rg = &p->regions[r];
+        const uint32_t rows = rg->iy1 - rg->iy0, cols = rg->ix1 - rg->ix0;
+        most = rows > most ? rows : most;
+        assert_true(rg->bytes > caps16.act_bytes / 2 && rg->bytes <= caps16.act_bytes);
+        assert_int_equal(rg->bytes, rg->n_cb * rg->pitch);
+        assert_int_equal(cols, 112);
+    }
+    /* the first region stores fewer rows (its top is padding), the last maybe too */
+    assert_true(p->regions[0].iy1 - p->regions[0].iy0 < most);
+    for (uint32_t r = 0; r < p->n_regions; r++)
+        assert_int_equal(p->regions[r].pitch, most * 112 * 16);
+    cbr_plan_free(p);
+    /* regions in halves keep their own pitch */
+    l = make_layer(64, 56, 56, 64, 3, 1, 1, 1);
+    p = plan(&l, &caps16);
+    for (uint32_t r = 0; r < p->n_regions; r++) {
+        const struct plan_region *rg = &p->regions[r];
+        assert_int_equal(rg->pitch, (rg->iy1 - rg->iy0) * (rg->ix1 - rg->ix0) * 16);
+    }
+    cbr_plan_free(p);
+}
+
 static void test_random_depthwise_plans_cover_and_align(void **state)
 {
     (void)state;
@@ -439,6 +474,7 @@ int main(void)
            (unsigned long long)seed);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_depthwise_tiles_share_their_regions),
+        cmocka_unit_test(test_whole_buffer_regions_share_their_pitch),
         cmocka_unit_test(test_random_depthwise_plans_cover_and_align),
         cmocka_unit_test(test_weight_sets_are_reused_in_snake_order),
         cmocka_unit_test(test_streamed_weights_go_one_block_per_tile),
