@@ -1797,6 +1797,16 @@ static uint32_t rows_needed(const struct exec *e, const struct plan_run *run)
     return end > rg->iy0 ? (uint32_t)(end - rg->iy0) : 0;
 }
 
+/* The first row of its region a run reads (layer coordinates): its first conv row's top
+ * tap, below the padding, within the region. */
+static uint32_t first_row(const struct exec *e, const struct plan_run *run)
+{
+    const struct plan_region *rg = &e->p->regions[run->region];
+    int64_t a = (int64_t)run->cy0 * e->l->desc.stride_h - e->l->desc.pad_top;
+    uint32_t row = a < 0 ? 0 : (uint32_t)(a < rg->iy1 ? a : rg->iy1);
+    return row < rg->iy0 ? rg->iy0 : row;
+}
+
 /*
  * Whether step s's region, which takes the whole buffer, may go in now although the region
  * before still has tiles queued or written ahead: only the rows those tiles read are
@@ -2003,9 +2013,7 @@ static int write_regs(struct exec *e, const struct step *s)
     int64_t a = (int64_t)run->cy0 * d->stride_h - d->pad_top;
     int64_t bcol = (int64_t)run->cx0 * d->stride_w - d->pad_left;
     uint32_t pad_top = a < 0 ? (uint32_t)-a : 0, pad_left = bcol < 0 ? (uint32_t)-bcol : 0;
-    uint32_t row = a < 0 ? 0 : (uint32_t)(a < rg->iy1 ? a : rg->iy1);
-    if (row < rg->iy0)
-        row = rg->iy0;
+    const uint32_t row = first_row(e, run);
     /* Depthwise: region rows are spread over NG banks, so a tile starts at bank row
      * (row - iy0) / NG of the region (the planner aligns it: a multiple of NG). */
     uint32_t act_base = s->act_base + (row - rg->iy0) / (p->depthwise ? p->ng : 1) * cols * R;
@@ -2480,10 +2488,8 @@ static void prot_step(const struct exec *e, struct prot *p, const struct step *t
     if (e->p->depthwise || e->in_dev || p->n_rows == sizeof p->rows / sizeof p->rows[0]) {
         p->whole_act = true;
     } else {
-        const cbr_layer_desc *d = &e->l->desc;
         const uint32_t row_bytes = (rg->ix1 - rg->ix0) * e->R;
-        int64_t a = (int64_t)run->cy0 * d->stride_h - d->pad_top - rg->iy0;
-        uint32_t r0 = a > 0 ? (uint32_t)a : 0, r1 = rows_needed(e, run);
+        const uint32_t r0 = first_row(e, run) - rg->iy0, r1 = rows_needed(e, run);
         if (r1 > r0)
             p->rows[p->n_rows++] = (struct prot_rows){t->act_base + r0 * row_bytes,
                                                        (r1 - r0) * row_bytes, rg->n_cb,

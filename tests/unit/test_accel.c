@@ -1224,19 +1224,13 @@ static void test_next_region_goes_beside_the_last_tiles(void **state)
     (void)state;
     cbr_device *dev, *cpu;
     struct board *b = open_pair(&tiny_lag, true, &dev, &cpu);
-    struct rand_layer r;
-    cbr_layer *ld, *lc;
-    const cbr_layer_desc *d = plain_layer(&r, 7, 16, 16, 3, 16, dev, cpu, &ld, &lc);
     cbr_stats st;
-    run_against_cpu(dev, d, ld, lc, 1, &st);
+    run_plain(dev, cpu, 7, 16, 16, 3, 16, &st);
     printf("test_accel: regions of the whole buffer: %u tiles, %llu activation bytes sent "
            "(the input is 4096), CTRL read %u times\n", st.tiles,
            (unsigned long long)b->act_bytes, b->ctrl_reads);
     assert_true(b->act_bytes > 4096 && b->act_bytes < 2 * 4096); /* regions, halos, once */
     assert_int_equal(b->ctrl_reads, 1);
-    cbr_layer_destroy(ld);
-    cbr_layer_destroy(lc);
-    free_layer(&r);
     close_pair(b, dev, cpu);
 }
 
