@@ -1494,6 +1494,33 @@ static bool prot_hits(const struct prot *p, int buf, uint32_t base, uint32_t byt
     return false;
 }
 
+/* a / b rounded down, for b > 0 */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* Whether `bytes` at base + block * pitch, for n channel blocks, meet range r's rows. With
+ * the same pitch (regions that share it), block b meets r's block a only for the few
+ * k = a - b where base - r.base - k * pitch lies in (-bytes, r.bytes): a range of k worked
+ * out at once, not n x r.n tests. */
+static bool rows_meet(const struct prot_rows *r, uint32_t base, uint32_t bytes, uint32_t n,
+                      uint32_t pitch)
+{
+    if (pitch && pitch == r->pitch) {
+        const int64_t d = (int64_t)base - r->base, P = pitch;
+        int64_t lo = floor_div(d - r->bytes, P) + 1, hi = -floor_div(-(d + bytes), P) - 1;
+        lo = lo > 1 - (int64_t)n ? lo : 1 - (int64_t)n;
+        hi = hi < (int64_t)r->n - 1 ? hi : (int64_t)r->n - 1;
+        return lo <= hi;
+    }
+    for (uint32_t a = 0; a < r->n; a++)
+        for (uint32_t b = 0; b < n; b++)
+            if (overlap(base + b * pitch, bytes, r->base + a * r->pitch, r->bytes))
+                return true;
+    return false;
+}
+
 /* Whether `bytes` at base + block * pitch, for n channel blocks, meet a row the protected
  * tiles read (true when those rows are not known one by one: whole_act). */
 static bool prot_hits_rows(const struct prot *p, uint32_t base, uint32_t bytes, uint32_t n,
@@ -1504,11 +1531,8 @@ static bool prot_hits_rows(const struct prot *p, uint32_t base, uint32_t bytes, 
     if (p->whole_act)
         return true;
     for (uint32_t i = 0; i < p->n_rows; i++)
-        for (uint32_t a = 0; a < p->rows[i].n; a++)
-            for (uint32_t b = 0; b < n; b++)
-                if (overlap(base + b * pitch, bytes, p->rows[i].base + a * p->rows[i].pitch,
-                            p->rows[i].bytes))
-                    return true;
+        if (rows_meet(&p->rows[i], base, bytes, n, pitch))
+            return true;
     return false;
 }
 
@@ -1542,15 +1566,19 @@ static bool place(const struct residency *rs, uint32_t bytes, const struct prot 
     return false;
 }
 
+/* Whether a piece at base meets what slot o holds (an empty piece or slot counts as 1 byte). */
+static bool meets(const struct slot *o, uint32_t base, uint32_t bytes)
+{
+    return o->id >= 0 && overlap(base, bytes ? bytes : 1, o->base, o->bytes ? o->bytes : 1);
+}
+
 static struct slot *occupy(struct residency *rs, int64_t id, uint32_t base, uint32_t bytes)
 {
     int free_i = -1;
-    if (rs->retired.id >= 0 && overlap(base, bytes ? bytes : 1, rs->retired.base,
-                                       rs->retired.bytes ? rs->retired.bytes : 1))
+    if (meets(&rs->retired, base, bytes))
         rs->retired.id = -1;
     for (int i = 0; i < 2; i++) {
-        if (rs->s[i].id >= 0 && overlap(base, bytes ? bytes : 1, rs->s[i].base,
-                                        rs->s[i].bytes ? rs->s[i].bytes : 1))
+        if (meets(&rs->s[i], base, bytes))
             rs->s[i].id = -1;
         if (rs->s[i].id < 0 && free_i < 0)
             free_i = i;
