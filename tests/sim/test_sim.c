@@ -7,7 +7,8 @@
  * model) byte for byte, and the device's MAC counter must equal the layer's MACs. Every
  * other layer is planned for tiny buffers (CBR_PLAN_CAPS, docs/tiling.md), so that small
  * layers need many tiles along every dimension, input-channel chains and pooling across tile
- * borders on the real RTL. No layer may be refused.
+ * borders on the real RTL; one more is planned so into regions that take the whole activation
+ * buffer in turn (testregions.h). No layer may be refused.
  *
  * usage: test_sim [--layers N] [--limits | --stack | --chain] [--seed S] SHAPE...  (SHAPE like
  *                                     16x16, or a named board: ice, the tiny core's sim:ice)
@@ -27,6 +28,7 @@
 #include <time.h>
 
 #include "cbr.h"
+#include "testregions.h"
 #include "testrng.h"
 
 static int32_t pick(const int32_t *v, size_t n)
@@ -197,6 +199,31 @@ static void drain_fixed_layer(struct layer *l, int i)
     d->pool.pad_top = d->pool.pad_left = d->pool.pad_bottom = d->pool.pad_right = 1 + i;
     l->n = 4;
     finish_layer(l);
+}
+
+/* The layer of testregions.h, planned for its buffers (the caller sets them): regions that
+ * take the whole activation buffer in turn, so that the driver writes the next region's
+ * first rows while the last tiles of the one before run on the RTL (docs/tiling.md,
+ * "Regions"). */
+static void region_fixed_layer(struct layer *l)
+{
+    cbr_layer_desc *d = fixed_layer(l, TEST_REGION_C, TEST_REGION_H, 3, 1);
+    d->in_w = TEST_REGION_W;
+    d->out_c = TEST_REGION_O;
+    l->n = 1;
+    finish_layer(l);
+    /* A reduction of 2304 products: shifts of -13 keep most outputs off the rails, so that
+     * an input block read from the wrong place shows */
+    d->act = CBR_ACT_NONE;
+    d->has_clamp = false;
+    d->neg_multiplier = d->neg_shift = NULL;
+    for (uint32_t o = 0; o < d->out_c; o++) {
+        l->m[o] = (int32_t)((1u << 30) + rnd(1u << 30));
+        l->s[o] = -13;
+    }
+    snprintf(l->what, sizeof l->what, "n1 %ux%ux%u -> %u k3x3 p1 zp%d,%d none, shift -13 "
+             "[whole-buffer regions]", d->in_c, d->in_h, d->in_w, d->out_c, d->input_zp,
+             d->output_zp);
 }
 
 /* Zero points, activation, weights and requantization of a layer whose shape is set: edge
@@ -478,9 +505,9 @@ static int run_shape(const char *shape, int layers, enum mode mode, uint64_t see
      * holds 16 pixels, the output half one tile of one block. */
     cbr_device_info info;
     cbr_device_get_info(sim, &info);
-    char caps[160];
-    snprintf(caps, sizeof caps, "act=16384,wgt=%u,out=%u,param=%u,acc=16",
-             2 * 121 * info.rows * info.cols, 2 * 16 * info.cols, 2 * info.cols);
+    char caps[160], region_caps[160];
+    test_caps_env(test_tiny_caps(info.rows, info.cols), caps, sizeof caps);
+    test_caps_env(test_region_caps(info.rows, info.cols), region_caps, sizeof region_caps);
     rng = seed;
     clock_t t0 = clock();
     if (mode == CHAIN) {
@@ -495,6 +522,7 @@ static int run_shape(const char *shape, int layers, enum mode mode, uint64_t see
     for (int i = 0; i < layers; i++) {
         struct layer l;
         cbr_layer *ls = NULL, *lc = NULL;
+        bool regions = false;
         if (at_limits)
             limit_layer(&l, i);
         else if (mode == STACK && i < N_STACK_FIXED)
@@ -503,6 +531,8 @@ static int run_shape(const char *shape, int layers, enum mode mode, uint64_t see
             make_stack_layer(&l);
         else if (i < N_DRAIN_FIXED)
             drain_fixed_layer(&l, i);
+        else if ((regions = i == N_DRAIN_FIXED))
+            region_fixed_layer(&l); /* planned for its buffers, below */
         else
             make_layer(&l);
         if (cbr_layer_create(cpu, &l.d, &lc) < 0) {
@@ -519,8 +549,8 @@ static int run_shape(const char *shape, int layers, enum mode mode, uint64_t see
             continue;
         }
         bool tiny = mode == RANDOM && i % 2 == 1 && i >= N_DRAIN_FIXED;
-        if (tiny)
-            setenv("CBR_PLAN_CAPS", caps, 1);
+        if (tiny || regions)
+            setenv("CBR_PLAN_CAPS", regions ? region_caps : caps, 1);
         if (mode == STACK) /* stack whatever can be, however many rows it adds */
             setenv("CBR_STACK_WASTE", "1000000000", 1);
         int rc = cbr_layer_create(sim, &l.d, &ls);

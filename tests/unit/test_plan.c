@@ -17,6 +17,7 @@
 
 #include "device.h"
 #include "plan.h"
+#include "testregions.h"
 #include "testrng.h"
 
 /* The default 16x16 build (rtl/cbr_top.v) and a small one. */
@@ -179,6 +180,43 @@ static void test_whole_buffer_regions_share_their_pitch(void **state)
         assert_int_equal(rg->pitch, (rg->iy1 - rg->iy0) * (rg->ix1 - rg->ix0) * 16);
     }
     cbr_plan_free(p);
+}
+
+/* test_sim's region layer (testregions.h) under its buffers, on every array shape test_sim
+ * runs: regions that take the whole buffer in turn, more than two, the last one shorter, so
+ * that their shared pitch and the rows the driver writes beside the last tiles are tested on
+ * the RTL. If the planner stops cutting it so, that test no longer tests it: pick another. */
+static void test_sim_region_layer_takes_whole_buffer_regions(void **state)
+{
+    (void)state;
+    static const uint32_t shapes[][2] = {{4, 4}, {8, 8}, {4, 8}, {8, 4}, {16, 16}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const uint32_t R = shapes[i][0], C = shapes[i][1];
+        const struct test_caps t = test_region_caps(R, C);
+        const struct cbr_caps k = {R, C, t.act, t.wgt, t.out, t.param, t.acc, true, 2.0, 0,
+                                   false};
+        cbr_layer l = make_layer(TEST_REGION_C, TEST_REGION_H, TEST_REGION_W, TEST_REGION_O, 3,
+                                 1, 1, 1);
+        l.desc.in_h = TEST_REGION_H;
+        l.conv_oh = l.out_h = TEST_REGION_H;
+        struct cbr_plan *p = plan(&l, &k);
+        check_coverage(p);
+        print_message("%ux%u: %u regions, %u runs\n", R, C, p->n_regions, p->n_runs);
+        assert_true(p->n_regions >= 3);
+        assert_true(p->weights_resident);
+        uint32_t most = 0, least = UINT32_MAX;
+        for (uint32_t r = 0; r < p->n_regions; r++) {
+            const struct plan_region *rg = &p->regions[r];
+            const uint32_t rows = rg->iy1 - rg->iy0;
+            most = rows > most ? rows : most;
+            least = rows < least ? rows : least;
+            assert_true(rg->bytes > t.act / 2 && rg->bytes <= t.act);
+            assert_int_equal(rg->ix1 - rg->ix0, TEST_REGION_W);
+            assert_int_equal(rg->pitch, p->regions[0].pitch);
+        }
+        assert_true(least < most);
+        cbr_plan_free(p);
+    }
 }
 
 static void test_random_depthwise_plans_cover_and_align(void **state)
@@ -475,6 +513,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_depthwise_tiles_share_their_regions),
         cmocka_unit_test(test_whole_buffer_regions_share_their_pitch),
+        cmocka_unit_test(test_sim_region_layer_takes_whole_buffer_regions),
         cmocka_unit_test(test_random_depthwise_plans_cover_and_align),
         cmocka_unit_test(test_weight_sets_are_reused_in_snake_order),
         cmocka_unit_test(test_streamed_weights_go_one_block_per_tile),
