@@ -9,7 +9,12 @@
 #include "cbr.h"
 #include "proto.h"
 
-static uint32_t crc_table[256];
+/* CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) by slicing-by-8 (Intel's; as zlib's
+ * "braided" CRC does): crc_table[k][b] is the CRC of byte b followed by k zero bytes, so
+ * eight bytes go in one step of eight lookups instead of eight dependent ones. ~4x the
+ * one-table loop (cbr-bench-host: 451 MB/s before), which at 400 MB/s each way over USB 3
+ * would have taken more than a core for the CRCs alone. */
+static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -18,8 +23,11 @@ static void crc_init(void)
         uint32_t c = i;
         for (int k = 0; k < 8; k++)
             c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
+        crc_table[0][i] = c;
     }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int k = 1; k < 8; k++)
+            crc_table[k][i] = crc_table[0][crc_table[k - 1][i] & 0xFF] ^ (crc_table[k - 1][i] >> 8);
 }
 
 uint32_t cbr_crc32(uint32_t crc, const void *buf, size_t len)
@@ -27,8 +35,19 @@ uint32_t cbr_crc32(uint32_t crc, const void *buf, size_t len)
     pthread_once(&crc_once, crc_init);
     const uint8_t *p = buf;
     crc = ~crc;
+    for (; len >= 8; len -= 8, p += 8) {
+        /* the next 8 bytes, little-endian whatever the host's order */
+        const uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+                                   (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        const uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
+                            (uint32_t)p[7] << 24;
+        crc = crc_table[7][lo & 0xFF] ^ crc_table[6][lo >> 8 & 0xFF] ^
+              crc_table[5][lo >> 16 & 0xFF] ^ crc_table[4][lo >> 24] ^
+              crc_table[3][hi & 0xFF] ^ crc_table[2][hi >> 8 & 0xFF] ^
+              crc_table[1][hi >> 16 & 0xFF] ^ crc_table[0][hi >> 24];
+    }
     while (len--)
-        crc = crc_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+        crc = crc_table[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
     return ~crc;
 }
 
