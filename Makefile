@@ -47,6 +47,7 @@ LIBA := $(BUILD)/lib/libcbr.a
 LIBSO := $(BUILD)/lib/libcbr.so
 CBR := $(BUILD)/bin/cbr
 DEMO := $(BUILD)/bin/cbr-demo
+BENCH_HOST := $(BUILD)/tools/bench_host
 
 DEPS_APT := gcc clang make pkg-config cppcheck python3 python3-numpy libcmocka-dev libusb-1.0-0-dev \
             umockdev libumockdev-dev \
@@ -94,7 +95,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBA)
 	$(CC) $(CPPFLAGS_ALL) -Itests $(CFLAGS_ALL) -Wno-missing-prototypes -MMD -MP $< -o $@ \
 	    $(LDFLAGS_ALL) $(LIBA) -lcmocka $(LIBS)
 
-unit-tests: $(UNIT_BIN) $(CBR)
+unit-tests: $(UNIT_BIN) $(CBR) $(BENCH_HOST)
 
 # Runs every unit test binary; a failure in any fails the target after all have run.
 test-unit: unit-tests ## build and run the cmocka unit tests
@@ -173,7 +174,7 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%) ## run each libFuzzer target FUZZ_S
 # ---- lint ----------------------------------------------------------------------------------
 lint: deps ## static checks: cppcheck on the C code; Verilator, Icarus and yosys on the RTL
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-	    --inline-suppr -Ihost/include -Ihost/lib -Isim host/lib host/cli emu
+	    --inline-suppr -Ihost/include -Ihost/lib -Isim host/lib host/cli emu tools
 	$(MAKE) lint-rtl
 	$(MAKE) lint-rtl-cmd
 	$(MAKE) lint-rtl-core

@@ -3,6 +3,8 @@
 # and a roofline plot per suite, build/roofline_<suite>.svg; then the same suites with
 # `--network` (layers that follow one another as one network, intermediates kept on the
 # board where they fit): build/bench_network.{txt,json}, build/roofline_<suite>_network.svg.
+# First, `make bench-host`: how fast libcbr's host side handles a link's bytes (CRC, packets)
+# on this machine, build/bench_host.txt (tools/bench_host.c).
 # `make bench BENCH_NETWORK=0` skips the second run; BENCH_NETWORK=only runs only the second.
 #
 #   make bench                                    sim:16x16, every suite, 200 MHz, 400 MB/s
@@ -25,7 +27,14 @@ BENCH_NETWORK ?= 1
 # mk/sim.mk has set SIM_DEFAULT.
 bench_sim_lib = $(patsubst sim:%,$(BUILD)/sim/libcbrsim_%.so,$(filter sim:%,$(patsubst sim,sim:$(SIM_DEFAULT),$(BENCH_DEVICE))))
 
-.PHONY: bench test-bench
+.PHONY: bench bench-host test-bench
+
+$(BENCH_HOST): tools/bench_host.c $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP $< -o $@ $(LDFLAGS_ALL) $(LIBA) $(LIBS)
+
+bench-host: $(BENCH_HOST) ## libcbr's host side per byte of link traffic (CRC, packets) -> build/bench_host.txt
+	$(BENCH_HOST) --link $(BENCH_LINK) | tee $(BUILD)/bench_host.txt
 # One run of cbr bench: $(call bench_run,OUTPUT NAME,EXTRA ARGS); the table and plots are
 # made even when a layer fails, and the status is kept in rc.
 bench_run = \
@@ -37,7 +46,8 @@ bench_run = \
 	    $(PYTHON) tools/roofline.py $(BUILD)/$(1).json $(BUILD) || rc=1; \
 	fi
 
-bench: $(CBR) ## cbr bench of 4 networks on sim:16x16, layer by layer and as networks -> build/bench*.{txt,json}, build/roofline_*.svg
+bench: $(CBR) $(BENCH_HOST) ## cbr bench of 4 networks on sim:16x16, layer by layer and as networks -> build/bench*.{txt,json}, build/roofline_*.svg; bench-host
+	$(BENCH_HOST) --link $(BENCH_LINK) | tee $(BUILD)/bench_host.txt
 	$(if $(bench_sim_lib),$(MAKE) --no-print-directory $(bench_sim_lib))
 	@rm -f $(BUILD)/bench.json $(BUILD)/bench.txt $(BUILD)/bench_network.json \
 	    $(BUILD)/bench_network.txt $(BUILD)/roofline_*.svg

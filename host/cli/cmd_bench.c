@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -786,6 +787,7 @@ struct total {
     unsigned layers, failed, link_bound;
     bool any_core_missing, any_floor_missing;
     struct figures f;
+    double host_s, model_s;   /* cbr_stats.host_seconds, model_seconds, summed */
 };
 
 static void total_add(struct total *t, const struct model *m, const struct result *r)
@@ -798,6 +800,8 @@ static void total_add(struct total *t, const struct model *m, const struct resul
     struct figures lf;
     layer_figures(m, r, &lf);
     t->layers++;
+    t->host_s += r->st.host_seconds;
+    t->model_s += r->st.model_seconds;
     t->f.macs += lf.macs;
     t->f.cycles += lf.cycles;
     t->f.core_cycles += lf.core_cycles;
@@ -939,6 +943,29 @@ static void print_total(const struct total *t)
     print_figures(t->name, layers, t->failed ? bad : "", &t->f, check, NULL);
 }
 
+/* Peak resident memory of this process so far, in bytes (0 if unknown). */
+static uint64_t peak_rss(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
+}
+
+/* The host side of a suite's total: libcbr's CPU time against the bytes it moved, the
+ * simulated board's speed, the process's peak memory. */
+static void print_host(const struct total *t)
+{
+    if (!t->layers)
+        return;
+    const double mb = (double)(t->f.to + t->f.from) / 1e6;
+    printf("  host: libcbr %.3f s of CPU", t->host_s);
+    if (t->f.have_bytes && t->host_s > 0)
+        printf(" for %.1f MB over the link (%.0f MB per CPU second)", mb, mb / t->host_s);
+    if (t->model_s > 0 && t->f.have_cycles)
+        printf("; the simulated board %.1f s (%.2f M cycles/s)", t->model_s,
+               (double)t->f.cycles / t->model_s / 1e6);
+    printf("; peak memory %.1f MB\n", (double)peak_rss() / 1e6);
+}
+
 /* ---- JSON ----------------------------------------------------------------------------- */
 
 static void json_str(FILE *f, const char *s)
@@ -1049,6 +1076,8 @@ static void json_layer(FILE *f, const struct model *m, const struct result *r)
     json_dbl(f, &first, "outputs_at_zero_point", r->status == ST_OK ? r->at_zp : -1);
     json_dbl(f, &first, "outputs_saturated", r->status == ST_OK ? r->saturated : -1);
     json_dbl(f, &first, "wall_seconds", r->wall_s);
+    json_dbl(f, &first, "host_seconds", r->status == ST_OK ? r->st.host_seconds : -1);
+    json_dbl(f, &first, "model_seconds", r->status == ST_OK ? r->st.model_seconds : -1);
     fputs("}", f);
 }
 
@@ -1063,6 +1092,8 @@ static void json_total(FILE *f, const struct total *t)
     json_u64(f, &first, "layers_failed", true, t->failed);
     json_figures(f, &first, &t->f);
     json_u64(f, &first, "link_bound_layers", t->f.have_bytes && t->f.have_core, t->link_bound);
+    json_dbl(f, &first, "host_seconds", t->layers ? t->host_s : -1);
+    json_dbl(f, &first, "model_seconds", t->layers ? t->model_s : -1);
     fputs("}", f);
 }
 
@@ -1191,6 +1222,7 @@ static bool write_json(const char *path, const struct bench_args *a, const struc
     json_key(f, &first, "verify");
     fputs(a->verify && !m->reference ? "true" : "false", f);
     json_text(f, &first, "cbr_version", CBR_VERSION_STRING);
+    json_u64(f, &first, "peak_rss_bytes", peak_rss() > 0, peak_rss());
     fputs("\n}\n", f);
     if (fclose(f) != 0 || !text) {
         free(text);
@@ -1446,6 +1478,7 @@ int cmd_bench(int argc, char **argv)
             print_total(dw);
             print_total(pw);
         }
+        print_host(t);
         printf("\n");
         fflush(stdout);
         i = j;
@@ -1453,6 +1486,7 @@ int cmd_bench(int argc, char **argv)
     if (grand) {
         total_finish(grand, &m);
         print_total(grand);
+        print_host(grand);
         tot[ntot++] = *grand;
     }
     rc = bad ? EXIT_RUN : 0;

@@ -30,6 +30,9 @@ int cbr_errf(char *err, size_t len, int code, const char *fmt, ...) CBR_PRINTF(4
 /* A monotonic clock in milliseconds, for timeouts and deadlines. */
 double cbr_now_ms(void);
 
+/* CPU time of the calling thread in seconds (cbr_stats.host_seconds). */
+double cbr_thread_cpu_s(void);
+
 /* Clear this thread's message (a call that succeeds need not). */
 void cbr_clear_error(void);
 

@@ -80,6 +80,8 @@ void cbr_stats_add(cbr_stats *t, const cbr_stats *s)
     t->bytes_compulsory += s->bytes_compulsory;
     t->tiles += s->tiles;
     t->bytes_ahead += s->bytes_ahead;
+    t->host_seconds += s->host_seconds;
+    t->model_seconds += s->model_seconds;
     if (s->array_rows) {
         t->array_rows = s->array_rows;
         t->array_cols = s->array_cols;

@@ -25,6 +25,8 @@ struct cbr_link_stats {
                                  link without flow control (0: no limit) */
     double bytes_per_second;  /* the link's rate each way, for timeouts (0: fast/unknown) */
     uint32_t latency_cycles;  /* the link's latency each way, where known (the simulator) */
+    double model_seconds;     /* time the calling thread spent running a simulated board's
+                                 model (0 for a real link) */
 };
 
 struct cbr_transport_ops {

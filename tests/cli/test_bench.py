@@ -87,11 +87,12 @@ LAYER_KEYS = ["suite", "name", "kind", "kernel", "stride", "pad", "groups", "in_
               "compute_utilization", "floor_cycles", "floor_utilization", "bytes_to_device",
               "bytes_from_device", "bytes_compulsory", "traffic_ratio", "link_stall_cycles",
               "time_us", "bound", "verified", "chain", "resident_input", "resident_output",
-              "bytes_ahead"]
+              "bytes_ahead", "host_seconds", "model_seconds"]
 TOTAL_KEYS = ["suite", "subset", "name", "layers", "layers_failed", "macs", "cycles",
               "core_cycles", "utilization", "compute_utilization", "floor_cycles",
               "floor_utilization", "bytes_to_device", "bytes_from_device", "bytes_compulsory",
-              "traffic_ratio", "link_stall_cycles", "time_us", "bound"]
+              "traffic_ratio", "link_stall_cycles", "time_us", "bound", "host_seconds",
+              "model_seconds"]
 
 
 def is_int(v):
@@ -115,7 +116,8 @@ def load_json(path, what):
 
 def check_schema(d, what, device):
     problems = []
-    for key in ("layers", "totals", "device", "clock_mhz", "link_mbps", "seed", "network"):
+    for key in ("layers", "totals", "device", "clock_mhz", "link_mbps", "seed", "network",
+                "peak_rss_bytes"):
         if key not in d:
             problems.append("top level lacks '%s'" % key)
     if problems:
@@ -124,6 +126,9 @@ def check_schema(d, what, device):
         problems.append("layers/totals are not lists")
     if not isinstance(d["device"], dict) or d["device"].get("uri") != device:
         problems.append("device is %r, want uri %r" % (d["device"], device))
+    if not is_int(d["peak_rss_bytes"]) or d["peak_rss_bytes"] <= 0:
+        problems.append("peak_rss_bytes = %r" % d["peak_rss_bytes"])
+    sim = device.startswith("sim")
     for i, L in enumerate(d["layers"]):
         missing = [k for k in LAYER_KEYS if k not in L]
         if missing:
@@ -157,6 +162,13 @@ def check_schema(d, what, device):
                 (L["chain"] is None and (L["resident_input"] or L["resident_output"])):
             problems.append("layer %s: chain %r, resident %r/%r" % (
                 L["name"], L["chain"], L["resident_input"], L["resident_output"]))
+        # libcbr's CPU time, and a simulated board's (none on other devices)
+        if L["status"] == "ok":
+            h, m = L["host_seconds"], L["model_seconds"]
+            if not isinstance(h, (int, float)) or h < 0 or not isinstance(m, (int, float)) \
+                    or (m <= 0 if sim else m != 0):
+                problems.append("layer %s: host_seconds %r, model_seconds %r on %s" %
+                                (L["name"], h, m, device))
         if L["kernel"] not in L["name"]:
             problems.append("layer %s: the name lacks the kernel %s" % (L["name"], L["kernel"]))
     for i, t in enumerate(d["totals"]):

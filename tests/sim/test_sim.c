@@ -594,10 +594,13 @@ static int run_shape(const char *shape, int layers, enum mode mode, uint64_t see
             printf("FAIL %s layer %d (%s): output %zu of %zu is %d, golden %d\n", uri, i,
                    l.what, k, no, ys[k], yc[k]);
             failed++;
-        } else if (ss.macs != sc.macs || ss.cycles == 0 || ss.busy_cycles > ss.cycles) {
+        } else if (ss.macs != sc.macs || ss.cycles == 0 || ss.busy_cycles > ss.cycles ||
+                   !(ss.model_seconds > 0) || !(ss.host_seconds >= 0) ||
+                   sc.model_seconds != 0) {
             printf("FAIL %s layer %d (%s): counters: macs %" PRIu64 " (golden %" PRIu64
-                   "), cycles %" PRIu64 ", busy %" PRIu64 "\n", uri, i, l.what, ss.macs,
-                   sc.macs, ss.cycles, ss.busy_cycles);
+                   "), cycles %" PRIu64 ", busy %" PRIu64 ", host %g s, model %g s (cpu: "
+                   "%g s)\n", uri, i, l.what, ss.macs, sc.macs, ss.cycles, ss.busy_cycles,
+                   ss.host_seconds, ss.model_seconds, sc.model_seconds);
             failed++;
         } else {
             done++;
