@@ -950,16 +950,16 @@ static uint64_t peak_rss(void)
     return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
 }
 
-/* The host side of a suite's total: libcbr's CPU time against the bytes it moved, the
+/* The host side of a suite's total: libcbr's time against the bytes it moved, the
  * simulated board's speed, the process's peak memory. */
 static void print_host(const struct total *t)
 {
     if (!t->layers)
         return;
     const double mb = (double)(t->f.to + t->f.from) / 1e6;
-    printf("  host: libcbr %.3f s of CPU", t->host_s);
+    printf("  host: libcbr %.3f s", t->host_s);
     if (t->f.have_bytes && t->host_s > 0)
-        printf(" for %.1f MB over the link (%.0f MB per CPU second)", mb, mb / t->host_s);
+        printf(" for %.1f MB over the link (%.0f MB/s)", mb, mb / t->host_s);
     if (t->model_s > 0 && t->f.have_cycles)
         printf("; the simulated board %.1f s (%.2f M cycles/s)", t->model_s,
                (double)t->f.cycles / t->model_s / 1e6);

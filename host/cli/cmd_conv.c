@@ -48,9 +48,9 @@ static const char conv_usage[] =
     "  --pool SPEC             after the activation: max:K:S[:P], avg:K:S[:P] (KxK window,\n"
     "                          stride S, padding P on every side), or gavg (global average)\n"
     "  --layout nchw|nhwc      layout of X and Y (default nchw)\n"
-    "  --stats                 print MACs, bytes, libcbr's host CPU time (and a simulated\n"
-    "                          board's), and, where the device counts them, cycles and\n"
-    "                          utilization\n"
+    "  --stats                 print MACs, bytes, libcbr's host time (and a simulated\n"
+    "                          board's model time), and, where the device counts them,\n"
+    "                          cycles and utilization\n"
     "  --trace FILE.fst        sim device: write the RTL's waveform (FST, for GTKWave);\n"
     "                          the same as CBR_TRACE=FILE.fst\n"
     "  --output Y.npy          int8 (N,O,OH,OW) (or (N,OH,OW,O) for nhwc); written only when\n"
@@ -367,10 +367,11 @@ static void print_stats(const cbr_device_info *info, const cbr_stats *st)
     printf("MACs:              %" PRIu64 "\n", st->macs);
     printf("tiles:             %u\n", st->tiles);
     printf("bytes compulsory:  %" PRIu64 "\n", st->bytes_compulsory);
-    printf("host CPU:          %.3f ms (libcbr%s)\n", st->host_seconds * 1e3,
+    printf("host time:         %.3f ms (libcbr%s)\n", st->host_seconds * 1e3,
            st->array_rows ? "" : ": the golden model");
     if (st->model_seconds > 0)
-        printf("model CPU:         %.3f ms (the simulated board)\n", st->model_seconds * 1e3);
+        printf("model time:        %.3f ms (the simulated board's model)\n",
+               st->model_seconds * 1e3);
     if (!st->array_rows) {
         printf("cycles:            not counted by this device\n");
         return;

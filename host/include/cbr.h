@@ -272,13 +272,14 @@ typedef struct cbr_stats {
     uint32_t tiles;             /**< tiles (RUNs) the layer took on the device (1 on cpu) */
     uint32_t resident;          /**< CBR_RESIDENT_* bits: in a network, where the input came
                                      from and the output went (cbr_network_run) */
-    double host_seconds;        /**< CPU time libcbr spent on the run (its worker thread):
-                                     layout conversion, packing, the protocol, waiting on
-                                     the link; on the cpu device the golden model itself.
-                                     Not a simulated board's model (model_seconds): what a
-                                     real board's host would pay. In a network, what the
-                                     network's run spends around its layers counts to the
-                                     first. */
+    double host_seconds;        /**< time libcbr spent on the run: layout conversion,
+                                     packing, the protocol, polling; on the cpu device the
+                                     golden model itself. The CPU time of its worker thread;
+                                     with a simulated board, the wall time outside the
+                                     board's model (model_seconds), an upper bound when
+                                     other processes share the CPU. What a real board's host
+                                     would pay. In a network, what the network's run spends
+                                     around its layers counts to the first. */
     double model_seconds;       /**< time a simulated board's model took to simulate the run
                                      (wall time of the thread that runs it, which computes
                                      all the while; 0 on other devices) */

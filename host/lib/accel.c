@@ -2787,7 +2787,7 @@ static int run_layer(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     struct accel *a = dev->priv;
     const struct board_layer *bl = l->priv;
     const struct chain_io host = {0};
-    const double cpu0 = cbr_thread_cpu_s();
+    const struct cbr_host_clock clock0 = cbr_host_clock_now();
     if (!io)
         io = &host;
     if (bl->stack_rows && n > 1 && !io->in_dev && !io->out_dev)
@@ -2895,9 +2895,7 @@ static int run_layer(cbr_device *dev, const cbr_layer *l, uint32_t n, const int8
     st->array_cols = dev->info.cols;
     st->tiles = e.started;
     st->model_seconds = after.model_seconds - before.model_seconds;
-    st->host_seconds = cbr_thread_cpu_s() - cpu0 - st->model_seconds;
-    if (st->host_seconds < 0) /* the model's time is wall time: preempted in it */
-        st->host_seconds = 0;
+    st->host_seconds = cbr_host_seconds_since(clock0, st->model_seconds);
     st->resident = (io->in_dev ? CBR_RESIDENT_INPUT : 0u) | (io->out_dev ? CBR_RESIDENT_OUTPUT : 0u);
     /* A tensor kept on the device need not cross the link. */
     if (io->in_dev)

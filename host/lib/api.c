@@ -404,31 +404,32 @@ static int execute_nchw(cbr_device *dev, cbr_job *job, const int8_t *in, int8_t 
                              sizeof job->errmsg);
 }
 
-/* The job's CPU time outside a simulated board's model: a layer's host_seconds; in a
- * chain, what its layers did not count goes to the first. */
-static void count_host(cbr_job *job, double cpu0)
+/* The job's time outside a simulated board's model (cbr_host_seconds_since): a layer's
+ * host_seconds; in a chain, what its layers did not count goes to the first. */
+static void count_host(cbr_job *job, struct cbr_host_clock t0)
 {
-    const double spent = cbr_thread_cpu_s() - cpu0;
     if (!job->chain) {
-        const double host = spent - job->stats.model_seconds;
-        job->stats.host_seconds = host > 0 ? host : 0; /* (the model's is wall time) */
+        job->stats.host_seconds = cbr_host_seconds_since(t0, job->stats.model_seconds);
         return;
     }
-    double counted = 0;
-    for (uint32_t i = 0; i < job->n_chain; i++)
-        counted += job->chain_stats[i].host_seconds + job->chain_stats[i].model_seconds;
-    if (spent > counted)
-        job->chain_stats[0].host_seconds += spent - counted;
+    double host = 0, model = 0;
+    for (uint32_t i = 0; i < job->n_chain; i++) {
+        host += job->chain_stats[i].host_seconds;
+        model += job->chain_stats[i].model_seconds;
+    }
+    const double spent = cbr_host_seconds_since(t0, model);
+    if (spent > host)
+        job->chain_stats[0].host_seconds += spent - host;
 }
 
 static int execute_layout(cbr_device *dev, cbr_job *job);
 
 static int execute(cbr_device *dev, cbr_job *job)
 {
-    const double cpu0 = cbr_thread_cpu_s();
+    const struct cbr_host_clock clock0 = cbr_host_clock_now();
     int rc = execute_layout(dev, job);
     if (rc == 0)
-        count_host(job, cpu0);
+        count_host(job, clock0);
     return rc;
 }
 

@@ -63,9 +63,21 @@ double cbr_now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-double cbr_thread_cpu_s(void)
+static double thread_cpu_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct cbr_host_clock cbr_host_clock_now(void)
+{
+    return (struct cbr_host_clock){thread_cpu_s(), cbr_now_ms() / 1e3};
+}
+
+double cbr_host_seconds_since(struct cbr_host_clock t0, double model_s)
+{
+    const double s = model_s > 0 ? cbr_now_ms() / 1e3 - t0.wall - model_s
+                                 : thread_cpu_s() - t0.cpu;
+    return s > 0 ? s : 0;
 }

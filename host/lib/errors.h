@@ -30,8 +30,18 @@ int cbr_errf(char *err, size_t len, int code, const char *fmt, ...) CBR_PRINTF(4
 /* A monotonic clock in milliseconds, for timeouts and deadlines. */
 double cbr_now_ms(void);
 
-/* CPU time of the calling thread in seconds (cbr_stats.host_seconds). */
-double cbr_thread_cpu_s(void);
+/* cbr_stats.host_seconds: the time libcbr spent on a run since t0, outside a simulated
+ * board's model, which took model_s seconds of it (by the monotonic clock: the model
+ * computes all the while, and the thread's CPU clock is a system call, too slow to read
+ * around each of its many slices). With a model, the wall time outside it, so an upper
+ * bound when other processes share the CPU (a CPU clock less a wall time would come out
+ * low then); without one (the cpu device, real links, whose waits block), the thread's CPU
+ * time. */
+struct cbr_host_clock {
+    double cpu, wall;
+};
+struct cbr_host_clock cbr_host_clock_now(void);
+double cbr_host_seconds_since(struct cbr_host_clock t0, double model_s);
 
 /* Clear this thread's message (a call that succeeds need not). */
 void cbr_clear_error(void);
