@@ -818,14 +818,23 @@ static int sim_open(cbr_device *dev, const char *args, char *err, size_t len)
 
 /* ---- layers -------------------------------------------------------------------------- */
 
+/* A plan made for fewer bytes of activation buffer (fit_plan): plan NULL if none serves. */
+struct fit_entry {
+    struct fit_entry *next;
+    struct cbr_plan *plan;
+    uint32_t act;  /* the bytes it was made for */
+    uint64_t macs; /* device_macs of plan */
+};
+
 /* A layer on a board: the tile plan and each group's weight sets in the device layout. */
 struct board_layer {
     struct cbr_plan *plan;
     struct cbr_plan *plan_kept; /* the plan for when a chain keeps the input on the device
-                                   (kept_plan): same region and weight sets, tiles ordered
-                                   for weights alone; NULL: the plan serves */
+                                   (kept_plan): same weight sets, the same regions or one,
+                                   tiles ordered for weights alone; NULL: the plan serves */
     bool kept_tried;         /* kept_plan ran */
     uint64_t kept_macs;      /* device_macs of plan_kept */
+    struct fit_entry *fits;  /* the plans made by fit_plan, one per activation size asked */
     bool fold;               /* the plan is of `folded`, a rewrite of the layer: kernel
                                 columns folded into channels, groups packed, or strides
                                 skipped */
@@ -861,6 +870,11 @@ static void free_board_layer(struct board_layer *bl)
     if (!bl)
         return;
     cbr_plan_free(bl->plan_kept);
+    for (struct fit_entry *f = bl->fits, *next; f; f = next) {
+        next = f->next;
+        cbr_plan_free(f->plan);
+        free(f);
+    }
     size_t n = bl->plan ? (size_t)bl->groups * bl->plan->n_wsets : 0;
     for (size_t i = 0; bl->wgt && i < n; i++)
         free(bl->wgt[i]);
@@ -2043,8 +2057,13 @@ static int write_regs(struct exec *e, const struct step *s)
     uint32_t pad_top = a < 0 ? (uint32_t)-a : 0, pad_left = bcol < 0 ? (uint32_t)-bcol : 0;
     const uint32_t row = first_row(e, run);
     /* Depthwise: region rows are spread over NG banks, so a tile starts at bank row
-     * (row - iy0) / NG of the region (the planner aligns it: a multiple of NG). */
+     * (row - iy0) / NG of the region (the planner aligns it: a multiple of NG), in the
+     * region's block of its first channel (a region of every channel, for a kept input,
+     * plan.c dw_whole; else the region holds the run's channels alone). */
+    const uint32_t dw_pitch = p->depthwise ? (rg->iy1 - rg->iy0 + p->ng - 1) / p->ng * cols * R : 0;
     uint32_t act_base = s->act_base + (row - rg->iy0) / (p->depthwise ? p->ng : 1) * cols * R;
+    if (p->depthwise)
+        act_base += (run->ob0 * C - rg->c0) / R * dw_pitch;
 
     uint32_t mode = (d->act == CBR_ACT_LEAKY ? 1u : 0u) | run->acc_mode | p->pool_kind << 4 |
                     (p->depthwise ? 2u : 0u);
@@ -2073,8 +2092,7 @@ static int write_regs(struct exec *e, const struct step *s)
         s->wgt_base + (run->ob0 - ws->ob0) * wob, s->out_base,
         s->par_base + (run->ob0 - ws->ob0) * C * PARAM_BYTES, p->depthwise ? oc : rg->nc, oc,
         0, /* RUNS: read-only, the write is ignored; it lets one packet carry the pitch too */
-        p->depthwise ? (rg->iy1 - rg->iy0 + p->ng - 1) / p->ng * cols * R
-        : rg->n_cb > 1 ? rg->pitch : 0,
+        p->depthwise ? dw_pitch : rg->n_cb > 1 ? rg->pitch : 0,
     };
     _Static_assert(sizeof regs == N_TILE_REGS * sizeof(uint32_t), "one value per register");
     return reg_write(e->a, REG_IN_H, regs, N_TILE_REGS, e->err, e->len);
@@ -3008,17 +3026,155 @@ static uint32_t free_prefix(const struct spans *sp, uint32_t ng, uint32_t stride
     return s / (2 * R) * (2 * R);
 }
 
+static const struct cbr_plan *kept_plan(const cbr_layer *l, uint64_t *macs);
+
+/*
+ * The bytes plan p sends to the device (input regions and weight sets; parameters go with
+ * their sets), counted as the driver keeps them: the last two regions and the last two
+ * weight sets stay where both fit half their buffer (one larger than half has it alone). An
+ * estimate, to compare two plans of one layer by (keep_extra).
+ */
+static uint64_t plan_sent(const struct cbr_plan *p, const struct cbr_caps *k)
+{
+    uint64_t sent = 0;
+    int64_t reg[2] = {-1, -1}, ws[2] = {-1, -1};
+    const uint32_t act = p->depthwise ? k->act_bytes / p->ng : k->act_bytes;
+    for (uint32_t i = 0; i < p->n_runs; i++) {
+        const struct plan_run *r = &p->runs[i];
+        const struct plan_region *rg = &p->regions[r->region];
+        const struct plan_wset *w = &p->wsets[r->wset];
+        if (reg[0] != r->region && reg[1] != r->region) {
+            sent += (uint64_t)rg->bytes * (p->depthwise ? p->ng : 1);
+            reg[1] = rg->bytes > act / 2 ||
+                     (reg[0] >= 0 && p->regions[reg[0]].bytes > act / 2) ? -1 : reg[0];
+            reg[0] = r->region;
+        } else if (reg[1] == r->region) {
+            reg[1] = reg[0];
+            reg[0] = r->region;
+        }
+        if (ws[0] != r->wset && ws[1] != r->wset) {
+            sent += (uint64_t)w->bytes + w->param_bytes;
+            ws[1] = w->bytes > k->wgt_bytes / 2 ||
+                    (ws[0] >= 0 && p->wsets[ws[0]].bytes > k->wgt_bytes / 2) ? -1 : ws[0];
+            ws[0] = r->wset;
+        } else if (ws[1] == r->wset) {
+            ws[1] = ws[0];
+            ws[0] = r->wset;
+        }
+    }
+    return sent;
+}
+
+/*
+ * The bytes of requests the copies of a kept output (copy_output) send beyond the output
+ * reads they replace, an image: a copy a block of each tile (a row of it where the tile is
+ * narrower than the plane or the consumer is depthwise) against a read a tile (keep_extra).
+ */
+static uint64_t copy_extra(const struct cbr_plan *p, const struct dev_tensor *t)
+{
+    uint64_t packets = 0;
+    for (uint32_t k = 0; k < p->n_runs; k++) {
+        const struct plan_run *r = &p->runs[k];
+        if (r->acc_mode & PLAN_ACC_KEEP)
+            continue; /* partial sums: nothing is copied */
+        const bool whole = r->px1 - r->px0 == t->w && t->ng == 1;
+        packets += (uint64_t)r->n_ob * (whole ? 1 : r->py1 - r->py0) - 1;
+    }
+    return packets * CBR_PROTO_HDR;
+}
+
+/*
+ * The bytes keeping layer l's output (tensor t, batch n) sends the device beyond what l
+ * sends with its output going to the host: the copies' requests (copy_extra), and unless
+ * l's input is itself kept (in_kept: l sends none), what l's plan for the room left beside
+ * the tensor (size bytes a bank: fit, or its own plan in smaller halves) sends beyond its
+ * plan in the whole buffer (plan_sent). plan_chain keeps the tensor only when that is less
+ * than the tensor, which the next layer would send. Two that were not: VGG-16 conv4_1's
+ * output, 401 KB, beside a plan of two regions of 119 KB (instead of one of 196 KB) that
+ * sent 450 KB more (the two layers ran 47 k cycles slower, conv4_1's traffic ratio was
+ * 1.42); and a pooled 2x3 plane of 40 channels, 240 bytes an image, whose copies took 288
+ * bytes of requests more.
+ */
+static uint64_t keep_extra(const cbr_layer *l, uint32_t n, bool in_kept,
+                           const struct cbr_plan *fit, uint32_t size, const struct dev_tensor *t)
+{
+    const struct board_layer *bl = l->priv;
+    uint64_t macs;
+    const struct cbr_plan *p = fit ? fit : in_kept ? kept_plan(l, &macs) : bl->plan;
+    uint64_t extra = (uint64_t)n * copy_extra(p, t);
+    if (!in_kept) {
+        struct cbr_caps room = bl->caps;
+        room.act_bytes = size * (p->depthwise ? p->ng : 1);
+        const uint64_t was = plan_sent(bl->plan, &bl->caps), now = plan_sent(p, &room);
+        extra += (now > was ? now - was : 0) * n;
+    }
+    return extra;
+}
+
+/* Whether plan q can run the layer plan p was made for, with p's packed weights: the same
+ * weight sets, job and output, whatever its regions and tiles. */
+static bool same_job(const struct cbr_plan *q, const struct cbr_plan *p)
+{
+    return q->n_wsets == p->n_wsets && q->depthwise == p->depthwise && q->ng == p->ng &&
+           q->dw_passes == p->dw_passes && q->cout == p->cout && q->chain == p->chain &&
+           q->host_pool == p->host_pool && q->pool_kind == p->pool_kind && q->ph == p->ph &&
+           q->pw == p->pw && !memcmp(q->wsets, p->wsets, p->n_wsets * sizeof *p->wsets);
+}
+
+/*
+ * A plan for layer l whose regions fit act bytes of the activation buffer (per bank, for a
+ * depthwise layer: act / NG), for a chain that keeps l's output above them (plan_chain)
+ * where l's own plan has a larger region: made with that much activation buffer, when it
+ * runs the same job (same_job); NULL if none. Each is kept, by size, until the layer is
+ * freed: a chain may hold the plans of several sizes for one layer (the same layer twice).
+ * plan_chain takes it if it costs the link less than the tensor saves (keep_extra).
+ */
+static const struct cbr_plan *fit_plan(const cbr_layer *l, uint32_t act, uint64_t *macs)
+{
+    enum { MOST_FITS = 16 }; /* past that many sizes, no more plans are made (nor kept) */
+    struct board_layer *bl = l->priv;
+    if (bl->fold)
+        return NULL;
+    unsigned n = 0;
+    for (const struct fit_entry *f = bl->fits; f; f = f->next, n++)
+        if (f->act == act) {
+            *macs = f->macs;
+            return f->plan;
+        }
+    struct fit_entry *f;
+    if (n >= MOST_FITS || !(f = calloc(1, sizeof *f)))
+        return NULL;
+    f->act = act;
+    f->next = bl->fits;
+    bl->fits = f;
+    struct cbr_caps caps = bl->caps;
+    struct cbr_plan *q;
+    char ignore[CBR_ERRMSG_MAX];
+    caps.act_bytes = act;
+    if (cbr_plan_make(l, &caps, &q, ignore, sizeof ignore) != 0)
+        return NULL;
+    if (!same_job(q, bl->plan) || largest_region(q) > (q->depthwise ? act / q->ng : act)) {
+        cbr_plan_free(q);
+        return NULL;
+    }
+    f->plan = q;
+    f->macs = plan_macs(l, q, bl->caps.cols);
+    *macs = f->macs;
+    return q;
+}
+
 /*
  * Whether layer l (of a chain, batch n) can take its whole input from the activation buffer,
- * and the layout it wants there (base 0): its plan has one region, the whole input with
- * every channel, in one job, and nothing rewrites its input on the host (folding, stride
- * skipping, stacking).
+ * and the layout it wants there (base 0): the plan it runs by with its input kept
+ * (kept_plan) has one region, the whole input with every channel, in one job, and nothing
+ * rewrites its input on the host (folding, stride skipping, stacking).
  */
 static bool wants_kept(const cbr_device *dev, const cbr_layer *l, uint32_t n,
                        struct dev_tensor *t)
 {
     const struct board_layer *bl = l->priv;
-    const struct cbr_plan *p = bl->plan;
+    uint64_t macs;
+    const struct cbr_plan *p = kept_plan(l, &macs);
     const cbr_layer_desc *d = &l->desc;
     if (bl->fold || bl->kw_fold || bl->skip_h || bl->skip_w || (bl->stack_rows && n > 1) ||
         bl->groups != 1 || p->n_regions != 1)
@@ -3055,7 +3211,8 @@ static bool can_keep(const cbr_layer *l, uint32_t n)
  * its own input from the top; otherwise it goes to the host.
  */
 static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, uint32_t n,
-                       bool *kept, struct dev_tensor *t, uint32_t *size)
+                       bool *kept, struct dev_tensor *t, uint32_t *size,
+                       const struct cbr_plan **fit, uint64_t *fit_macs)
 {
     const struct accel *a = dev->priv;
     const uint32_t R = dev->info.rows;
@@ -3063,6 +3220,7 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
     for (uint32_t i = 0; i < k; i++) {
         kept[i] = false;
         size[i] = 0;
+        fit[i] = NULL;
         if (i + 1 == k || !copy || !can_keep(ls[i], n) || !wants_kept(dev, ls[i + 1], n, &t[i]))
             continue;
         const struct board_layer *pb = ls[i]->priv, *cb = ls[i + 1]->priv;
@@ -3079,7 +3237,9 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
                 continue;
             }
             /* the layer's own regions, below: each must fit (a region larger than half the
-             * space goes whole, at 0) */
+             * space goes whole, at 0); if its plan's do not, a plan made for that space
+             * (fit_plan: MobileNetV1 conv2.pw and conv4.pw, whose depthwise consumers
+             * take their input as one region, plan.c dw_whole) */
             const struct cbr_plan *p = pb->plan;
             const uint32_t ng = p->depthwise ? p->ng : 1;
             const uint32_t limit = pb->caps.act_bytes / ng;
@@ -3089,7 +3249,16 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
             if (most && most <= s) {
                 kept[i] = true;
                 size[i] = s;
+            } else if (s && (fit[i] = fit_plan(ls[i], s * ng, &fit_macs[i])) != NULL) {
+                kept[i] = true;
+                size[i] = s;
             }
+        }
+        if (kept[i] && keep_extra(ls[i], n, i > 0 && kept[i - 1], fit[i], size[i], &t[i]) >=
+                       (uint64_t)n * t[i].img * t[i].ng) {
+            kept[i] = false;
+            size[i] = 0;
+            fit[i] = NULL;
         }
     }
 }
@@ -3098,26 +3267,27 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
  * The plan to run layer l by when a chain keeps its input on the device: one made for the
  * same device with in_resident, whose first tiles are ordered for the weights alone (the
  * input costs the link nothing then: MobileNetV1 conv7.pw on sim:16x16 at 400 MB/s, 90.7%
- * utilization instead of 87.3%), when its region and weight sets are the plan's (the kept
- * tensor's layout and the packed weights are); else the plan. Made once, at the first
- * chain that keeps l's input.
+ * utilization instead of 87.3%), and which takes a depthwise layer's whole input as one
+ * region where the plan streams it in several (plan.c, dw_whole), when its weight sets are
+ * the plan's (the packed weights are) and its regions too or it has one (wants_kept lays
+ * the kept tensor out as that region); else the plan. Made once, at the first chain that
+ * asks (plan_chain, through wants_kept).
  */
 static const struct cbr_plan *kept_plan(const cbr_layer *l, uint64_t *macs)
 {
     struct board_layer *bl = l->priv;
     const struct cbr_plan *p = bl->plan;
-    if (!bl->kept_tried && !p->depthwise && !bl->fold) {
+    if (!bl->kept_tried && !bl->fold) {
         struct cbr_caps caps = bl->caps;
         struct cbr_plan *q;
         char ignore[CBR_ERRMSG_MAX];
         caps.in_resident = true;
         bl->kept_tried = true;
         if (cbr_plan_make(l, &caps, &q, ignore, sizeof ignore) == 0) {
-            if (q->n_regions == p->n_regions && q->n_wsets == p->n_wsets &&
-                q->cout == p->cout && q->chain == p->chain && q->host_pool == p->host_pool &&
-                q->pool_kind == p->pool_kind && q->ph == p->ph && q->pw == p->pw &&
-                !memcmp(q->regions, p->regions, p->n_regions * sizeof *p->regions) &&
-                !memcmp(q->wsets, p->wsets, p->n_wsets * sizeof *p->wsets)) {
+            const bool same_regions =
+                q->n_regions == p->n_regions &&
+                !memcmp(q->regions, p->regions, p->n_regions * sizeof *p->regions);
+            if ((same_regions || q->n_regions == 1) && same_job(q, p)) {
                 bl->plan_kept = q;
                 bl->kept_macs = plan_macs(l, q, bl->caps.cols);
             } else {
@@ -3151,6 +3321,8 @@ static int accel_run_chain(cbr_device *dev, cbr_layer *const *ls, uint32_t k, ui
     bool *kept = calloc(k, sizeof *kept);
     struct dev_tensor *t = calloc(k, sizeof *t);
     uint32_t *size = calloc(k, sizeof *size);
+    const struct cbr_plan **fit = calloc(k, sizeof *fit);
+    uint64_t *fit_macs = calloc(k, sizeof *fit_macs);
     size_t most = 0;
     for (uint32_t i = 0; i + 1 < k; i++) {
         size_t plane = (size_t)n * ls[i]->desc.out_c * ls[i]->out_h * ls[i]->out_w;
@@ -3159,12 +3331,12 @@ static int accel_run_chain(cbr_device *dev, cbr_layer *const *ls, uint32_t k, ui
     int8_t *buf[2] = {malloc(most + 1), malloc(most + 1)};
     int rc = 0;
     *failed = 0;
-    if (!kept || !t || !size || !buf[0] || !buf[1]) {
+    if (!kept || !t || !size || !fit || !fit_macs || !buf[0] || !buf[1]) {
         rc = cbr_errf(err, len, CBR_ENOMEM, "out of memory for a chain of %u layers", k);
         goto out;
     }
     if (keep)
-        plan_chain(dev, ls, k, n, kept, t, size);
+        plan_chain(dev, ls, k, n, kept, t, size, fit, fit_macs);
     const int8_t *in = input;
     struct exec ahead[2]; /* layer i + 1, whose first weights layer i writes (prefetch_next) */
     for (uint32_t i = 0; i < k; i++) {
@@ -3173,14 +3345,18 @@ static int accel_run_chain(cbr_device *dev, cbr_layer *const *ls, uint32_t k, ui
                               .out_dev = kept[i] ? &t[i] : NULL, .act_size = size[i],
                               .pre = i && prefetch(ls[i], n, i && kept[i - 1], kept[i])
                                      ? &ahead[(i - 1) % 2] : NULL};
-        if (io.in_dev)
+        if (io.in_dev) {
             io.plan = kept_plan(ls[i], &io.macs);
+        } else if (fit[i]) {
+            io.plan = fit[i];
+            io.macs = fit_macs[i];
+        }
         if (i + 1 < k && prefetch(ls[i + 1], n, kept[i], i + 2 < k && kept[i + 1])) {
             const struct board_layer *nb = ls[i + 1]->priv;
             uint64_t macs;
             io.ahead = &ahead[i % 2];
             exec_init(io.ahead, dev, ls[i + 1], kept[i] ? kept_plan(ls[i + 1], &macs)
-                                                        : nb->plan, err, len);
+                                                : fit[i + 1] ? fit[i + 1] : nb->plan, err, len);
         }
         memset(&st[i], 0, sizeof st[i]);
         if ((rc = run_layer(dev, ls[i], n, in, out, &io, &st[i], err, len)) < 0) {
@@ -3193,6 +3369,8 @@ out:
     free(kept);
     free(t);
     free(size);
+    free(fit);
+    free(fit_macs);
     free(buf[0]);
     free(buf[1]);
     return rc;

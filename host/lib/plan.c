@@ -967,12 +967,10 @@ static uint32_t first_in_row(const struct axis *a, uint32_t cy0)
  * such a row. A region grows while it fits cap bytes per bank (half a bank: the next region
  * is written while this one is read).
  */
-static int dw_shared(struct ctx *c, uint32_t n_ws, uint32_t k_run, uint32_t pth, uint64_t cap)
+/* The heights of dw_shared's tiles: h0 for the first, h for the others. */
+static void dw_heights(const struct ctx *c, uint32_t pth, uint32_t *h0_out, uint32_t *h_out)
 {
-    struct cbr_plan *p = c->p;
-    const uint32_t R = c->caps->rows, C = c->caps->cols, NG = p->ng;
-    const uint32_t oh = c->y.pooled, ow = c->x.pooled;
-    const uint32_t cols = c->x.in ? tile_in(&c->x, 0, ow) : 0;
+    const uint32_t NG = c->p->ng, oh = c->y.pooled;
     uint32_t step = NG / gcd(c->y.s % NG ? c->y.s % NG : NG, NG);
     uint32_t h = pth >= oh ? oh : pth / step * step;
     if (!h)
@@ -985,6 +983,18 @@ static int dw_shared(struct ctx *c, uint32_t n_ws, uint32_t k_run, uint32_t pth,
             h0 = t;
             break;
         }
+    *h0_out = h0;
+    *h_out = h;
+}
+
+static int dw_shared(struct ctx *c, uint32_t n_ws, uint32_t k_run, uint32_t pth, uint64_t cap)
+{
+    struct cbr_plan *p = c->p;
+    const uint32_t R = c->caps->rows, C = c->caps->cols, NG = p->ng;
+    const uint32_t oh = c->y.pooled, ow = c->x.pooled;
+    const uint32_t cols = c->x.in ? tile_in(&c->x, 0, ow) : 0;
+    uint32_t h0, h;
+    dw_heights(c, pth, &h0, &h);
     for (uint32_t w = 0; w < n_ws; w++) {
         const struct plan_wset ws = p->wsets[w];
         for (uint32_t ob = 0; ob < ws.n_ob; ob += k_run) {
@@ -1018,6 +1028,49 @@ static int dw_shared(struct ctx *c, uint32_t n_ws, uint32_t k_run, uint32_t pth,
                 rg->bytes = rg->n_cb * div_up(rg->iy1 - rg->iy0, NG) * (rg->ix1 - rg->ix0) * R;
                 for (uint32_t k = first_run; k < p->n_runs; k++)
                     p->runs[k].region = p->n_regions - 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * With the input in place already (in_resident: a chain keeps it on the device, accel.c
+ * kept_plan): one region of the whole input, every channel block of it in each bank, and
+ * dw_shared's tiles, each reading its own channel blocks of that region (the driver steps
+ * ACT_BASE by the block pitch). The chain can then keep the tensor for this layer, which
+ * takes its input as one region only. Returns 1 when it cannot: the input does not fit a
+ * bank, or a tile would start on a row of another bank than the region's first (strided
+ * layers whose tiles start on odd rows); the caller then plans as for streaming.
+ */
+static int dw_whole(struct ctx *c, uint32_t n_ws, uint32_t k_run, uint32_t pth)
+{
+    struct cbr_plan *p = c->p;
+    const uint32_t R = c->caps->rows, NG = p->ng;
+    const uint32_t oh = c->y.pooled, ow = c->x.pooled;
+    const uint32_t cols = c->x.in ? tile_in(&c->x, 0, ow) : 0;
+    uint32_t iy0, iy1, h0, h;
+    in_range(&c->y, 0, c->y.conv, &iy0, &iy1);
+    const uint64_t bytes = (uint64_t)div_up(p->cin, R) * div_up(iy1 - iy0, NG) * cols * R;
+    if (bytes > c->caps->act_bytes / NG || iy1 - iy0 > PLAN_MAX_IN_ROWS)
+        return 1;
+    dw_heights(c, pth, &h0, &h);
+    for (uint32_t cy = 0; cy < oh; cy += cy == 0 ? h0 : h)
+        if ((first_in_row(&c->y, cy) - iy0) % NG)
+            return 1;
+    if (add_region(c, 0, oh, 0, ow, 0, p->cin))
+        return -1;
+    struct plan_region *rg = &p->regions[0];
+    rg->bytes = rg->n_cb * div_up(rg->iy1 - rg->iy0, NG) * (rg->ix1 - rg->ix0) * R;
+    for (uint32_t w = 0; w < n_ws; w++) {
+        const struct plan_wset ws = p->wsets[w];
+        for (uint32_t ob = 0; ob < ws.n_ob; ob += k_run) {
+            const uint32_t n = ws.n_ob - ob < k_run ? ws.n_ob - ob : k_run;
+            for (uint32_t cy = 0; cy < oh;) {
+                const uint32_t th = cy == 0 ? h0 : h, cy1 = cy + th < oh ? cy + th : oh;
+                if (add_run(c, 0, w, ws.ob0 + ob, n, cy, cy1, 0, ow, 0))
+                    return -1;
+                cy = cy1;
             }
         }
     }
@@ -1097,7 +1150,8 @@ static int plan_depthwise(struct ctx *c)
     uint32_t ny = div_up(c->y.pooled, pth), nx = div_up(c->x.pooled, ptw);
     if (nx == 1 && c->y.pk == 1 && c->y.ps == 1) {
         p->depthwise = true;
-        return dw_shared(c, n_ws, (uint32_t)k_run, pth, k->act_bytes / NG / 2);
+        int rc = k->in_resident ? dw_whole(c, n_ws, (uint32_t)k_run, pth) : 1;
+        return rc <= 0 ? rc : dw_shared(c, n_ws, (uint32_t)k_run, pth, k->act_bytes / NG / 2);
     }
     for (uint32_t w = 0; w < n_ws; w++) {
         const struct plan_wset ws = p->wsets[w];

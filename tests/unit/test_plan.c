@@ -115,6 +115,9 @@ static void check_dw_alignment(const cbr_layer *l, const struct cbr_plan *p)
             end = d->in_h;
         assert_true(end <= (int64_t)rg->iy1);
         assert_true(r->ob0 * 16 >= rg->c0 || p->ng == 1);
+        /* its channels within the region's (a kept input's region has them all) */
+        assert_true(r->ob0 * p->ng * 4 >= rg->c0);
+        assert_true(r->ob0 * p->ng * 4 + 1 <= rg->c0 + rg->nc);
     }
 }
 
@@ -219,12 +222,54 @@ static void test_sim_region_layer_takes_whole_buffer_regions(void **state)
     }
 }
 
+/* With the input in place (a chain keeps it: in_resident), a stride-1 depthwise layer whose
+ * input fits a bank takes it as one region of every channel, which the chain can keep
+ * (accel.c, wants_kept); its tiles read their channel blocks of it. MobileNetV1 conv5.dw
+ * and conv3.dw on the 16x16 build, which stream their input in several regions otherwise;
+ * conv6.dw (stride 2: its tiles after the first start on odd rows, another bank) keeps them. */
+static void test_depthwise_kept_input_is_one_region(void **state)
+{
+    (void)state;
+    static const uint32_t shapes[][3] = {{256, 28, 1}, {128, 56, 1}, {256, 28, 2}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const uint32_t c = shapes[i][0], hw = shapes[i][1], s = shapes[i][2];
+        cbr_layer l = make_layer(c, hw, hw, c, 3, s, 1, c);
+        struct cbr_plan *streamed = plan(&l, &caps16);
+        struct cbr_caps k = caps16;
+        k.in_resident = true;
+        struct cbr_plan *p = plan(&l, &k);
+        assert_true(p->depthwise && streamed->depthwise);
+        assert_true(streamed->n_regions > 1);
+        check_coverage(p);
+        check_out_slots(p, &k);
+        check_dw_alignment(&l, p);
+        if (s == 1) {
+            assert_int_equal(p->n_regions, 1);
+            const struct plan_region *rg = &p->regions[0];
+            assert_int_equal(rg->c0, 0);
+            assert_int_equal(rg->nc, c);
+            assert_int_equal(rg->iy0, 0);
+            assert_int_equal(rg->iy1, hw);
+            assert_int_equal(rg->bytes, c / 16 * ((hw + 3) / 4) * hw * 16);
+            /* the same weight sets, so the packed weights serve both plans */
+            assert_int_equal(p->n_wsets, streamed->n_wsets);
+            assert_memory_equal(p->wsets, streamed->wsets, p->n_wsets * sizeof *p->wsets);
+        } else {
+            assert_true(p->n_regions > 1);
+        }
+        cbr_plan_free(p);
+        cbr_plan_free(streamed);
+    }
+}
+
 static void test_random_depthwise_plans_cover_and_align(void **state)
 {
     (void)state;
     rng = seed;
     for (int t = 0; t < 300; t++) {
-        const struct cbr_caps *k = t % 2 ? &caps4 : &caps16;
+        struct cbr_caps kk_caps = t % 2 ? caps4 : caps16;
+        kk_caps.in_resident = t % 3 == 0; /* a chain keeps the input: one region if it can */
+        const struct cbr_caps *k = &kk_caps;
         uint32_t c = k->cols * (1 + rnd(6)) - rnd(2);
         uint32_t kk = 1 + 2 * rnd(3), s = 1 + rnd(2);
         uint32_t h = kk + rnd(40), w = kk + rnd(30);
@@ -514,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_depthwise_tiles_share_their_regions),
         cmocka_unit_test(test_whole_buffer_regions_share_their_pitch),
         cmocka_unit_test(test_sim_region_layer_takes_whole_buffer_regions),
+        cmocka_unit_test(test_depthwise_kept_input_is_one_region),
         cmocka_unit_test(test_random_depthwise_plans_cover_and_align),
         cmocka_unit_test(test_weight_sets_are_reused_in_snake_order),
         cmocka_unit_test(test_streamed_weights_go_one_block_per_tile),
