@@ -139,12 +139,22 @@ def save_ranges(model, calib, out, what):
 
 # ---- checks ----------------------------------------------------------------------------------
 
-def close_float(got, ref):
-    """cbr's float32 executor against onnxref's float64: float32 rounding over a few layers."""
+def close_float(got, ref, step=None):
+    """cbr's float32 executor against onnxref's float64: float32 rounding over a few layers.
+    In a Q/DQ graph (step: its output scale) a QuantizeLinear rounds a value that lies within
+    float32's error of half a step to one side in float32 and to the other in float64 (seed
+    229: 2 of 882 outputs one step apart), so there under 1% of the outputs may be off by
+    one output step; a real mistake moves many more."""
     ref = np.asarray(ref, np.float64)
     tol = 1e-4 * max(1.0, float(np.abs(ref).max()))
-    err = float(np.abs(got.astype(np.float64) - ref).max()) if got.size else 0.0
-    return got.shape == ref.shape and err <= tol, err, tol
+    if got.shape != ref.shape:
+        return False, float("inf"), tol
+    e = np.abs(got.astype(np.float64) - ref)
+    err = float(e.max()) if e.size else 0.0
+    if step is None or err <= tol:
+        return err <= tol, err, tol
+    off = e > tol
+    return bool(np.all(e[off] <= step + tol) and 100 * int(off.sum()) < e.size), err, tol
 
 
 def quant_step(ref):
@@ -179,11 +189,17 @@ def within_quant_error(deq, ref, layers, step):
     """The dequantized int8 output against the float model, in steps of the output's
     quantization (output_step). One int8 layer rounds its input and its output (half a step
     each) and its weights (a 1/254 relative error each), and the rounding of the inputs adds
-    up over the reduction: measured over many seeds a single layer stays under 3 steps and two
-    under 5. The bound is 2 steps per int8 layer plus 2, and the mean error must stay under a
-    quarter of it (a systematic offset fails there). MUTATIONS checks that this is tight
-    enough to see a wrong padding, pool, activation or a missing BatchNorm or Add."""
-    bound = 2 * (layers + 1) * step
+    up over the reduction; where terms cancel, the weights' error is large against the
+    result, and a layer after another multiplies the first one's error by its weights. Over
+    1374 seeds of every case the worst were 6.3 steps for one layer (same_lower), 7.9 for
+    two (depthwise: a pointwise layer after a depthwise one) and 6.2 for four (lenet_chain);
+    the mean error up to 2.0 steps (gap_gemm: 30 outputs, all of an image sharing its pooled
+    inputs' rounding). The bound is 3 steps per int8 layer plus 6 (9, 12, 18), and the mean
+    error must stay under a quarter of it (a systematic offset fails there). MUTATIONS
+    checks that this is tight enough to see a wrong padding, pool, activation or a missing
+    BatchNorm or Add: over 500 seeds the least of them was 14.8 steps off (LeakyRelu taken
+    for Relu)."""
+    bound = (3 * layers + 6) * step
     err = np.abs(deq.astype(np.float64) - ref)
     return (deq.shape == ref.shape and float(err.max()) <= bound
             and float(err.mean()) <= bound / 4), float(err.max()), float(err.mean()), bound
@@ -285,7 +301,7 @@ def check_case(tmp, seed, index, name, devices):
                    tag + " --float")
     if ok:
         got = load(fp)
-        good, err, tol = close_float(got, ref)
+        good, err, tol = close_float(got, ref, quant_step_from_graph(model) if quant else None)
         record(good and got.dtype == np.float32, tag + ": --float against onnxref",
                ["shape %s dtype %s, want %s float32" % (got.shape, got.dtype, ref.shape),
                 "max |error| %.3g > %.3g" % (err, tol)])
