@@ -3089,11 +3089,14 @@ static uint64_t copy_extra(const struct cbr_plan *p, const struct dev_tensor *t)
  * l's input is itself kept (in_kept: l sends none), what l's plan for the room left beside
  * the tensor (size bytes a bank: fit, or its own plan in smaller halves) sends beyond its
  * plan in the whole buffer (plan_sent). plan_chain keeps the tensor only when that is less
- * than the tensor, which the next layer would send. Two that were not: VGG-16 conv4_1's
+ * than what the next layer would send for it: the tensor, in a packet an image at least
+ * (test_models' lenet_chain, a Gemm of 48 -> 20 before another: one copy request more than
+ * the read, 32 bytes, for a tensor of 32, stays). Three that were not: VGG-16 conv4_1's
  * output, 401 KB, beside a plan of two regions of 119 KB (instead of one of 196 KB) that
  * sent 450 KB more (the two layers ran 47 k cycles slower, conv4_1's traffic ratio was
- * 1.42); and a pooled 2x3 plane of 40 channels, 240 bytes an image, whose copies took 288
- * bytes of requests more.
+ * 1.42); a pooled 2x3 plane of 40 channels, 240 bytes an image, whose copies took 288 bytes
+ * of requests more; on tiny buffers, a layer whose two regions, 7.5 and 6.6 KB, no longer
+ * stayed side by side in the 14 KB left (39 KB more for a tensor of 2 KB).
  */
 static uint64_t keep_extra(const cbr_layer *l, uint32_t n, bool in_kept,
                            const struct cbr_plan *fit, uint32_t size, const struct dev_tensor *t)
@@ -3255,7 +3258,7 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
             }
         }
         if (kept[i] && keep_extra(ls[i], n, i > 0 && kept[i - 1], fit[i], size[i], &t[i]) >=
-                       (uint64_t)n * t[i].img * t[i].ng) {
+                       (uint64_t)n * (t[i].img * t[i].ng + CBR_PROTO_HDR)) {
             kept[i] = false;
             size[i] = 0;
             fit[i] = NULL;
