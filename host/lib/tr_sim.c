@@ -205,14 +205,13 @@ static int sim_recv(struct cbr_transport *t, void *buf, size_t cap, size_t *got,
     (void)err;
     (void)errlen;
     struct sim_tr *s = (struct sim_tr *)t;
-    double deadline = cbr_now_ms() + (timeout_ms < 0 ? 1e12 : timeout_ms);
-    const double t0 = cbr_now_ms() / 1e3;
+    const double t0 = cbr_now_ms(), deadline = t0 + (timeout_ms < 0 ? 1e12 : timeout_ms);
     do {
         *got = s->run(s->sim, buf, cap, SLICE_CYCLES);
         if (*got)
             break;
     } while (cbr_now_ms() < deadline);
-    s->model_s += cbr_now_ms() / 1e3 - t0;
+    s->model_s += (cbr_now_ms() - t0) / 1e3;
     return 0;
 }
 
