@@ -1056,8 +1056,19 @@ static int dw_whole(struct ctx *c, uint32_t n_ws, uint32_t k_run, uint32_t pth)
         return 1;
     dw_heights(c, pth, &h0, &h);
     for (uint32_t cy = 0; cy < oh; cy += cy == 0 ? h0 : h)
-        if ((first_in_row(&c->y, cy) - iy0) % NG)
-            return 1;
+        if ((first_in_row(&c->y, cy) - iy0) % NG) {
+            /* Row tiles of a strided layer start on rows of other banks (stride 2, pad 1:
+             * row 2y - 1, odd): tiles of the whole plane then, where the accumulator and
+             * the output slot hold one; with the input in place there is none of it to
+             * stream, and the tiles go by output blocks (MobileNetV1 conv4.dw, conv6.dw). */
+            const uint64_t px = (uint64_t)tile_conv_max(&c->y, oh) * tile_conv_max(&c->x, ow);
+            const uint64_t most = cbr_plan_out_slot(c->caps) / ((uint64_t)oh * ow * c->caps->cols);
+            if (px > c->caps->acc_pixels || !most)
+                return 1;
+            h0 = h = oh;
+            k_run = k_run < most ? k_run : (uint32_t)most;
+            break;
+        }
     if (add_region(c, 0, oh, 0, ow, 0, p->cin))
         return -1;
     struct plan_region *rg = &p->regions[0];

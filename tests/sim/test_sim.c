@@ -345,20 +345,22 @@ enum mode { RANDOM, LIMITS, STACK, CHAIN };
 
 /* Layer `i` of a chain, whose input is the tensor prev describes (c x h x w, zero point zp):
  * dense (1x1 to 5x5, stride 1 or 2, now and then pooled) or depthwise 3x3, so that the
- * device keeps many of the intermediates (docs/tiling.md, "Networks") and some it cannot. */
-static void make_chain_layer(struct layer *l, uint32_t c, uint32_t h, uint32_t w, int32_t zp)
+ * device keeps many of the intermediates (docs/tiling.md, "Networks") and some it cannot;
+ * with dw_s2, depthwise 3x3 with stride 2 (as MobileNetV1's conv4.dw and conv6.dw). */
+static void make_chain_layer(struct layer *l, uint32_t c, uint32_t h, uint32_t w, int32_t zp,
+                             bool dw_s2)
 {
     memset(l, 0, sizeof *l);
     cbr_layer_desc *d = &l->d;
     d->in_c = c, d->in_h = h, d->in_w = w;
     d->dilation_h = d->dilation_w = 1;
-    if (rnd(3) == 0) {
+    if (dw_s2 || rnd(3) == 0) {
         d->groups = d->in_c, d->out_c = d->in_c, d->kh = d->kw = 3;
     } else {
         d->groups = 1, d->out_c = 1 + rnd(40);
         d->kh = 1 + rnd(5), d->kw = rnd(4) ? d->kh : 1 + rnd(5);
     }
-    d->stride_h = d->stride_w = h > 8 && rnd(4) == 0 ? 2 : 1;
+    d->stride_h = d->stride_w = dw_s2 || (h > 8 && rnd(4) == 0) ? 2 : 1;
     d->pad_top = d->pad_bottom = d->kh / 2;
     d->pad_left = d->pad_right = d->kw / 2;
     uint32_t oh = (h + 2 * (d->kh / 2) - d->kh) / d->stride_h + 1;
@@ -380,14 +382,17 @@ static void make_chain_layer(struct layer *l, uint32_t c, uint32_t h, uint32_t w
 static int run_chains(cbr_device *sim, cbr_device *cpu, const char *uri, int chains,
                       const char *caps, int *passed)
 {
-    int failed = 0, done = 0, kept = 0, bounds = 0, ahead = 0;
+    int failed = 0, done = 0, kept = 0, bounds = 0, ahead = 0, dw_kept = 0;
     for (int i = 0; i < chains; i++) {
         enum { MAXL = 6 };
         struct layer l[MAXL];
         cbr_layer *ls[MAXL] = {0}, *lc[MAXL] = {0};
         const uint32_t k = 2 + rnd(MAXL - 1), n = 1 + (rnd(3) == 0);
         const bool tiny = i % 3 == 2;
-        uint32_t c = 1 + rnd(40), h = 4 + rnd(28), w = 4 + rnd(28), made = 0;
+        /* every sixth chain (on the large buffers): a strided depthwise layer second, whose
+         * input the device can keep (plan.c, dw_whole: tiles of the whole plane) */
+        const bool dw_s2 = i % 6 == 0;
+        uint32_t c = 1 + rnd(40), h = (dw_s2 ? 9 : 4) + rnd(28), w = 4 + rnd(28), made = 0;
         int32_t zp = (int32_t)rnd(256) - 128;
         cbr_layout layout = rnd(4) == 0 ? CBR_LAYOUT_NHWC : CBR_LAYOUT_NCHW;
         char what[64];
@@ -397,7 +402,7 @@ static int run_chains(cbr_device *sim, cbr_device *cpu, const char *uri, int cha
             setenv("CBR_PLAN_CAPS", caps, 1);
         for (; made < k; made++) {
             struct layer *y = &l[made];
-            make_chain_layer(y, c, h, w, zp);
+            make_chain_layer(y, c, h, w, zp, dw_s2 && made == 1);
             y->d.layout = layout;
             y->n = n;
             if (cbr_layer_create(cpu, &y->d, &lc[made]) < 0 ||
@@ -458,6 +463,9 @@ static int run_chains(cbr_device *sim, cbr_device *cpu, const char *uri, int cha
                 }
                 kept += out;
                 bounds++;
+                /* a strided depthwise layer on its kept input: tiles of the whole plane
+                 * (plan.c, dw_whole) */
+                dw_kept += in && l[q + 1].d.groups > 1 && l[q + 1].d.stride_h > 1;
             }
             /* keeping tensors never sends the device more bytes: the copies' requests
              * (accel.c, copy_extra) and a producer planned anew for the room beside its kept
@@ -500,13 +508,18 @@ static int run_chains(cbr_device *sim, cbr_device *cpu, const char *uri, int cha
             free_layer(&l[q]);
         }
     }
-    printf("%s: %d chains bit-exact, %d failed; %d of %d intermediates kept on the device, %d "
-           "layers' first weights written ahead\n", uri, done, failed, kept, bounds, ahead);
+    printf("%s: %d chains bit-exact, %d failed; %d of %d intermediates kept on the device (%d "
+           "for a strided depthwise layer), %d layers' first weights written ahead\n", uri, done,
+           failed, kept, bounds, dw_kept, ahead);
     cbr_device_info info;
     cbr_device_get_info(sim, &info);
     if ((info.features & CBR_FEAT_COPY) ? kept * 3 < bounds : kept > 0) {
         printf("FAIL %s: the device kept %d of %d intermediates (%s BUF_COPY)\n", uri, kept,
                bounds, (info.features & CBR_FEAT_COPY) ? "with" : "without");
+        failed++;
+    }
+    if ((info.features & CBR_FEAT_COPY) && chains >= 6 && !dw_kept) {
+        printf("FAIL %s: no strided depthwise layer took a kept input\n", uri);
         failed++;
     }
     *passed += done;
