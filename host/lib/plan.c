@@ -635,6 +635,16 @@ static int plan_dense(struct ctx *c)
      * quarter of the weight set at most. */
     const uint32_t k_most = blocks_most(c, pth, ptw, k_w); /* what the slot and OUT_C allow */
     uint32_t k_run = blocks_quarter(k_most, k_w);
+    /* ... but where resident weights meet an input in regions of half the buffer (a small
+     * room: a chain's producer beside a kept tensor, fit_plan), a tile of a quarter may be
+     * short against what the link idles around each tile: twice as many blocks then, in
+     * equal groups, until a tile lasts twice that. MobileNetV1 conv3.pw in the 28 KB left
+     * below conv4.dw's kept input (2 rows a region): 2 blocks a tile, 1.8 k cycles, 413 k
+     * cycles for the layer; 4 blocks 356 k (8, a tile for each region, 442 k). */
+    if (!whole && p->weights_resident)
+        while (2 * k_run <= k_most && k_w % (2 * k_run) == 0 &&
+               (uint64_t)pth * row_beats * k_run < 2 * RECT_TILE_LINK_CYCLES)
+            k_run *= 2;
     /* Weights that stream (not resident) go one output block per tile: a tile starts only
      * once all its weights are in, and the link brings the next tile's while the tiles
      * before it compute, which the write-ahead window (docs/tiling.md, "Streaming") allows

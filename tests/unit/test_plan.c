@@ -359,6 +359,31 @@ static void test_streamed_weights_go_one_block_per_tile(void **state)
     cbr_plan_free(p);
 }
 
+/* Resident weights and an input in regions of half a small room (a chain's producer beside a
+ * kept tensor: MobileNetV1 conv3.pw, 128 -> 128 1x1 on 56x56, in 28 KB): the quarter of the
+ * blocks would make tiles of 1.8 k cycles, short against what the link idles around each;
+ * tiles take twice as many, in equal groups, until they last 3072 beats. On the whole
+ * buffer (one region) the layer keeps its own count. */
+static void test_short_tiles_take_more_blocks(void **state)
+{
+    (void)state;
+    cbr_layer l = make_layer(128, 56, 56, 128, 1, 1, 0, 1);
+    struct cbr_caps small = caps16;
+    small.act_bytes = 28672;
+    struct cbr_plan *p = plan(&l, &small);
+    check_coverage(p);
+    assert_true(p->weights_resident && p->n_regions > 1);
+    for (uint32_t i = 0; i < p->n_runs; i++) {
+        const struct plan_run *r = &p->runs[i];
+        const uint64_t beats = (uint64_t)(r->py1 - r->py0) * (r->px1 - r->px0) * p->n_cb;
+        assert_int_equal(r->n_ob, 4);
+        assert_true(beats * r->n_ob >= 3072 || r->py1 == 56);
+    }
+    print_message("conv3.pw in 28 KB: %u regions, %u runs of %u blocks\n", p->n_regions,
+                  p->n_runs, p->runs[0].n_ob);
+    cbr_plan_free(p);
+}
+
 /* The first runs of a plan, as (row tile, output block) pairs of its first region and wset:
  * how many runs go before the first one of the second row tile, and how many distinct
  * output blocks they cover. */
@@ -573,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_random_depthwise_plans_cover_and_align),
         cmocka_unit_test(test_weight_sets_are_reused_in_snake_order),
         cmocka_unit_test(test_streamed_weights_go_one_block_per_tile),
+        cmocka_unit_test(test_short_tiles_take_more_blocks),
         cmocka_unit_test(test_strided_layers_start_on_a_small_rectangle),
         cmocka_unit_test(test_latency_takes_fewer_tiles),
         cmocka_unit_test(test_random_dense_plans_cover_every_output_once),
