@@ -350,8 +350,9 @@ typedef struct cbr_network cbr_network;
  * Consecutive layers on one board run as one job (no other job on that device runs between
  * them), and the tensor between two of them stays on the device where it fits
  * (CBR_FEAT_COPY, the next layer takes its whole input in one piece and nothing rewrites it
- * on the host: docs/tiling.md, "Networks"); every other intermediate stays on the host.
- * cbr_stats.resident says which. On failure *net is NULL and cbr_errmsg(NULL) says which
+ * on the host: docs/tiling.md, "Networks"); where two neighbours cannot both stay, the
+ * choice over the whole chain that moves the fewest bytes over the link. Every other
+ * intermediate stays on the host. cbr_stats.resident says which. On failure *net is NULL and cbr_errmsg(NULL) says which
  * layer and why.
  */
 int cbr_network_create(cbr_layer *const *layers, uint32_t n_layers, cbr_network **net);

@@ -3220,7 +3220,7 @@ struct keep_way {
  * Whether tensor t (layer l's output, the next layer's input, laid out by wants_kept) can
  * stay on the device at t->base, with layer l's input either kept as tensor in or (NULL)
  * sent by l's plan: the two must not meet, or l's own regions (its plan's, or a plan made
- * for the room left: fit_plan, MobileNetV1 conv2.pw and conv4.pw, whose depthwise
+ * for the room left: fit_plan, MobileNetV1 conv0, conv2.pw and conv3.pw, whose depthwise
  * consumers take their input as one region, plan.c dw_whole) must fit beside t. Then only
  * if it costs the link less than the tensor saves (keep_extra).
  */

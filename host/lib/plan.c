@@ -642,7 +642,7 @@ static int plan_dense(struct ctx *c)
      * below conv4.dw's kept input (2 rows a region): 2 blocks a tile, 1.8 k cycles, 413 k
      * cycles for the layer; 4 blocks 356 k (8, a tile for each region, 442 k). */
     if (!whole && p->weights_resident)
-        while (2 * k_run <= k_most && k_w % (2 * k_run) == 0 &&
+        while (k_run && 2 * k_run <= k_most && k_w % (2 * k_run) == 0 &&
                (uint64_t)pth * row_beats * k_run < 2 * RECT_TILE_LINK_CYCLES)
             k_run *= 2;
     /* Weights that stream (not resident) go one output block per tile: a tile starts only
