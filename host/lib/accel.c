@@ -3275,12 +3275,13 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
     int64_t *best = malloc((size_t)k * STATES * sizeof *best); /* bytes saved; -1: cannot */
     unsigned char *from = malloc((size_t)k * STATES);           /* the state of tensor i-1 */
     uint32_t (*bases)[STATES] = malloc((size_t)k * sizeof *bases);
+    struct keep_way (*ways)[STATES] = malloc((size_t)k * sizeof *ways); /* the best way in */
     for (uint32_t i = 0; i < k; i++) {
         kept[i] = false;
         size[i] = 0;
         fit[i] = NULL;
     }
-    if (!k || !best || !from || !bases)
+    if (!k || !best || !from || !bases || !ways)
         goto out; /* nothing kept: always right */
     for (uint32_t i = 0; i < k; i++) {
         int64_t *b = &best[(size_t)i * STATES];
@@ -3324,6 +3325,7 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
                     v[ps] + w.saves > b[st]) {
                     b[st] = v[ps] + w.saves;
                     f[st] = (unsigned char)ps;
+                    ways[i][st] = w;
                 }
             }
         }
@@ -3335,27 +3337,20 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
             st = s2;
     for (uint32_t i = k; i-- > 0;) {
         kept[i] = st != HOST;
-        if (kept[i])
-            t[i].base = bases[i][st];
-        st = from[(size_t)i * STATES + st];
-    }
-    /* the room and plan of each kept tensor's layer, as its way was weighed (asked again,
-     * in order, so that a tensor whose answer changed, say a plan for the room that could
-     * not be made this time, goes to the host and the next one is asked without it) */
-    for (uint32_t i = 0; i < k; i++) {
-        struct keep_way w;
-        if (kept[i] && keep_way(dev, ls[i], n, i && kept[i - 1] ? &t[i - 1] : NULL, &t[i], &w)) {
-            size[i] = w.size;
-            fit[i] = w.fit;
-            fit_macs[i] = w.fit_macs;
-        } else {
-            kept[i] = false;
+        if (kept[i]) {
+            const struct keep_way *w = &ways[i][st];
+            t[i].base = w->base;
+            size[i] = w->size;
+            fit[i] = w->fit;
+            fit_macs[i] = w->fit_macs;
         }
+        st = from[(size_t)i * STATES + st];
     }
 out:
     free(best);
     free(from);
     free(bases);
+    free(ways);
 }
 
 /*
