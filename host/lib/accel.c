@@ -3274,14 +3274,13 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
     const bool copy = a->copy_bytes && a->copy_bytes == R && dev->info.cols == R;
     int64_t *best = malloc((size_t)k * STATES * sizeof *best); /* bytes saved; -1: cannot */
     unsigned char *from = malloc((size_t)k * STATES);           /* the state of tensor i-1 */
-    uint32_t (*bases)[STATES] = malloc((size_t)k * sizeof *bases);
     struct keep_way (*ways)[STATES] = malloc((size_t)k * sizeof *ways); /* the best way in */
     for (uint32_t i = 0; i < k; i++) {
         kept[i] = false;
         size[i] = 0;
         fit[i] = NULL;
     }
-    if (!k || !best || !from || !bases || !ways)
+    if (!k || !best || !from || !ways)
         goto out; /* nothing kept: always right */
     for (uint32_t i = 0; i < k; i++) {
         int64_t *b = &best[(size_t)i * STATES];
@@ -3305,20 +3304,19 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
             continue;
         const struct board_layer *cb = ls[i + 1]->priv;
         const uint32_t room = cb->caps.act_bytes / t[i].ng, need = n * t[i].img;
-        bases[i][TOP] = (room - need) / R * R;
-        bases[i][BOTTOM] = 0;
+        const uint32_t bases[STATES] = {0, (room - need) / R * R, 0};
         for (int st = TOP; st < STATES; st++) {
-            if (st == BOTTOM && bases[i][BOTTOM] == bases[i][TOP])
+            if (st == BOTTOM && bases[BOTTOM] == bases[TOP])
                 continue;
             struct dev_tensor here = t[i];
-            here.base = bases[i][st];
+            here.base = bases[st];
             for (int ps = 0; ps < STATES; ps++) {
                 if (v[ps] < 0)
                     continue;
                 struct dev_tensor in;
                 if (ps != HOST) {
                     in = t[i - 1];
-                    in.base = bases[i - 1][ps];
+                    in.base = ways[i - 1][ps].base;
                 }
                 struct keep_way w;
                 if (keep_way(dev, ls[i], n, ps != HOST ? &in : NULL, &here, &w) &&
@@ -3330,11 +3328,8 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
             }
         }
     }
-    /* the best last state, then back along the choices that led to it */
+    /* back from the last layer's output (on the host) along the choices that led there */
     int st = HOST;
-    for (int s2 = TOP; s2 < STATES; s2++)
-        if (best[(size_t)(k - 1) * STATES + s2] > best[(size_t)(k - 1) * STATES + st])
-            st = s2;
     for (uint32_t i = k; i-- > 0;) {
         kept[i] = st != HOST;
         if (kept[i]) {
@@ -3349,7 +3344,6 @@ static void plan_chain(const cbr_device *dev, cbr_layer *const *ls, uint32_t k, 
 out:
     free(best);
     free(from);
-    free(bases);
     free(ways);
 }
 
